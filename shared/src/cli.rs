@@ -1,0 +1,50 @@
+//! Running a plugin binary: logging set-up from `-v`, and turning the result into an exit code
+//! with one `error: ...` line (plus `caused by:` lines) on stderr.
+
+use std::io::Write;
+
+use crate::error::{EXIT_OK, Error};
+
+/// Maps kubectl's `-v` levels onto log filters: 0 warnings, 1–3 info, 4–5 debug, 6+ every HTTP
+/// request (logged by the client layer), 8+ trace.
+pub fn init_logging(verbosity: u8) {
+    let level = match verbosity {
+        0 => "warn",
+        1..=3 => "info",
+        4..=5 => "debug",
+        6..=7 => "info,capi_shared::client=debug",
+        _ => "trace",
+    };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| level.to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+/// Prints an error the way every plugin does and returns its exit code.
+pub fn report(err: &Error) -> i32 {
+    let mut stderr = std::io::stderr().lock();
+    let _ = writeln!(stderr, "error: {err}");
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let _ = writeln!(stderr, "  caused by: {s}");
+        source = s.source();
+    }
+    err.exit_code()
+}
+
+/// Runs `f` and exits with the right code. A closed stdout (`| head`) is not an error.
+pub fn exit_with(result: crate::error::Result<()>) -> std::process::ExitCode {
+    let code = match result {
+        Ok(()) => EXIT_OK,
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::BrokenPipe => EXIT_OK,
+        Err(e) => report(&e),
+    };
+    std::process::ExitCode::from(code as u8)
+}

@@ -1,0 +1,536 @@
+//! Safe edits of kubeconfig files on disk.
+//!
+//! Every edit takes the same `<file>.lock` lock file that kubectl (client-go) uses, reads the
+//! file, changes only the named entries, writes a temporary file in the same directory with the
+//! original mode, syncs it and renames it over the original. A crash at any point leaves either
+//! the old or the new file, never a truncated one, and concurrent editors serialise on the lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Map, Value, json};
+
+/// Errors from reading, locking or writing a kubeconfig file.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeconfigFileError {
+    /// The file could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file concerned.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a YAML kubeconfig.
+    #[error("{path} is not a valid kubeconfig: {reason}")]
+    Parse {
+        /// The file concerned.
+        path: PathBuf,
+        /// Why parsing failed.
+        reason: String,
+    },
+    /// Another process held the lock for too long.
+    #[error(
+        "timed out after {waited:?} waiting for the lock {lock}; if no other kubectl is writing the file, remove the lock file"
+    )]
+    LockTimeout {
+        /// The lock file.
+        lock: PathBuf,
+        /// How long we waited.
+        waited: Duration,
+    },
+}
+
+type Result<T, E = KubeconfigFileError> = std::result::Result<T, E>;
+
+fn io_err<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> KubeconfigFileError + 'a {
+    move |source| KubeconfigFileError::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A kubeconfig document held as generic JSON, so fields this crate does not model survive edits.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KubeconfigDoc {
+    root: Map<String, Value>,
+}
+
+/// The three named lists of a kubeconfig.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// `clusters[]`, entries hold a `cluster` body.
+    Clusters,
+    /// `users[]`, entries hold a `user` body.
+    Users,
+    /// `contexts[]`, entries hold a `context` body.
+    Contexts,
+}
+
+impl Section {
+    fn list_key(self) -> &'static str {
+        match self {
+            Section::Clusters => "clusters",
+            Section::Users => "users",
+            Section::Contexts => "contexts",
+        }
+    }
+    fn body_key(self) -> &'static str {
+        match self {
+            Section::Clusters => "cluster",
+            Section::Users => "user",
+            Section::Contexts => "context",
+        }
+    }
+}
+
+impl Default for KubeconfigDoc {
+    fn default() -> Self {
+        let Value::Object(root) = json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "preferences": {},
+            "clusters": [],
+            "users": [],
+            "contexts": [],
+            "current-context": "",
+        }) else {
+            unreachable!("literal is an object")
+        };
+        KubeconfigDoc { root }
+    }
+}
+
+impl KubeconfigDoc {
+    /// Parses kubeconfig YAML (or JSON). An empty text gives an empty kubeconfig.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        let value: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        match value {
+            Value::Object(root) => {
+                let mut doc = KubeconfigDoc { root };
+                for section in [Section::Clusters, Section::Users, Section::Contexts] {
+                    match doc.root.get(section.list_key()) {
+                        None | Some(Value::Null) => {
+                            doc.root.insert(section.list_key().into(), Value::Array(vec![]));
+                        }
+                        Some(Value::Array(_)) => {}
+                        Some(_) => return Err(format!("`{}` must be a list", section.list_key())),
+                    }
+                }
+                Ok(doc)
+            }
+            Value::Null => Ok(Self::default()),
+            _ => Err("the top level must be a mapping".into()),
+        }
+    }
+
+    /// Serialises the document as YAML.
+    pub fn to_yaml(&self) -> String {
+        serde_saphyr::to_string(&Value::Object(self.root.clone())).unwrap_or_default()
+    }
+
+    /// The raw document.
+    pub fn as_value(&self) -> Value {
+        Value::Object(self.root.clone())
+    }
+
+    fn list(&self, section: Section) -> &[Value] {
+        self.root
+            .get(section.list_key())
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+
+    fn list_mut(&mut self, section: Section) -> &mut Vec<Value> {
+        let entry = self
+            .root
+            .entry(section.list_key())
+            .or_insert_with(|| Value::Array(vec![]));
+        if !entry.is_array() {
+            *entry = Value::Array(vec![]);
+        }
+        match entry {
+            Value::Array(items) => items,
+            _ => unreachable!("just made an array"),
+        }
+    }
+
+    /// Names of the entries in a section, in file order.
+    pub fn names(&self, section: Section) -> Vec<String> {
+        self.list(section)
+            .iter()
+            .filter_map(|e| e.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect()
+    }
+
+    /// The body (`cluster`, `user` or `context` map) of a named entry.
+    pub fn get(&self, section: Section, name: &str) -> Option<&Value> {
+        self.list(section)
+            .iter()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+            .and_then(|e| e.get(section.body_key()))
+    }
+
+    /// Inserts or replaces a named entry, keeping its position when it already exists.
+    pub fn upsert(&mut self, section: Section, name: &str, body: Value) {
+        let entry = json!({ "name": name, section.body_key(): body });
+        let list = self.list_mut(section);
+        match list
+            .iter_mut()
+            .find(|e| e.get("name").and_then(Value::as_str) == Some(name))
+        {
+            Some(existing) => *existing = entry,
+            None => list.push(entry),
+        }
+    }
+
+    /// Removes a named entry; returns whether it existed.
+    pub fn remove(&mut self, section: Section, name: &str) -> bool {
+        let list = self.list_mut(section);
+        let before = list.len();
+        list.retain(|e| e.get("name").and_then(Value::as_str) != Some(name));
+        before != list.len()
+    }
+
+    /// The current context, if set and non-empty.
+    pub fn current_context(&self) -> Option<&str> {
+        self.root
+            .get("current-context")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Sets (or clears, with an empty string) the current context.
+    pub fn set_current_context(&mut self, name: &str) {
+        self.root
+            .insert("current-context".into(), Value::String(name.to_string()));
+    }
+
+    /// A name based on `base` that no entry of `section` uses yet (`base`, `base-2`, `base-3`...).
+    pub fn unique_name(&self, section: Section, base: &str) -> String {
+        let taken = self.names(section);
+        if !taken.iter().any(|n| n == base) {
+            return base.to_string();
+        }
+        (2..)
+            .map(|i| format!("{base}-{i}"))
+            .find(|c| !taken.contains(c))
+            .unwrap_or_else(|| base.into())
+    }
+}
+
+/// Options for [`edit`].
+#[derive(Debug, Clone)]
+pub struct EditOptions {
+    /// How long to wait for another writer's lock.
+    pub lock_timeout: Duration,
+    /// Copy the previous file to `<file>.bak` before replacing it.
+    pub backup: bool,
+}
+
+impl Default for EditOptions {
+    fn default() -> Self {
+        EditOptions {
+            lock_timeout: Duration::from_secs(60),
+            backup: false,
+        }
+    }
+}
+
+/// Holds the `<file>.lock` lock file and removes it when dropped.
+#[derive(Debug)]
+pub struct FileLock {
+    path: PathBuf,
+}
+
+impl FileLock {
+    /// Takes the lock next to `target`, waiting up to `timeout`. A lock left by a process that no
+    /// longer exists is broken.
+    pub fn acquire(target: &Path, timeout: Duration) -> Result<FileLock> {
+        let mut lock = target.as_os_str().to_owned();
+        lock.push(".lock");
+        let lock = PathBuf::from(lock);
+        let start = Instant::now();
+        let mut delay = Duration::from_millis(5);
+        loop {
+            match OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&lock)
+            {
+                Ok(mut f) => {
+                    let _ = write!(f, "{}", std::process::id());
+                    return Ok(FileLock { path: lock });
+                }
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {
+                    if lock_is_stale(&lock) {
+                        let _ = fs::remove_file(&lock);
+                        continue;
+                    }
+                    if start.elapsed() >= timeout {
+                        return Err(KubeconfigFileError::LockTimeout {
+                            lock,
+                            waited: start.elapsed(),
+                        });
+                    }
+                    // Jitter spreads out many waiters retrying at once.
+                    let jitter = Duration::from_micros(rand::random::<u64>() % 5000);
+                    std::thread::sleep(delay + jitter);
+                    delay = (delay * 2).min(Duration::from_millis(100));
+                }
+                Err(e) => return Err(io_err("creating lock file", &lock)(e)),
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// A lock is stale when it names a process that is gone, or (for client-go's empty lock files)
+/// when it is older than five minutes.
+fn lock_is_stale(lock: &Path) -> bool {
+    let Ok(text) = fs::read_to_string(lock) else {
+        return false;
+    };
+    if let Ok(pid) = text.trim().parse::<i32>() {
+        return !process_alive(pid);
+    }
+    fs::metadata(lock)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| SystemTime::now().duration_since(t).ok())
+        .is_some_and(|age| age > Duration::from_secs(300))
+}
+
+/// Whether a process with this pid exists (signal 0 probe). A zombie (killed, not yet reaped
+/// by its parent) counts as gone.
+pub fn process_alive(pid: i32) -> bool {
+    let Some(p) = rustix::process::Pid::from_raw(pid) else {
+        return false;
+    };
+    let exists = match rustix::process::test_kill_process(p) {
+        Ok(()) => true,
+        Err(e) => e == rustix::io::Errno::PERM,
+    };
+    if !exists {
+        return false;
+    }
+    // /proc/PID/stat is "pid (comm) STATE ..."; comm may contain spaces, so split after ')'.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => true,
+    }
+}
+
+/// Writes `contents` to `path` atomically: a temporary file in the same directory, synced, given
+/// `mode`, then renamed over `path`. Readers see the old file or the new one, never a mix.
+pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir)?;
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{file_name}.tmp-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(contents)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        if let Ok(d) = File::open(&dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Resolves symlinks so the edit replaces the real file, as kubectl does.
+fn real_target(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// Locks `path`, reads it (a missing file is an empty kubeconfig), lets `change` edit it, and
+/// writes the result back atomically with the file's previous mode (0600 for a new file). Nothing
+/// is written when `change` fails or leaves the document unchanged.
+pub fn edit<T>(
+    path: &Path,
+    opts: &EditOptions,
+    change: impl FnOnce(&mut KubeconfigDoc) -> std::result::Result<T, String>,
+) -> Result<(T, bool)> {
+    let target = real_target(path);
+    if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+    }
+    let _lock = FileLock::acquire(&target, opts.lock_timeout)?;
+    let (text, mode) = match fs::read_to_string(&target) {
+        Ok(t) => {
+            let mode = fs::metadata(&target)
+                .map(|m| m.permissions().mode() & 0o7777)
+                .unwrap_or(0o600);
+            (t, mode)
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => (String::new(), 0o600),
+        Err(e) => return Err(io_err("reading", &target)(e)),
+    };
+    let mut doc = KubeconfigDoc::parse(&text).map_err(|reason| KubeconfigFileError::Parse {
+        path: target.clone(),
+        reason,
+    })?;
+    let before = doc.clone();
+    let out = change(&mut doc).map_err(|reason| KubeconfigFileError::Parse {
+        path: target.clone(),
+        reason,
+    })?;
+    if doc == before && !text.is_empty() {
+        return Ok((out, false));
+    }
+    if opts.backup && !text.is_empty() {
+        let mut bak = target.as_os_str().to_owned();
+        bak.push(".bak");
+        write_atomic(Path::new(&bak), text.as_bytes(), 0o600).map_err(io_err("writing backup", &target))?;
+    }
+    write_atomic(&target, doc.to_yaml().as_bytes(), mode).map_err(io_err("writing", &target))?;
+    Ok((out, true))
+}
+
+/// The file kubectl writes to: the first entry of `KUBECONFIG`, else `~/.kube/config`.
+pub fn default_write_target() -> Option<PathBuf> {
+    if let Some(list) = std::env::var_os("KUBECONFIG") {
+        if let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
+            return Some(first);
+        }
+    }
+    home_dir().map(|h| h.join(".kube").join("config"))
+}
+
+/// The user's home directory from `$HOME`.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upsert_keeps_other_entries_and_order() {
+        let mut doc = KubeconfigDoc::parse(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: a\n  cluster: {server: https://a}\n- name: b\n  cluster: {server: https://b}\nusers: []\ncontexts: []\ncurrent-context: x\nextra: kept\n",
+        )
+        .unwrap();
+        doc.upsert(Section::Clusters, "a", json!({"server": "https://a2"}));
+        doc.upsert(Section::Clusters, "c", json!({"server": "https://c"}));
+        assert_eq!(doc.names(Section::Clusters), ["a", "b", "c"]);
+        assert_eq!(doc.get(Section::Clusters, "a").unwrap()["server"], "https://a2");
+        assert_eq!(doc.current_context(), Some("x"));
+        assert!(doc.to_yaml().contains("extra: kept"));
+        assert_eq!(doc.unique_name(Section::Clusters, "a"), "a-2");
+        assert!(doc.remove(Section::Clusters, "b"));
+        assert!(!doc.remove(Section::Clusters, "b"));
+    }
+
+    #[test]
+    fn edit_creates_0600_file_and_preserves_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/config");
+        let (_, changed) = edit(&path, &EditOptions::default(), |d| {
+            d.upsert(Section::Contexts, "x", json!({"cluster": "c", "user": "u"}));
+            Ok(())
+        })
+        .unwrap();
+        assert!(changed);
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let opts = EditOptions {
+            backup: true,
+            ..Default::default()
+        };
+        edit(&path, &opts, |d| {
+            d.set_current_context("x");
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
+        assert!(dir.path().join("sub/config.bak").exists());
+        assert!(!dir.path().join("sub/config.lock").exists());
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(text.contains("current-context: x"), "{text}");
+    }
+
+    #[test]
+    fn failed_change_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        fs::write(&path, "apiVersion: v1\nkind: Config\n").unwrap();
+        let r: Result<((), bool)> = edit(&path, &EditOptions::default(), |_| Err("nope".into()));
+        assert!(r.is_err());
+        assert_eq!(
+            fs::read_to_string(&path).unwrap(),
+            "apiVersion: v1\nkind: Config\n"
+        );
+    }
+
+    #[test]
+    fn stale_lock_of_dead_process_is_broken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        // A pid far above pid_max cannot be alive.
+        fs::write(dir.path().join("config.lock"), "999999999").unwrap();
+        let opts = EditOptions {
+            lock_timeout: Duration::from_millis(200),
+            backup: false,
+        };
+        edit(&path, &opts, |d| {
+            d.set_current_context("y");
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        assert!(KubeconfigDoc::parse("- a\n- b\n").is_err());
+        assert!(KubeconfigDoc::parse("clusters: 3\n").is_err());
+    }
+}

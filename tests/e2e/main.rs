@@ -1,0 +1,6 @@
+//! End-to-end tests: one test binary (fast to link) with a module per area.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod conformance;
+mod kube_client;
+mod sandbox_cli;

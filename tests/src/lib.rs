@@ -1,0 +1,348 @@
+//! Test harness: a sandbox hosted in the test process (its own runtime thread), a kubeconfig in
+//! a temporary directory, and command builders for the real `kubectl` and the plugin binaries.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use capi_sandbox::crds::Generation;
+use capi_sandbox::{Sandbox, SandboxConfig};
+use serde_json::Value;
+
+/// The binaries the end-to-end tests run.
+pub const REQUIRED_BINS: &[&str] = &["kubectl-capi-sandbox"];
+
+/// The directory holding the workspace's binaries (`target/debug`), checked to contain them.
+pub fn bin_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        // The test binary lives in target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("current exe");
+        let dir = exe.parent().and_then(Path::parent).expect("target dir").to_path_buf();
+        for b in REQUIRED_BINS {
+            assert!(
+                dir.join(b).exists(),
+                "{} not found in {}: build the binaries first (`cargo xtask test` does, or `cargo build --workspace --bins`)",
+                b,
+                dir.display()
+            );
+        }
+        dir
+    })
+    .clone()
+}
+
+/// The real kubectl (PATH, then /usr/bin/kubectl).
+pub fn kubectl_path() -> PathBuf {
+    static K: OnceLock<PathBuf> = OnceLock::new();
+    K.get_or_init(|| {
+        let from_path = std::env::var_os("PATH")
+            .and_then(|p| std::env::split_paths(&p).map(|d| d.join("kubectl")).find(|c| c.is_file()));
+        from_path
+            .or_else(|| Some(PathBuf::from("/usr/bin/kubectl")).filter(|p| p.exists()))
+            .expect("kubectl is required for the end-to-end tests (.ci/run installs it with apt-get when missing)")
+    })
+    .clone()
+}
+
+/// Options of a test sandbox.
+#[derive(Clone, Debug)]
+pub struct Opts {
+    pub generation: Generation,
+    pub controllers: bool,
+    pub speed: f64,
+    pub state_dir: Option<PathBuf>,
+    pub crds_dir: Option<PathBuf>,
+    pub watch_history: Option<usize>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            generation: Generation::V1beta2,
+            controllers: false,
+            speed: 0.0,
+            state_dir: None,
+            crds_dir: None,
+            watch_history: None,
+        }
+    }
+}
+
+/// A sandbox running in the test process, with its kubeconfig on disk.
+pub struct TestSandbox {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub admin_token: String,
+    pub readonly_token: String,
+    pub ca_pem: String,
+    rt: Option<tokio::runtime::Runtime>,
+    sandbox: Option<Sandbox>,
+}
+
+impl TestSandbox {
+    pub fn start() -> TestSandbox {
+        Self::with(Opts::default())
+    }
+
+    pub fn with(opts: Opts) -> TestSandbox {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cfg = SandboxConfig {
+            generation: opts.generation,
+            controllers: opts.controllers,
+            speed: opts.speed,
+            state_dir: opts.state_dir,
+            crds_dir: opts.crds_dir,
+            bookmark_every: Duration::from_secs(1),
+            watch_history: opts.watch_history.unwrap_or(20_000),
+            ..Default::default()
+        };
+        let sandbox = rt.block_on(Sandbox::start(cfg)).expect("sandbox starts");
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        let kc = serde_saphyr::to_string(&sandbox.kubeconfig("capi-sandbox")).unwrap();
+        std::fs::write(&kubeconfig, kc).unwrap();
+        TestSandbox {
+            url: sandbox.url.clone(),
+            admin_token: sandbox.credentials.admin_token.clone(),
+            readonly_token: sandbox.credentials.readonly_token.clone(),
+            ca_pem: sandbox.credentials.ca.cert_pem.clone(),
+            dir,
+            kubeconfig,
+            rt: Some(rt),
+            sandbox: Some(sandbox),
+        }
+    }
+
+    pub fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().unwrap()
+    }
+
+    /// Runs a future on the sandbox's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.as_ref().unwrap().block_on(f)
+    }
+
+    /// A kubectl command with this sandbox's kubeconfig, a private cache dir and the plugin
+    /// binaries first on PATH.
+    pub fn kubectl(&self) -> Cmd {
+        let mut c = Command::new(kubectl_path());
+        c.arg(format!("--cache-dir={}", self.dir.path().join("cache").display()));
+        self.env(&mut c);
+        Cmd(c)
+    }
+
+    /// A `kubectl capi ...` invocation through the real kubectl plugin dispatch.
+    pub fn capi(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(kubectl_path());
+        c.arg("capi").args(args);
+        self.env(&mut c);
+        c.output().unwrap()
+    }
+
+    /// Runs one of the plugin binaries directly.
+    pub fn plugin(&self, bin: &str) -> Cmd {
+        let mut c = Command::new(bin_dir().join(bin));
+        self.env(&mut c);
+        Cmd(c)
+    }
+
+    pub fn env(&self, c: &mut Command) {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs = vec![bin_dir()];
+        dirs.extend(std::env::split_paths(&path));
+        c.env("PATH", std::env::join_paths(dirs).unwrap());
+        c.env("KUBECONFIG", &self.kubeconfig);
+        c.env("HOME", self.dir.path());
+        c.env("NO_COLOR", "1");
+        c.env_remove("CAPI_SANDBOX_HOME");
+    }
+
+    /// A kube client for this sandbox (admin or read-only user), built from the kubeconfig.
+    pub fn client(&self, readonly: bool) -> kube::Client {
+        let kc = kube::config::Kubeconfig::read_from(&self.kubeconfig).unwrap();
+        let ctx = if readonly {
+            "capi-sandbox-readonly"
+        } else {
+            "capi-sandbox"
+        };
+        let opts = kube::config::KubeConfigOptions {
+            context: Some(ctx.into()),
+            ..Default::default()
+        };
+        self.block_on(async {
+            let cfg = kube::Config::from_custom_kubeconfig(kc, &opts).await.unwrap();
+            kube::Client::try_from(cfg).unwrap()
+        })
+    }
+
+    /// Applies YAML through kubectl (server-side, so any kind works), panicking on failure.
+    pub fn apply(&self, yaml: &str) {
+        let out = self
+            .kubectl()
+            .args(["apply", "--server-side", "-f", "-"])
+            .stdin_str(yaml);
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Reads an object as JSON through kubectl.
+    pub fn get_json(&self, args: &[&str]) -> Value {
+        let out = self.kubectl().args(["get", "-o", "json"]).args(args).output();
+        assert!(
+            out.status.success(),
+            "kubectl get {:?} failed: {}",
+            args,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// `curl`-like raw request with the admin token (via the kube client's HTTP stack).
+    pub fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>) {
+        let client = self.client(false);
+        let mut req = http::Request::builder().method(method).uri(path);
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        let req = req.body(body).unwrap();
+        self.block_on(async {
+            let resp = client.send(req.map(kube::client::Body::from)).await.unwrap();
+            let status = resp.status().as_u16();
+            let bytes = http_body_collect(resp.into_body()).await;
+            (status, bytes)
+        })
+    }
+
+    /// The Prometheus request counters.
+    pub fn metrics(&self) -> String {
+        String::from_utf8(self.raw("GET", "/metrics", None, vec![]).1).unwrap()
+    }
+}
+
+async fn http_body_collect(body: kube::client::Body) -> Vec<u8> {
+    use http_body_util::BodyExt;
+    body.collect()
+        .await
+        .map(|c| c.to_bytes().to_vec())
+        .unwrap_or_default()
+}
+
+impl Drop for TestSandbox {
+    fn drop(&mut self) {
+        if let (Some(rt), Some(sb)) = (self.rt.take(), self.sandbox.take()) {
+            rt.block_on(sb.shutdown());
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+/// A command with output helpers.
+pub struct Cmd(pub Command);
+
+impl Cmd {
+    pub fn arg(mut self, a: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.0.arg(a);
+        self
+    }
+    pub fn args<I, S>(mut self, a: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        self.0.args(a);
+        self
+    }
+    pub fn env(mut self, k: &str, v: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.0.env(k, v);
+        self
+    }
+    pub fn output(mut self) -> Output {
+        self.0.output().unwrap()
+    }
+    pub fn stdin_str(mut self, input: &str) -> Output {
+        use std::io::Write;
+        self.0
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = self.0.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    }
+    /// Runs and asserts success, returning stdout.
+    pub fn ok(self) -> String {
+        let desc = format!("{:?}", self.0);
+        let out = self.output();
+        assert!(
+            out.status.success(),
+            "{desc} failed ({}):\nstdout: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    /// Runs and asserts failure, returning stderr.
+    pub fn fails(self) -> String {
+        let desc = format!("{:?}", self.0);
+        let out = self.output();
+        assert!(
+            !out.status.success(),
+            "{desc} unexpectedly succeeded:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        String::from_utf8(out.stderr).unwrap()
+    }
+}
+
+/// Polls until `f` returns true or the timeout passes (for asynchronous controllers).
+pub fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if f() {
+            return true;
+        }
+        if Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// stdout as a string.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// stderr as a string.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The shared reference directory beside the project, if present.
+pub fn shared_dir() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()?
+        .parent()?
+        .join("shared");
+    root.join("capi-crds").is_dir().then_some(root)
+}
+
+/// The project root.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
