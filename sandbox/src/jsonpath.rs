@@ -341,10 +341,10 @@ fn apply<'v>(step: &Step, v: &'v Value, out: &mut Vec<&'v Value>) {
             }
         }
         Step::Index(i) => {
-            if let Some(arr) = v.as_array() {
-                if let Some(j) = index_of(arr.len(), *i) {
-                    out.push(&arr[j]);
-                }
+            if let Some(arr) = v.as_array()
+                && let Some(j) = index_of(arr.len(), *i)
+            {
+                out.push(&arr[j]);
             }
         }
         Step::Slice(a, b) => {

@@ -6,6 +6,10 @@
 //! garbage collection, namespace termination and CRD registration, and it runs simulated Cluster
 //! API controllers on top.
 
+// ApiError carries a whole `Status` (message, details, causes); errors are the rare path, and
+// boxing it would only add an allocation to every error without speeding up the common one.
+#![allow(clippy::result_large_err)]
+
 pub mod builtins;
 pub mod capi;
 pub mod controllers;
@@ -33,4 +37,6 @@ pub mod tls;
 pub mod validation;
 
 pub use server::{Sandbox, SandboxConfig};
+pub mod demo;
+pub mod fixtures;
 pub mod manage;

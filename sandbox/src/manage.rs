@@ -36,6 +36,8 @@ pub struct RunOpts {
     pub speed: f64,
     /// fsync every write.
     pub fsync: bool,
+    /// Create the demo clusters at start (when the store has no clusters yet).
+    pub demo: bool,
 }
 
 /// The directory all sandboxes' run directories live in.
@@ -190,6 +192,9 @@ pub fn start(opts: &RunOpts, exe: &Path) -> Result<Started> {
     if opts.fsync {
         cmd.arg("--fsync");
     }
+    if opts.demo {
+        cmd.arg("--demo");
+    }
     use std::os::unix::process::CommandExt;
     cmd.stdin(Stdio::null())
         .stdout(Stdio::from(log))
@@ -269,12 +274,12 @@ fn read_port(dir: &Path) -> Option<u16> {
 
 fn record_kubeconfig(dir: &Path, target: &Path, merged: bool) {
     let path = dir.join("ready.json");
-    if let Ok(text) = std::fs::read_to_string(&path) {
-        if let Ok(mut v) = serde_json::from_str::<Value>(&text) {
-            v["kubeconfig"] = json!(target.display().to_string());
-            v["merged"] = json!(merged);
-            let _ = kubeconfig_file::write_atomic(&path, v.to_string().as_bytes(), 0o600);
-        }
+    if let Ok(text) = std::fs::read_to_string(&path)
+        && let Ok(mut v) = serde_json::from_str::<Value>(&text)
+    {
+        v["kubeconfig"] = json!(target.display().to_string());
+        v["merged"] = json!(merged);
+        let _ = kubeconfig_file::write_atomic(&path, v.to_string().as_bytes(), 0o600);
     }
 }
 
@@ -316,38 +321,38 @@ pub fn stop(name: &str) -> Result<Stopped> {
         }
     }
     let mut cleaned = None;
-    if ready.get("merged").and_then(Value::as_bool) == Some(true) {
-        if let Some(path) = ready.get("kubeconfig").and_then(Value::as_str).map(PathBuf::from) {
-            let base = context_base(Some(name));
-            let url = ready.get("url").and_then(Value::as_str).unwrap_or("").to_string();
-            let r = kubeconfig_file::edit(&path, &EditOptions::default(), |doc| {
-                // Only remove entries that still point at this sandbox.
-                let ours = doc
-                    .get(Section::Clusters, &base)
-                    .and_then(|c| c.get("server"))
-                    .and_then(Value::as_str)
-                    == Some(url.as_str());
-                if !ours {
-                    return Ok(false);
-                }
-                doc.remove(Section::Clusters, &base);
-                for u in [format!("{base}-admin"), format!("{base}-readonly")] {
-                    doc.remove(Section::Users, &u);
-                }
-                for c in [base.clone(), format!("{base}-readonly")] {
-                    doc.remove(Section::Contexts, &c);
-                }
-                if doc
-                    .current_context()
-                    .is_some_and(|c| c == base || c == format!("{base}-readonly"))
-                {
-                    doc.set_current_context("");
-                }
-                Ok(true)
-            });
-            if let Ok((true, _)) = r {
-                cleaned = Some(path);
+    if ready.get("merged").and_then(Value::as_bool) == Some(true)
+        && let Some(path) = ready.get("kubeconfig").and_then(Value::as_str).map(PathBuf::from)
+    {
+        let base = context_base(Some(name));
+        let url = ready.get("url").and_then(Value::as_str).unwrap_or("").to_string();
+        let r = kubeconfig_file::edit(&path, &EditOptions::default(), |doc| {
+            // Only remove entries that still point at this sandbox.
+            let ours = doc
+                .get(Section::Clusters, &base)
+                .and_then(|c| c.get("server"))
+                .and_then(Value::as_str)
+                == Some(url.as_str());
+            if !ours {
+                return Ok(false);
             }
+            doc.remove(Section::Clusters, &base);
+            for u in [format!("{base}-admin"), format!("{base}-readonly")] {
+                doc.remove(Section::Users, &u);
+            }
+            for c in [base.clone(), format!("{base}-readonly")] {
+                doc.remove(Section::Contexts, &c);
+            }
+            if doc
+                .current_context()
+                .is_some_and(|c| c == base || c == format!("{base}-readonly"))
+            {
+                doc.set_current_context("");
+            }
+            Ok(true)
+        });
+        if let Ok((true, _)) = r {
+            cleaned = Some(path);
         }
     }
     let _ = std::fs::remove_file(dir.join("ready.json"));
@@ -370,6 +375,10 @@ pub async fn serve(opts: &RunOpts, on_ready: impl FnOnce(&Sandbox)) -> Result<()
     let sandbox = Sandbox::start(cfg)
         .await
         .map_err(|e| Error::Other(format!("starting the sandbox: {e}")))?;
+    if opts.demo {
+        crate::demo::create(sandbox.api(), opts.capi_api)
+            .map_err(|e| Error::Other(format!("creating the demo clusters: {e}")))?;
+    }
     let base = context_base(Some(&opts.name));
     let kc = serde_saphyr::to_string(&sandbox.kubeconfig(&base)).unwrap_or_default();
     let dir = run_dir(&opts.name);

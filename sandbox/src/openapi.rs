@@ -244,20 +244,23 @@ pub fn document(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// Documents by path, with their hashes.
+type Docs = BTreeMap<String, (String, Bytes)>;
+
 /// Cached documents, rebuilt when the registry changes.
 #[derive(Debug, Default)]
 pub struct OpenApiCache {
-    inner: Mutex<Option<(u64, BTreeMap<String, (String, Bytes)>)>>,
+    inner: Mutex<Option<(u64, Docs)>>,
 }
 
 impl OpenApiCache {
     fn ensure(&self, reg: &Registry) -> BTreeMap<String, (String, Bytes)> {
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let generation = reg.generation();
-        if let Some((g, docs)) = guard.as_ref() {
-            if *g == generation {
-                return docs.clone();
-            }
+        if let Some((g, docs)) = guard.as_ref()
+            && *g == generation
+        {
+            return docs.clone();
         }
         let mut docs = BTreeMap::new();
         for (group, versions) in reg.groups() {

@@ -154,18 +154,17 @@ impl Wal {
 
     /// Writes a full snapshot at `rv` and empties the log. On failure the log is kept as it is.
     pub fn compact(&mut self, rv: u64, tables: &[(ResKey, Table)]) {
-        if self.write_snapshot(rv, tables).is_ok() {
-            if let Ok(f) = OpenOptions::new()
+        if self.write_snapshot(rv, tables).is_ok()
+            && let Ok(f) = OpenOptions::new()
                 .create(true)
                 .write(true)
                 .truncate(true)
                 .open(self.dir.join(WAL))
-            {
-                drop(f);
-                if let Ok(f) = OpenOptions::new().append(true).open(self.dir.join(WAL)) {
-                    self.file = f;
-                    self.size = 0;
-                }
+        {
+            drop(f);
+            if let Ok(f) = OpenOptions::new().append(true).open(self.dir.join(WAL)) {
+                self.file = f;
+                self.size = 0;
             }
         }
     }

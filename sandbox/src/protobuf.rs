@@ -83,10 +83,10 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
         ("v1", "Namespace") => {
             let ns = core::Namespace::decode(raw.as_slice()).map_err(bad)?;
             let mut v = json!({"metadata": object_meta(ns.metadata)});
-            if let Some(spec) = ns.spec {
-                if !spec.finalizers.is_empty() {
-                    v["spec"] = json!({"finalizers": spec.finalizers});
-                }
+            if let Some(spec) = ns.spec
+                && !spec.finalizers.is_empty()
+            {
+                v["spec"] = json!({"finalizers": spec.finalizers});
             }
             v
         }

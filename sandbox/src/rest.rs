@@ -158,6 +158,10 @@ pub struct Api {
     pub registry: Arc<Registry>,
 }
 
+/// Computes the desired object from the current one (None when absent); the bool says whether
+/// managedFields are already final (server-side apply).
+type Desired<'a> = dyn FnMut(Option<&Value>, &mut Vec<String>) -> ApiResult<(Value, bool)> + 'a;
+
 enum Prepared {
     NoOp,
     Put(Value),
@@ -278,6 +282,12 @@ impl Api {
         Api { store, registry }
     }
 
+    /// Whether watch history must keep previous bodies: only for kinds whose field selectors
+    /// (or controllers) read more than metadata.
+    fn keep_prev(def: &ResourceDef) -> bool {
+        def.builtin.is_some() || def.versions.iter().any(|v| !v.selectable_fields.is_empty())
+    }
+
     fn res_key(def: &ResourceDef) -> ResKey {
         Arc::from(def.key().as_str())
     }
@@ -292,10 +302,10 @@ impl Api {
 
     /// The object as seen through a served version (conversion strategy None: apiVersion only).
     pub fn convert_out(def: &ResourceDef, version: &str, mut v: Value) -> Value {
-        if version != def.storage_version {
-            if let Some(o) = v.as_object_mut() {
-                o.insert("apiVersion".into(), json!(def.api_version(version)));
-            }
+        if version != def.storage_version
+            && let Some(o) = v.as_object_mut()
+        {
+            o.insert("apiVersion".into(), json!(def.api_version(version)));
         }
         v
     }
@@ -352,10 +362,10 @@ impl Api {
         let mut more = false;
         let mut remaining = 0usize;
         for (k, obj) in table.range((lower, std::ops::Bound::Unbounded)) {
-            if let Some(n) = ns {
-                if k.ns != n {
-                    break;
-                }
+            if let Some(n) = ns
+                && k.ns != n
+            {
+                break;
             }
             if !matches(obj, &opts.labels, &opts.fields) {
                 continue;
@@ -508,6 +518,7 @@ impl Api {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn prepare_create(
         &self,
         def: &ResourceDef,
@@ -583,10 +594,8 @@ impl Api {
         if def.namespaced {
             self.check_namespace(def, ns.unwrap_or(""), &name)?;
         }
-        if has_status {
-            if let Some(o) = obj.as_object_mut() {
-                o.remove("status");
-            }
+        if has_status && let Some(o) = obj.as_object_mut() {
+            o.remove("status");
         }
         {
             let m = meta_mut(&mut obj);
@@ -633,30 +642,32 @@ impl Api {
             return Err(ApiError::bad_request("the request body must be a JSON object"));
         }
         let name = str_at(old, "/metadata/name").unwrap_or("").to_string();
-        if let Some(n) = str_at(&new, "/metadata/name") {
-            if !n.is_empty() && n != name {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                )));
-            }
+        if let Some(n) = str_at(&new, "/metadata/name")
+            && !n.is_empty()
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
         }
         if def.namespaced {
             let ons = str_at(old, "/metadata/namespace").unwrap_or("");
-            if let Some(n) = str_at(&new, "/metadata/namespace") {
-                if !n.is_empty() && n != ons {
-                    return Err(ApiError::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ));
-                }
+            if let Some(n) = str_at(&new, "/metadata/namespace")
+                && !n.is_empty()
+                && n != ons
+            {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
             }
         }
         if sub != Sub::Scale {
             Self::check_type_meta(def, version, &new, false)?;
         }
-        if let Some(rv) = str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty()) {
-            if Some(rv) != str_at(old, "/metadata/resourceVersion") {
-                return Err(ApiError::conflict(&def.plural, &def.group, &name));
-            }
+        if let Some(rv) = str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty())
+            && Some(rv) != str_at(old, "/metadata/resourceVersion")
+        {
+            return Err(ApiError::conflict(&def.plural, &def.group, &name));
         }
         let has_status = def.version(version).is_some_and(|v| v.status);
         let request_managed = new.pointer("/metadata/managedFields").cloned();
@@ -843,7 +854,7 @@ impl Api {
         sub: Sub,
         opts: &WriteOpts,
         allow_create: bool,
-        make: &mut dyn FnMut(Option<&Value>, &mut Vec<String>) -> ApiResult<(Value, bool)>,
+        make: &mut Desired<'_>,
     ) -> ApiResult<(Value, bool, Vec<String>)> {
         let res = Self::res_key(def);
         let key = Self::obj_key(def, ns, name);
@@ -889,7 +900,13 @@ impl Api {
                     if opts.dry_run {
                         return Ok((result, false, warnings));
                     }
-                    match self.store.commit(&res, &key, Precondition::Rv(cur.rv), write) {
+                    match self.store.commit_with(
+                        &res,
+                        &key,
+                        Precondition::Rv(cur.rv),
+                        write,
+                        Self::keep_prev(def),
+                    ) {
                         Ok(c) => return Ok((c.obj.value(), false, warnings)),
                         Err(CommitError::Conflict) | Err(CommitError::NotFound) => continue,
                         Err(e) => return Err(commit_error(def, name, e)),
@@ -901,6 +918,7 @@ impl Api {
     }
 
     /// Replaces an object or subresource (PUT).
+    #[allow(clippy::too_many_arguments)]
     pub fn update(
         &self,
         def: &ResourceDef,
@@ -994,12 +1012,12 @@ impl Api {
         }
         if ptype == PatchType::Apply {
             Self::check_type_meta(def, version, &patch_doc, true)?;
-            if let Some(n) = str_at(&patch_doc, "/metadata/name") {
-                if n != name {
-                    return Err(ApiError::bad_request(format!(
-                        "the name of the object ({n}) does not match the name on the URL ({name})"
-                    )));
-                }
+            if let Some(n) = str_at(&patch_doc, "/metadata/name")
+                && n != name
+            {
+                return Err(ApiError::bad_request(format!(
+                    "the name of the object ({n}) does not match the name on the URL ({name})"
+                )));
             }
             let schema = vdef.schema.clone();
             let scope = Self::scope(def, version, sub);
@@ -1230,31 +1248,31 @@ impl Api {
                 .get(&res, &key)
                 .ok_or_else(|| ApiError::not_found(&def.plural, &def.group, name))?;
             let old = cur.value();
-            if let Some(uid) = &opts.uid {
-                if *uid != cur.uid {
-                    return Err(ApiError::conflict_msg(
-                        &def.plural,
-                        &def.group,
-                        name,
-                        format!(
-                            "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                            cur.uid
-                        ),
-                    ));
-                }
+            if let Some(uid) = &opts.uid
+                && *uid != cur.uid
+            {
+                return Err(ApiError::conflict_msg(
+                    &def.plural,
+                    &def.group,
+                    name,
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        cur.uid
+                    ),
+                ));
             }
-            if let Some(rv) = &opts.rv {
-                if *rv != cur.rv.to_string() {
-                    return Err(ApiError::conflict_msg(
-                        &def.plural,
-                        &def.group,
-                        name,
-                        format!(
-                            "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                            cur.rv
-                        ),
-                    ));
-                }
+            if let Some(rv) = &opts.rv
+                && *rv != cur.rv.to_string()
+            {
+                return Err(ApiError::conflict_msg(
+                    &def.plural,
+                    &def.group,
+                    name,
+                    format!(
+                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
+                        cur.rv
+                    ),
+                ));
             }
             let mut fins = finalizers(&old);
             let extra = match policy.as_str() {
@@ -1263,10 +1281,11 @@ impl Api {
                 _ => None,
             };
             let already = is_deleting(&old);
-            if let Some(f) = extra {
-                if !fins.iter().any(|x| x == f) && !(already && !fins.is_empty()) {
-                    fins.push(f.to_string());
-                }
+            if let Some(f) = extra
+                && !fins.iter().any(|x| x == f)
+                && (!already || fins.is_empty())
+            {
+                fins.push(f.to_string());
             }
             let is_ns = def.builtin == Some(Builtin::Namespace);
             if !fins.is_empty() || is_ns {
@@ -1291,10 +1310,13 @@ impl Api {
                 if opts.dry_run {
                     return Ok(Deleted::Pending(Self::convert_out(def, version, new)));
                 }
-                match self
-                    .store
-                    .commit(&res, &key, Precondition::Rv(cur.rv), Write::Put(new))
-                {
+                match self.store.commit_with(
+                    &res,
+                    &key,
+                    Precondition::Rv(cur.rv),
+                    Write::Put(new),
+                    Self::keep_prev(def),
+                ) {
                     Ok(c) => return Ok(Deleted::Pending(Self::convert_out(def, version, c.obj.value()))),
                     Err(CommitError::Conflict) => continue,
                     Err(e) => return Err(commit_error(def, name, e)),
@@ -1307,10 +1329,13 @@ impl Api {
             if opts.dry_run {
                 return Ok(Deleted::Gone(status));
             }
-            match self
-                .store
-                .commit(&res, &key, Precondition::Rv(cur.rv), Write::Delete(None))
-            {
+            match self.store.commit_with(
+                &res,
+                &key,
+                Precondition::Rv(cur.rv),
+                Write::Delete(None),
+                Self::keep_prev(def),
+            ) {
                 Ok(_) => return Ok(Deleted::Gone(status)),
                 Err(CommitError::Conflict) => continue,
                 Err(e) => return Err(commit_error(def, name, e)),
@@ -1405,7 +1430,7 @@ fn truncate(s: &str) -> String {
 
 /// Whether a stored object passes label and field selectors.
 pub fn matches(obj: &StoredObject, labels: &LabelSelector, fields: &FieldSelector) -> bool {
-    if !labels.matches(&obj.labels) {
+    if !labels.matches_with(|k| obj.labels.get(k)) {
         return false;
     }
     if fields.is_empty() {

@@ -209,11 +209,12 @@ fn join(path: &str, key: &str) -> String {
 /// `kind` and `metadata` at the top level (metadata is checked separately).
 pub fn prune(value: &mut Value, schema: &Schema, path: &str, is_root: bool, unknown: &mut Vec<String>) {
     match value {
-        Value::Object(map) => {
-            if schema.ty.as_deref() == Some("object") || !schema.properties.is_empty() || schema.ty.is_none()
-            {
-                prune_object(map, schema, path, is_root || schema.embedded_resource, unknown);
-            }
+        Value::Object(map)
+            if (schema.ty.as_deref() == Some("object")
+                || !schema.properties.is_empty()
+                || schema.ty.is_none()) =>
+        {
+            prune_object(map, schema, path, is_root || schema.embedded_resource, unknown);
         }
         Value::Array(items) => {
             if let Some(item_schema) = &schema.items {
@@ -351,92 +352,92 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, causes: &mut Vec<Cau
             return;
         }
     }
-    if let Some(allowed) = &schema.enum_values {
-        if !allowed.contains(value) {
-            causes.push(field_not_supported(path, value, allowed));
-        }
+    if let Some(allowed) = &schema.enum_values
+        && !allowed.contains(value)
+    {
+        causes.push(field_not_supported(path, value, allowed));
     }
     match value {
         Value::Number(n) => {
             if let Some(x) = n.as_f64() {
-                if let Some(min) = schema.minimum {
-                    if x < min || (schema.exclusive_minimum && x == min) {
-                        let rel = if schema.exclusive_minimum {
-                            "greater than"
-                        } else {
-                            "greater than or equal to"
-                        };
-                        causes.push(field_invalid(
-                            path,
-                            value,
-                            &format!("{path} in body should be {rel} {}", fmt_num(min)),
-                        ));
-                    }
+                if let Some(min) = schema.minimum
+                    && (x < min || (schema.exclusive_minimum && x == min))
+                {
+                    let rel = if schema.exclusive_minimum {
+                        "greater than"
+                    } else {
+                        "greater than or equal to"
+                    };
+                    causes.push(field_invalid(
+                        path,
+                        value,
+                        &format!("{path} in body should be {rel} {}", fmt_num(min)),
+                    ));
                 }
-                if let Some(max) = schema.maximum {
-                    if x > max || (schema.exclusive_maximum && x == max) {
-                        let rel = if schema.exclusive_maximum {
-                            "less than"
-                        } else {
-                            "less than or equal to"
-                        };
-                        causes.push(field_invalid(
-                            path,
-                            value,
-                            &format!("{path} in body should be {rel} {}", fmt_num(max)),
-                        ));
-                    }
+                if let Some(max) = schema.maximum
+                    && (x > max || (schema.exclusive_maximum && x == max))
+                {
+                    let rel = if schema.exclusive_maximum {
+                        "less than"
+                    } else {
+                        "less than or equal to"
+                    };
+                    causes.push(field_invalid(
+                        path,
+                        value,
+                        &format!("{path} in body should be {rel} {}", fmt_num(max)),
+                    ));
                 }
             }
         }
         Value::String(s) => {
             let len = s.chars().count() as u64;
-            if let Some(min) = schema.min_length {
-                if len < min {
-                    causes.push(field_invalid(
-                        path,
-                        value,
-                        &format!("{path} in body should be at least {min} chars long"),
-                    ));
-                }
+            if let Some(min) = schema.min_length
+                && len < min
+            {
+                causes.push(field_invalid(
+                    path,
+                    value,
+                    &format!("{path} in body should be at least {min} chars long"),
+                ));
             }
-            if let Some(max) = schema.max_length {
-                if len > max {
-                    causes.push(Cause {
-                        reason: "FieldValueTooLong".into(),
-                        message: format!("Too long: may not be more than {max} bytes"),
-                        field: path.into(),
-                    });
-                }
+            if let Some(max) = schema.max_length
+                && len > max
+            {
+                causes.push(Cause {
+                    reason: "FieldValueTooLong".into(),
+                    message: format!("Too long: may not be more than {max} bytes"),
+                    field: path.into(),
+                });
             }
-            if let Some((src, re)) = &schema.pattern {
-                if !re.is_match(s) {
-                    causes.push(field_invalid(
-                        path,
-                        value,
-                        &format!("{path} in body should match '{src}'"),
-                    ));
-                }
+            if let Some((src, re)) = &schema.pattern
+                && !re.is_match(s)
+            {
+                causes.push(field_invalid(
+                    path,
+                    value,
+                    &format!("{path} in body should match '{src}'"),
+                ));
             }
         }
         Value::Array(items) => {
-            if let Some(min) = schema.min_items {
-                if (items.len() as u64) < min {
-                    causes.push(field_invalid(
-                        path,
-                        value,
-                        &format!("{path} in body should have at least {min} items"),
-                    ));
-                }
+            if let Some(min) = schema.min_items
+                && (items.len() as u64) < min
+            {
+                causes.push(field_invalid(
+                    path,
+                    value,
+                    &format!("{path} in body should have at least {min} items"),
+                ));
             }
-            if let Some(max) = schema.max_items {
-                if (items.len() as u64) > max {
-                    causes.push(Cause {
-                        reason: "FieldValueTooMany".into(),
-                        message: format!("Too many: {}: must have at most {max} items", items.len()),
-                        field: path.into(),
-                    });
-                }
+            if let Some(max) = schema.max_items
+                && (items.len() as u64) > max
+            {
+                causes.push(Cause {
+                    reason: "FieldValueTooMany".into(),
+                    message: format!("Too many: {}: must have at most {max} items", items.len()),
+                    field: path.into(),
+                });
             }
             check_list_uniqueness(items, schema, path, causes);
             if let Some(child) = &schema.items {
@@ -451,14 +452,14 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, causes: &mut Vec<Cau
                     causes.push(field_required(&join(path, req), ""));
                 }
             }
-            if let Some(max) = schema.max_properties {
-                if (map.len() as u64) > max {
-                    causes.push(field_invalid(
-                        path,
-                        value,
-                        &format!("{path} in body should have at most {max} properties"),
-                    ));
-                }
+            if let Some(max) = schema.max_properties
+                && (map.len() as u64) > max
+            {
+                causes.push(field_invalid(
+                    path,
+                    value,
+                    &format!("{path} in body should have at most {max} properties"),
+                ));
             }
             for (k, v) in map {
                 if let Some(child) = schema.properties.get(k.as_str()) {

@@ -35,21 +35,35 @@ impl ObjKey {
     }
 }
 
-/// An owner reference as indexed for garbage collection.
+/// An owner reference as indexed for garbage collection (only what the collector needs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OwnerRef {
     /// Owner uid.
-    pub uid: String,
-    /// Owner apiVersion.
-    pub api_version: String,
-    /// Owner kind.
-    pub kind: String,
-    /// Owner name.
-    pub name: String,
+    pub uid: Box<str>,
     /// `controller: true`.
     pub controller: bool,
     /// `blockOwnerDeletion: true`.
     pub block: bool,
+}
+
+/// An object's labels, compactly: sorted key/value pairs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Labels(Box<[(Box<str>, Box<str>)]>);
+
+impl Labels {
+    /// Builds from pairs (sorted here).
+    pub fn from_pairs(mut pairs: Vec<(Box<str>, Box<str>)>) -> Labels {
+        pairs.sort();
+        Labels(pairs.into_boxed_slice())
+    }
+
+    /// The value of a label.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.0[i].1)
+    }
 }
 
 /// One stored object version.
@@ -66,7 +80,7 @@ pub struct StoredObject {
     /// metadata.name.
     pub name: String,
     /// metadata.labels.
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// metadata.ownerReferences.
     pub owners: Vec<OwnerRef>,
     /// Whether metadata.deletionTimestamp is set.
@@ -85,33 +99,28 @@ impl StoredObject {
                 .unwrap_or("")
                 .to_string()
         };
-        let labels = meta
-            .and_then(|m| m.get("labels"))
-            .and_then(Value::as_object)
-            .map(|l| {
-                l.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let labels = Labels::from_pairs(
+            meta.and_then(|m| m.get("labels"))
+                .and_then(Value::as_object)
+                .map(|l| {
+                    l.iter()
+                        .map(|(k, v)| (Box::from(k.as_str()), Box::from(v.as_str().unwrap_or(""))))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        );
         let owners = meta
             .and_then(|m| m.get("ownerReferences"))
             .and_then(Value::as_array)
             .map(|refs| {
                 refs.iter()
-                    .map(|r| {
-                        let g = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
-                        OwnerRef {
-                            uid: g("uid"),
-                            api_version: g("apiVersion"),
-                            kind: g("kind"),
-                            name: g("name"),
-                            controller: r.get("controller").and_then(Value::as_bool).unwrap_or(false),
-                            block: r
-                                .get("blockOwnerDeletion")
-                                .and_then(Value::as_bool)
-                                .unwrap_or(false),
-                        }
+                    .map(|r| OwnerRef {
+                        uid: Box::from(r.get("uid").and_then(Value::as_str).unwrap_or("")),
+                        controller: r.get("controller").and_then(Value::as_bool).unwrap_or(false),
+                        block: r
+                            .get("blockOwnerDeletion")
+                            .and_then(Value::as_bool)
+                            .unwrap_or(false),
                     })
                     .collect()
             })
@@ -121,8 +130,12 @@ impl StoredObject {
             .and_then(Value::as_array)
             .map(|f| f.iter().filter_map(Value::as_str).map(str::to_string).collect())
             .unwrap_or_default();
+        let mut json = serde_json::to_vec(v).unwrap_or_default();
+        // Serialising grows the buffer by doubling; keep only what is used, the store holds
+        // every object for its lifetime.
+        json.shrink_to_fit();
         StoredObject {
-            json: Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            json: Bytes::from(json),
             rv,
             uid: s("uid"),
             ns: s("namespace"),
@@ -139,6 +152,21 @@ impl StoredObject {
     /// The object as a JSON value.
     pub fn value(&self) -> Value {
         serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// A copy without the body, for watch history where only metadata is needed.
+    pub fn meta_only(&self) -> StoredObject {
+        StoredObject {
+            json: Bytes::new(),
+            rv: self.rv,
+            uid: self.uid.clone(),
+            ns: self.ns.clone(),
+            name: self.name.clone(),
+            labels: self.labels.clone(),
+            owners: self.owners.clone(),
+            deleting: self.deleting,
+            finalizers: self.finalizers.clone(),
+        }
     }
 
     /// Its key.
@@ -172,7 +200,8 @@ pub struct Event {
     pub ty: EventType,
     /// The object after the change (for deletes: its last state, at the delete's resourceVersion).
     pub obj: Arc<StoredObject>,
-    /// The object before the change.
+    /// The object before the change (metadata only, unless the resource's watches need its
+    /// body to evaluate field selectors).
     pub prev: Option<Arc<StoredObject>>,
 }
 
@@ -413,6 +442,18 @@ impl Store {
         pre: Precondition,
         write: Write,
     ) -> Result<Committed, CommitError> {
+        self.commit_with(res, key, pre, write, false)
+    }
+
+    /// [`Store::commit`], keeping the previous body in the watch history when `keep_prev_body`.
+    pub fn commit_with(
+        &self,
+        res: &ResKey,
+        key: &ObjKey,
+        pre: Precondition,
+        write: Write,
+        keep_prev_body: bool,
+    ) -> Result<Committed, CommitError> {
         let mut st = self.lock();
         let current = st.tables.get(res).and_then(|t| t.get(key).cloned());
         match (pre, &current) {
@@ -463,12 +504,16 @@ impl Store {
         if ty != EventType::Deleted {
             index_add(&mut st, res, key, &stored);
         }
+        let prev = match &current {
+            Some(c) if !keep_prev_body => Some(Arc::new(c.meta_only())),
+            other => other.clone(),
+        };
         let event = Arc::new(Event {
             rv,
             res: res.clone(),
             ty,
             obj: stored.clone(),
-            prev: current.clone(),
+            prev,
         });
         st.log.push_back(event);
         while st.log.len() > self.log_cap {
@@ -514,7 +559,7 @@ fn index_add(st: &mut State, res: &ResKey, key: &ObjKey, obj: &StoredObject) {
     }
     for o in &obj.owners {
         st.dependents
-            .entry(o.uid.clone())
+            .entry(o.uid.to_string())
             .or_default()
             .insert((res.clone(), key.clone()));
     }
@@ -526,10 +571,10 @@ fn index_remove(st: &mut State, res: &ResKey, key: &ObjKey, obj: Option<&StoredO
         st.uids.remove(&obj.uid);
     }
     for o in &obj.owners {
-        if let Some(set) = st.dependents.get_mut(&o.uid) {
+        if let Some(set) = st.dependents.get_mut(&*o.uid) {
             set.remove(&(res.clone(), key.clone()));
             if set.is_empty() {
-                st.dependents.remove(&o.uid);
+                st.dependents.remove(&*o.uid);
             }
         }
     }

@@ -76,10 +76,10 @@ fn key_problem(key: &str) -> Option<String> {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
-    if let Some(p) = prefix {
-        if p.is_empty() || !is_dns1123_subdomain(p) {
-            return Some("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
-        }
+    if let Some(p) = prefix
+        && (p.is_empty() || !is_dns1123_subdomain(p))
+    {
+        return Some("prefix part a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character".into());
     }
     if name.is_empty() {
         return Some("name part must be non-empty".into());

@@ -8,12 +8,14 @@ use crate::error::{EXIT_OK, Error};
 /// Maps kubectl's `-v` levels onto log filters: 0 warnings, 1–3 info, 4–5 debug, 6+ every HTTP
 /// request (logged by the client layer), 8+ trace.
 pub fn init_logging(verbosity: u8) {
+    // Library logs (kube, hyper) would repeat errors the plugin already reports in one line,
+    // so they are silenced below -v=4. Nothing logs request or response bodies.
     let level = match verbosity {
-        0 => "warn",
-        1..=3 => "info",
-        4..=5 => "debug",
+        0 => "warn,kube=off,kube_client=off,kube_runtime=off",
+        1..=3 => "info,kube=off,kube_client=off,kube_runtime=off",
+        4..=5 => "debug,hyper=info,h2=info,rustls=info",
         6..=7 => "info,capi_shared::client=debug",
-        _ => "trace",
+        _ => "debug,capi_shared=trace,hyper=info,h2=info,rustls=info",
     };
     let filter = std::env::var("RUST_LOG")
         .ok()

@@ -433,10 +433,10 @@ pub fn edit<T>(
 
 /// The file kubectl writes to: the first entry of `KUBECONFIG`, else `~/.kube/config`.
 pub fn default_write_target() -> Option<PathBuf> {
-    if let Some(list) = std::env::var_os("KUBECONFIG") {
-        if let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty()) {
-            return Some(first);
-        }
+    if let Some(list) = std::env::var_os("KUBECONFIG")
+        && let Some(first) = std::env::split_paths(&list).find(|p| !p.as_os_str().is_empty())
+    {
+        return Some(first);
     }
     home_dir().map(|h| h.join(".kube").join("config"))
 }

@@ -4,9 +4,17 @@
 //! the Cluster API object model for both API generations, the cluster tree, and output (tables,
 //! colours, JSON and YAML).
 
+pub mod capi;
 pub mod cli;
+pub mod client;
+pub mod dispatch;
 pub mod duration;
 pub mod error;
+pub mod flags;
+pub mod fleet;
+pub mod kubeconfig;
 pub mod kubeconfig_file;
+pub mod output;
+pub mod tree;
 
 pub use error::{Error, Result};

@@ -1526,7 +1526,9 @@ fn readonly_user_and_unauthenticated_requests() {
 #[test]
 fn bad_input_gets_the_right_status() {
     let sb = widget_sandbox();
-    let cases: Vec<(&str, &str, Option<&str>, Vec<u8>, u16, &str)> = vec![
+    // (method, path, content type, body, expected code, expected reason)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "POST",
             "/api/v1/namespaces/t1/configmaps",

@@ -12,7 +12,7 @@ use capi_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
 /// The binaries the end-to-end tests run.
-pub const REQUIRED_BINS: &[&str] = &["kubectl-capi-sandbox"];
+pub const REQUIRED_BINS: &[&str] = &["kubectl-capi", "kubectl-capi-sandbox", "kubectl-capi-describe"];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.
 pub fn bin_dir() -> PathBuf {

@@ -74,6 +74,9 @@ struct RunArgs {
     /// Sync the write-ahead log to disk on every write (survives OS crashes too; slower).
     #[arg(long)]
     fsync: bool,
+    /// Create demo clusters at start (skipped when clusters already exist).
+    #[arg(long)]
+    demo: bool,
 }
 
 impl RunArgs {
@@ -84,10 +87,10 @@ impl RunArgs {
                 self.speed
             )));
         }
-        if let Some(dir) = &self.crds {
-            if !dir.is_dir() {
-                return Err(Error::Usage(format!("--crds {}: not a directory", dir.display())));
-            }
+        if let Some(dir) = &self.crds
+            && !dir.is_dir()
+        {
+            return Err(Error::Usage(format!("--crds {}: not a directory", dir.display())));
         }
         Ok(RunOpts {
             name: self.name.clone(),
@@ -99,6 +102,7 @@ impl RunArgs {
             crds: self.crds.clone(),
             speed: self.speed,
             fsync: self.fsync,
+            demo: self.demo,
         })
     }
 }
@@ -180,8 +184,8 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             println!(
-                "{:<16} {:<9} {:<28} {:<8} {}",
-                "NAME", "STATUS", "URL", "PID", "CONTEXT"
+                "{:<16} {:<9} {:<28} {:<8} CONTEXT",
+                "NAME", "STATUS", "URL", "PID"
             );
             for i in all {
                 println!(

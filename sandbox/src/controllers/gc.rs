@@ -101,7 +101,7 @@ impl Gc {
         let dangling: Vec<String> = present
             .iter()
             .filter(|(_, p)| p.is_none())
-            .map(|(o, _)| o.uid.clone())
+            .map(|(o, _)| o.uid.to_string())
             .collect();
         if !dangling.is_empty() {
             let _ = mutate(&self.api, &def, opt_ns(key), &key.name, Sub::Main, MANAGER, |v| {
@@ -126,19 +126,19 @@ impl Gc {
             let Some(dep) = self.api.store.get(&dres, &dkey) else {
                 continue;
             };
-            let blocks = dep.owners.iter().any(|o| o.uid == obj.uid && o.block);
+            let blocks = dep.owners.iter().any(|o| *o.uid == *obj.uid && o.block);
             if blocks {
                 waiting = true;
             }
-            if !dep.deleting {
-                if let Some(ddef) = def_of(&self.api, &dres) {
-                    delete_quietly(
-                        &self.api,
-                        &ddef,
-                        &dkey,
-                        if blocks { "Foreground" } else { "Background" },
-                    );
-                }
+            if !dep.deleting
+                && let Some(ddef) = def_of(&self.api, &dres)
+            {
+                delete_quietly(
+                    &self.api,
+                    &ddef,
+                    &dkey,
+                    if blocks { "Foreground" } else { "Background" },
+                );
             }
         }
         if !waiting {
@@ -225,10 +225,10 @@ impl Controller for Gc {
                 self.note(&e.res, &e.obj);
                 if let Some(prev) = &e.prev {
                     for o in &prev.owners {
-                        if !e.obj.owners.iter().any(|x| x.uid == o.uid) {
-                            if let Some((res, key)) = self.api.store.lookup_uid(&o.uid) {
-                                self.foreground.insert((res, key));
-                            }
+                        if !e.obj.owners.iter().any(|x| x.uid == o.uid)
+                            && let Some((res, key)) = self.api.store.lookup_uid(&o.uid)
+                        {
+                            self.foreground.insert((res, key));
                         }
                     }
                 }

@@ -138,9 +138,9 @@ pub fn delete_quietly(api: &Api, def: &ResourceDef, key: &ObjKey, propagation: &
         propagation: Some(propagation.into()),
         ..Default::default()
     };
-    if let Err(e) = api.delete(def, &def.storage_version, ns_opt(key), &key.name, &opts) {
-        if e.code != 404 {
-            tracing::warn!(resource = %def.plural, name = %key.name, error = %e, "delete failed");
-        }
+    if let Err(e) = api.delete(def, &def.storage_version, ns_opt(key), &key.name, &opts)
+        && e.code != 404
+    {
+        tracing::warn!(resource = %def.plural, name = %key.name, error = %e, "delete failed");
     }
 }

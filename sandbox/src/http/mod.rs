@@ -96,7 +96,7 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn header_str<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Option<&'a str> {
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
@@ -124,10 +124,10 @@ fn bytes_response(status: StatusCode, content_type: &str, body: Bytes, warnings:
 fn error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut r = json_response(status, &e.to_status(), &[]);
-    if let Some(after) = e.retry_after {
-        if let Ok(v) = HeaderValue::from_str(&after.to_string()) {
-            r.headers_mut().insert(header::RETRY_AFTER, v);
-        }
+    if let Some(after) = e.retry_after
+        && let Ok(v) = HeaderValue::from_str(&after.to_string())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
     r
 }
@@ -310,12 +310,14 @@ async fn dispatch(st: &Arc<ServerState>, req: Request, labels: &mut Labels) -> A
         .unwrap_or("")
         .to_string();
     let mut warnings = vec![];
-    if let Some(v) = target.def.version(version) {
-        if v.deprecated {
-            warnings.push(v.deprecation_warning.clone().unwrap_or_else(|| {
+    if let Some(v) = target.def.version(version)
+        && v.deprecated
+    {
+        warnings.push(
+            v.deprecation_warning.clone().unwrap_or_else(|| {
                 format!("{}/{version} {} is deprecated", target.def.group, target.def.kind)
-            }));
-        }
+            }),
+        );
     }
     let watch = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
     let method = parts.method.clone();
@@ -393,6 +395,18 @@ async fn dispatch(st: &Arc<ServerState>, req: Request, labels: &mut Labels) -> A
     match verb {
         "GET" => {
             let name = target.name.as_deref().unwrap_or("");
+            // The stored bytes are the answer when no conversion or reshaping is needed.
+            if repr == Repr::Json && target.sub != Sub::Scale && version == def.storage_version {
+                let obj = api
+                    .get_stored(def, ns, name)
+                    .ok_or_else(|| ApiError::not_found(&def.plural, &def.group, name))?;
+                return Ok(bytes_response(
+                    StatusCode::OK,
+                    "application/json",
+                    obj.json.clone(),
+                    &warnings,
+                ));
+            }
             let v = match target.sub {
                 Sub::Scale => api.get_scale(def, version, ns, name)?,
                 _ => api.get(def, version, ns, name)?,

@@ -203,10 +203,8 @@ pub fn serve(
                     }
                 }
             }
-            if send_initial_events && bookmarks {
-                if tx.send(w.bookmark(last_rv, true)).await.is_err() {
-                    return;
-                }
+            if send_initial_events && bookmarks && tx.send(w.bookmark(last_rv, true)).await.is_err() {
+                return;
             }
         } else {
             last_rv = start_rv.unwrap_or(0);

@@ -1,0 +1,504 @@
+//! Realistic, fully-reconciled Cluster API object sets (with status) for tests and benchmarks
+//! that run without the simulated controllers: a Cluster, its DevCluster, a
+//! KubeadmControlPlane with Machines, MachineDeployments with MachineSets and Machines, the
+//! DevMachines and KubeadmConfigs behind every Machine, templates and an optional
+//! MachineHealthCheck. Objects are written through the REST layer (spec, then status).
+
+use serde_json::{Value, json};
+
+use crate::crds::Generation;
+use crate::error::ApiResult;
+use crate::rest::{Api, Sub, WriteOpts};
+
+/// The shape of a fixture cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    /// Cluster name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// API generation to write.
+    pub generation: Generation,
+    /// Kubernetes version.
+    pub version: String,
+    /// Control plane machines.
+    pub control_plane: usize,
+    /// MachineDeployments: name suffix and replicas.
+    pub deployments: Vec<(String, usize)>,
+    /// Names of Machines (worker or control plane) whose node is not ready.
+    pub unhealthy: Vec<String>,
+    /// Add a MachineHealthCheck for the workers.
+    pub health_check: bool,
+    /// ClusterClass name, for a topology-managed cluster.
+    pub class: Option<String>,
+}
+
+impl ClusterSpec {
+    /// A healthy cluster with `cp` control plane machines and one MachineDeployment `md-0`.
+    pub fn new(name: &str, namespace: &str, cp: usize, workers: usize) -> ClusterSpec {
+        ClusterSpec {
+            name: name.into(),
+            namespace: namespace.into(),
+            generation: Generation::V1beta2,
+            version: "v1.33.0".into(),
+            control_plane: cp,
+            deployments: vec![("md-0".into(), workers)],
+            unhealthy: vec![],
+            health_check: false,
+            class: None,
+        }
+    }
+}
+
+const TS: &str = "2026-01-01T00:00:00Z";
+
+fn cond(t: &str, ok: bool, reason_ok: &str, reason_bad: &str, msg: &str) -> Value {
+    json!({"type": t, "status": if ok { "True" } else { "False" }, "reason": if ok { reason_ok } else { reason_bad },
+           "message": if ok { "" } else { msg }, "lastTransitionTime": TS, "observedGeneration": 1})
+}
+
+fn v1_cond(t: &str, ok: bool, reason_bad: &str, msg: &str) -> Value {
+    if ok {
+        json!({"type": t, "status": "True", "lastTransitionTime": TS})
+    } else {
+        json!({"type": t, "status": "False", "severity": "Warning", "reason": reason_bad, "message": msg, "lastTransitionTime": TS})
+    }
+}
+
+struct Gen<'a> {
+    s: &'a ClusterSpec,
+    out: Vec<(String, String, Value, Option<Value>)>,
+}
+
+impl Gen<'_> {
+    fn v2(&self) -> bool {
+        self.s.generation == Generation::V1beta2
+    }
+    fn av(&self, group: &str) -> String {
+        format!("{group}/{}", self.s.generation.as_str())
+    }
+    fn reference(&self, group: &str, kind: &str, name: &str) -> Value {
+        if self.v2() {
+            json!({"apiGroup": group, "kind": kind, "name": name})
+        } else {
+            json!({"apiVersion": self.av(group), "kind": kind, "name": name, "namespace": self.s.namespace})
+        }
+    }
+    fn meta(&self, name: &str, labels: Value, owner: Option<(&str, &str, &str)>) -> Value {
+        let mut m = json!({"name": name, "namespace": self.s.namespace, "labels": labels});
+        if let Some((av, kind, oname)) = owner {
+            // Owner uids are filled in at load time (the owner's real uid).
+            m["ownerReferences"] = json!([{"apiVersion": av, "kind": kind, "name": oname, "uid": "", "controller": true, "blockOwnerDeletion": true}]);
+        }
+        m
+    }
+    fn push(&mut self, group: &str, plural: &str, obj: Value, status: Option<Value>) {
+        self.out.push((group.into(), plural.into(), obj, status));
+    }
+    fn labels(&self, extra: &[(&str, &str)]) -> Value {
+        let mut l = json!({"cluster.x-k8s.io/cluster-name": self.s.name});
+        for (k, v) in extra {
+            l[*k] = json!(v);
+        }
+        l
+    }
+
+    fn machine(&mut self, name: &str, owner: (&str, &str, &str), labels: Value, failure_domain: &str) {
+        let s = self.s;
+        let healthy = !s.unhealthy.iter().any(|u| u == name);
+        let infra = self.av("infrastructure.cluster.x-k8s.io");
+        let boot = self.av("bootstrap.cluster.x-k8s.io");
+        let core = self.av("cluster.x-k8s.io");
+        let provider_id = format!("in-memory://{name}");
+        let machine = json!({
+            "apiVersion": core, "kind": "Machine",
+            "metadata": self.meta(name, labels.clone(), Some(owner)),
+            "spec": {"clusterName": s.name, "version": s.version, "providerID": provider_id, "failureDomain": failure_domain,
+                "bootstrap": {"configRef": self.reference("bootstrap.cluster.x-k8s.io", "KubeadmConfig", name), "dataSecretName": format!("{name}-bootstrap")},
+                "infrastructureRef": self.reference("infrastructure.cluster.x-k8s.io", "DevMachine", name)}
+        });
+        let node_msg = "* NodeHealthy: Node not ready (kubelet stopped posting node status)";
+        let status = if self.v2() {
+            json!({
+                "phase": "Running", "observedGeneration": 1, "nodeRef": {"name": name},
+                "nodeInfo": {"kubeletVersion": s.version, "osImage": "in-memory"},
+                "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                "failureDomain": failure_domain, "lastUpdated": TS,
+                "initialization": {"infrastructureProvisioned": true, "bootstrapDataSecretCreated": true},
+                "conditions": [
+                    cond("Available", healthy, "Available", "NotAvailable", "* Ready: condition is False"),
+                    cond("Ready", healthy, "Ready", "NotReady", node_msg),
+                    cond("UpToDate", true, "UpToDate", "NotUpToDate", ""),
+                    cond("BootstrapConfigReady", true, "Ready", "NotReady", ""),
+                    cond("InfrastructureReady", true, "Ready", "NotReady", ""),
+                    cond("NodeHealthy", healthy, "NodeHealthy", "NodeNotHealthy", "Node not ready"),
+                    cond("NodeReady", healthy, "NodeReady", "NodeNotReady", "kubelet stopped posting node status"),
+                    cond("HealthCheckSucceeded", healthy || !s.health_check, "HealthCheckSucceeded", "UnhealthyNode", "Condition Ready on Node is reporting status Unknown"),
+                    json!({"type": "Deleting", "status": "False", "reason": "NotDeleting", "lastTransitionTime": TS}),
+                    json!({"type": "Paused", "status": "False", "reason": "NotPaused", "lastTransitionTime": TS}),
+                ],
+                "deprecated": {"v1beta1": {"conditions": [v1_cond("Ready", healthy, "NodeNotReady", "kubelet stopped posting node status")]}}
+            })
+        } else {
+            json!({
+                "phase": "Running", "observedGeneration": 1, "nodeRef": {"apiVersion": "v1", "kind": "Node", "name": name},
+                "bootstrapReady": true, "infrastructureReady": true, "lastUpdated": TS,
+                "conditions": [v1_cond("Ready", healthy, "NodeNotReady", "kubelet stopped posting node status"), v1_cond("NodeHealthy", healthy, "NodeNotReady", "")],
+                "v1beta2": {"conditions": [
+                    cond("Available", healthy, "Available", "NotAvailable", ""),
+                    cond("Ready", healthy, "Ready", "NotReady", node_msg),
+                    cond("UpToDate", true, "UpToDate", "NotUpToDate", ""),
+                ]}
+            })
+        };
+        self.push("cluster.x-k8s.io", "machines", machine, Some(status));
+        let owner = (core.as_str(), "Machine", name);
+        let dm = json!({"apiVersion": infra, "kind": "DevMachine", "metadata": self.meta(name, labels.clone(), Some(owner)),
+            "spec": {"providerID": provider_id, "backend": {"inMemory": {}}}});
+        let dm_status = if self.v2() {
+            json!({"initialization": {"provisioned": true}, "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
+                   "conditions": [cond("Ready", true, "Ready", "NotReady", ""), cond("Provisioned", true, "Provisioned", "NotProvisioned", "")]})
+        } else {
+            json!({"ready": true, "conditions": [v1_cond("Ready", true, "", "")]})
+        };
+        self.push(
+            "infrastructure.cluster.x-k8s.io",
+            "devmachines",
+            dm,
+            Some(dm_status),
+        );
+        let kc = json!({"apiVersion": boot, "kind": "KubeadmConfig", "metadata": self.meta(name, labels, Some(owner)), "spec": {}});
+        let kc_status = if self.v2() {
+            json!({"dataSecretName": format!("{name}-bootstrap"), "initialization": {"dataSecretCreated": true}, "conditions": [cond("Ready", true, "Ready", "NotReady", "")]})
+        } else {
+            json!({"dataSecretName": format!("{name}-bootstrap"), "ready": true, "conditions": [v1_cond("Ready", true, "", "")]})
+        };
+        self.push(
+            "bootstrap.cluster.x-k8s.io",
+            "kubeadmconfigs",
+            kc,
+            Some(kc_status),
+        );
+    }
+
+    fn counters(&self, replicas: usize, ready: usize) -> Value {
+        if self.v2() {
+            json!({"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready, "upToDateReplicas": replicas})
+        } else {
+            json!({"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready, "updatedReplicas": replicas, "unavailableReplicas": replicas - ready,
+                   "v1beta2": {"readyReplicas": ready, "availableReplicas": ready, "upToDateReplicas": replicas}})
+        }
+    }
+
+    fn build(mut self) -> Vec<(String, String, Value, Option<Value>)> {
+        let s = self.s;
+        let (name, ns) = (s.name.as_str(), s.namespace.as_str());
+        let core = self.av("cluster.x-k8s.io");
+        let cp_name = format!("{name}-control-plane");
+        let unhealthy = |prefix: &str| s.unhealthy.iter().filter(|u| u.starts_with(prefix)).count();
+        let cp_ready = s.control_plane - unhealthy(&cp_name);
+        let workers: usize = s.deployments.iter().map(|(_, r)| r).sum();
+        let worker_ready = workers - s.unhealthy.iter().filter(|u| !u.starts_with(&cp_name)).count();
+        let available = cp_ready == s.control_plane && worker_ready == workers;
+        let mut cluster = json!({
+            "apiVersion": core, "kind": "Cluster",
+            "metadata": {"name": name, "namespace": ns, "labels": {"cluster.x-k8s.io/cluster-name": name}},
+            "spec": {
+                "clusterNetwork": {"pods": {"cidrBlocks": ["192.168.0.0/16"]}, "services": {"cidrBlocks": ["10.128.0.0/12"]}, "serviceDomain": "cluster.local"},
+                "controlPlaneEndpoint": {"host": "127.0.0.1", "port": 6443},
+                "infrastructureRef": self.reference("infrastructure.cluster.x-k8s.io", "DevCluster", name),
+                "controlPlaneRef": self.reference("controlplane.cluster.x-k8s.io", "KubeadmControlPlane", &cp_name),
+            }
+        });
+        if let Some(class) = &s.class {
+            cluster["spec"]["topology"] = if self.v2() {
+                json!({"classRef": {"name": class}, "version": s.version, "controlPlane": {"replicas": s.control_plane},
+                       "workers": {"machineDeployments": s.deployments.iter().map(|(n, r)| json!({"name": n, "class": "default-worker", "replicas": r})).collect::<Vec<_>>()}})
+            } else {
+                json!({"class": class, "version": s.version, "controlPlane": {"replicas": s.control_plane},
+                       "workers": {"machineDeployments": s.deployments.iter().map(|(n, r)| json!({"name": n, "class": "default-worker", "replicas": r})).collect::<Vec<_>>()}})
+            };
+        }
+        let pool = |desired: usize, ready: usize| {
+            json!({"desiredReplicas": desired, "replicas": desired, "readyReplicas": ready, "availableReplicas": ready, "upToDateReplicas": desired,
+                   "versions": [{"version": s.version, "replicas": desired}]})
+        };
+        let cluster_status = if self.v2() {
+            json!({
+                "phase": "Provisioned", "observedGeneration": 1,
+                "initialization": {"infrastructureProvisioned": true, "controlPlaneInitialized": true},
+                "controlPlane": pool(s.control_plane, cp_ready), "workers": pool(workers, worker_ready),
+                "conditions": [
+                    cond("Available", available, "Available", "NotAvailable", "* WorkersAvailable: some worker machines are not available"),
+                    cond("InfrastructureReady", true, "Ready", "NotReady", ""),
+                    cond("ControlPlaneInitialized", true, "Initialized", "NotInitialized", ""),
+                    cond("ControlPlaneAvailable", cp_ready == s.control_plane, "Available", "NotAvailable", ""),
+                    cond("WorkersAvailable", worker_ready == workers, "Available", "NotAvailable", "some machines are not available"),
+                    json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "lastTransitionTime": TS}),
+                    json!({"type": "Paused", "status": "False", "reason": "NotPaused", "lastTransitionTime": TS}),
+                ]
+            })
+        } else {
+            json!({
+                "phase": "Provisioned", "infrastructureReady": true, "controlPlaneReady": true, "observedGeneration": 1,
+                "conditions": [v1_cond("Ready", available, "WaitingForAvailableMachines", "some machines are not ready")],
+                "v1beta2": {"conditions": [cond("Available", available, "Available", "NotAvailable", "")],
+                            "controlPlane": pool(s.control_plane, cp_ready), "workers": pool(workers, worker_ready)}
+            })
+        };
+        self.push("cluster.x-k8s.io", "clusters", cluster, Some(cluster_status));
+        let infra = self.av("infrastructure.cluster.x-k8s.io");
+        let dc = json!({"apiVersion": infra, "kind": "DevCluster", "metadata": self.meta(name, self.labels(&[]), Some((&core, "Cluster", name))),
+            "spec": {"controlPlaneEndpoint": {"host": "127.0.0.1", "port": 6443}, "backend": {"inMemory": {}}}});
+        let dc_status = if self.v2() {
+            json!({"initialization": {"provisioned": true}, "conditions": [cond("Ready", true, "Ready", "NotReady", "")]})
+        } else {
+            json!({"ready": true, "conditions": [v1_cond("Ready", true, "", "")]})
+        };
+        self.push(
+            "infrastructure.cluster.x-k8s.io",
+            "devclusters",
+            dc,
+            Some(dc_status),
+        );
+        // Control plane.
+        let cp_tmpl = format!("{name}-control-plane");
+        self.push("infrastructure.cluster.x-k8s.io", "devmachinetemplates",
+            json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.meta(&cp_tmpl, self.labels(&[]), None), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
+        let cpav = self.av("controlplane.cluster.x-k8s.io");
+        let mut kcp = json!({"apiVersion": cpav, "kind": "KubeadmControlPlane", "metadata": self.meta(&cp_name, self.labels(&[]), Some((&core, "Cluster", name))),
+            "spec": {"replicas": s.control_plane, "version": s.version, "kubeadmConfigSpec": {}}});
+        let tref = self.reference("infrastructure.cluster.x-k8s.io", "DevMachineTemplate", &cp_tmpl);
+        if self.v2() {
+            kcp["spec"]["machineTemplate"] = json!({"spec": {"infrastructureRef": tref}});
+        } else {
+            kcp["spec"]["machineTemplate"] = json!({"infrastructureRef": tref});
+        }
+        let mut kcp_status = self.counters(s.control_plane, cp_ready);
+        kcp_status["selector"] = json!(format!(
+            "cluster.x-k8s.io/cluster-name={name},cluster.x-k8s.io/control-plane"
+        ));
+        kcp_status["version"] = json!(s.version);
+        kcp_status["observedGeneration"] = json!(1);
+        if self.v2() {
+            kcp_status["initialization"] = json!({"controlPlaneInitialized": true});
+            kcp_status["versions"] = json!([{"version": s.version, "replicas": s.control_plane}]);
+            kcp_status["conditions"] = json!([
+                cond(
+                    "Available",
+                    cp_ready > s.control_plane / 2,
+                    "Available",
+                    "NotAvailable",
+                    ""
+                ),
+                cond("Initialized", true, "Initialized", "NotInitialized", ""),
+                cond(
+                    "MachinesReady",
+                    cp_ready == s.control_plane,
+                    "Ready",
+                    "NotReady",
+                    "some machines are not ready"
+                ),
+                cond("MachinesUpToDate", true, "UpToDate", "NotUpToDate", ""),
+                json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "lastTransitionTime": TS}),
+            ]);
+        } else {
+            kcp_status["initialized"] = json!(true);
+            kcp_status["ready"] = json!(true);
+            kcp_status["conditions"] = json!([v1_cond(
+                "Ready",
+                cp_ready == s.control_plane,
+                "MachinesNotReady",
+                ""
+            )]);
+        }
+        self.push(
+            "controlplane.cluster.x-k8s.io",
+            "kubeadmcontrolplanes",
+            kcp,
+            Some(kcp_status),
+        );
+        for i in 0..s.control_plane {
+            let m = format!("{cp_name}-{i:05}");
+            let labels = self.labels(&[
+                ("cluster.x-k8s.io/control-plane", ""),
+                ("cluster.x-k8s.io/control-plane-name", &cp_name),
+            ]);
+            self.machine(
+                &m,
+                (&cpav, "KubeadmControlPlane", &cp_name),
+                labels,
+                &format!("fd{}", i % 3 + 1),
+            );
+        }
+        // Workers.
+        let boot = self.av("bootstrap.cluster.x-k8s.io");
+        for (md, replicas) in s.deployments.clone() {
+            let mdname = format!("{name}-{md}");
+            let msname = format!("{mdname}-7d9f8c");
+            self.push("bootstrap.cluster.x-k8s.io", "kubeadmconfigtemplates",
+                json!({"apiVersion": boot, "kind": "KubeadmConfigTemplate", "metadata": self.meta(&mdname, self.labels(&[]), None), "spec": {"template": {"spec": {}}}}), None);
+            self.push("infrastructure.cluster.x-k8s.io", "devmachinetemplates",
+                json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.meta(&mdname, self.labels(&[]), None), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
+            let sel = json!({"matchLabels": {"cluster.x-k8s.io/cluster-name": name, "cluster.x-k8s.io/deployment-name": mdname}});
+            let template = json!({"metadata": {"labels": {"cluster.x-k8s.io/cluster-name": name, "cluster.x-k8s.io/deployment-name": mdname}},
+                "spec": {"clusterName": name, "version": s.version,
+                    "bootstrap": {"configRef": self.reference("bootstrap.cluster.x-k8s.io", "KubeadmConfigTemplate", &mdname)},
+                    "infrastructureRef": self.reference("infrastructure.cluster.x-k8s.io", "DevMachineTemplate", &mdname)}});
+            let ready = replicas - s.unhealthy.iter().filter(|u| u.starts_with(&msname)).count();
+            let mut md_status = self.counters(replicas, ready);
+            md_status["selector"] = json!(format!(
+                "cluster.x-k8s.io/cluster-name={name},cluster.x-k8s.io/deployment-name={mdname}"
+            ));
+            md_status["phase"] = json!("Running");
+            md_status["observedGeneration"] = json!(1);
+            if self.v2() {
+                md_status["conditions"] = json!([
+                    cond(
+                        "Available",
+                        ready == replicas,
+                        "Available",
+                        "NotAvailable",
+                        &format!("{ready} available replicas, at least {replicas} required")
+                    ),
+                    cond("MachinesReady", ready == replicas, "Ready", "NotReady", ""),
+                    cond("MachinesUpToDate", true, "UpToDate", "NotUpToDate", ""),
+                    json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "lastTransitionTime": TS}),
+                    json!({"type": "ScalingUp", "status": "False", "reason": "NotScalingUp", "lastTransitionTime": TS}),
+                    json!({"type": "ScalingDown", "status": "False", "reason": "NotScalingDown", "lastTransitionTime": TS}),
+                ]);
+                md_status["versions"] = json!([{"version": s.version, "replicas": replicas}]);
+            } else {
+                md_status["conditions"] = json!([v1_cond(
+                    "Ready",
+                    ready == replicas,
+                    "WaitingForAvailableMachines",
+                    ""
+                )]);
+            }
+            let mut md_obj = json!({"apiVersion": core, "kind": "MachineDeployment", "metadata": self.meta(&mdname, self.labels(&[]), None),
+                "spec": {"clusterName": name, "replicas": replicas, "selector": sel, "template": template}});
+            md_obj["metadata"]["annotations"] = json!({"machinedeployment.clusters.x-k8s.io/revision": "1"});
+            md_obj["metadata"]["ownerReferences"] =
+                json!([{"apiVersion": core, "kind": "Cluster", "name": name, "uid": ""}]);
+            self.push(
+                "cluster.x-k8s.io",
+                "machinedeployments",
+                md_obj,
+                Some(md_status.clone()),
+            );
+            let ms_labels = self.labels(&[
+                ("cluster.x-k8s.io/deployment-name", &mdname),
+                ("machine-template-hash", "7d9f8c"),
+            ]);
+            let mut ms_obj = json!({"apiVersion": core, "kind": "MachineSet", "metadata": self.meta(&msname, ms_labels.clone(), Some((&core, "MachineDeployment", &mdname))),
+                "spec": {"clusterName": name, "replicas": replicas, "selector": sel, "template": template}});
+            ms_obj["metadata"]["annotations"] = json!({"machinedeployment.clusters.x-k8s.io/revision": "1", "machinedeployment.clusters.x-k8s.io/desired-replicas": replicas.to_string()});
+            let mut ms_status = self.counters(replicas, ready);
+            ms_status["selector"] = md_status["selector"].clone();
+            self.push("cluster.x-k8s.io", "machinesets", ms_obj, Some(ms_status));
+            for i in 0..replicas {
+                let m = format!("{msname}-{i:05}");
+                let labels = self.labels(&[
+                    ("cluster.x-k8s.io/deployment-name", &mdname),
+                    ("cluster.x-k8s.io/set-name", &msname),
+                    ("machine-template-hash", "7d9f8c"),
+                ]);
+                self.machine(
+                    &m,
+                    (&core, "MachineSet", &msname),
+                    labels,
+                    &format!("fd{}", i % 3 + 1),
+                );
+            }
+        }
+        if s.health_check {
+            let sel = json!({"matchLabels": {"cluster.x-k8s.io/cluster-name": name}, "matchExpressions": [{"key": "cluster.x-k8s.io/deployment-name", "operator": "Exists"}]});
+            let mhc = json!({"apiVersion": core, "kind": "MachineHealthCheck", "metadata": self.meta(&format!("{name}-workers"), self.labels(&[]), None),
+                "spec": {"clusterName": name, "selector": sel}});
+            let status = json!({"expectedMachines": workers, "currentHealthy": worker_ready, "remediationsAllowed": 1,
+                "conditions": [cond("RemediationAllowed", true, "RemediationAllowed", "", "")]});
+            self.push("cluster.x-k8s.io", "machinehealthchecks", mhc, Some(status));
+        }
+        self.out
+    }
+}
+
+/// The objects of a fixture cluster: (group, plural, object, status).
+pub fn cluster_objects(s: &ClusterSpec) -> Vec<(String, String, Value, Option<Value>)> {
+    Gen { s, out: vec![] }.build()
+}
+
+/// Writes a fixture cluster: namespace, objects (owner uids resolved), then statuses.
+pub fn load(api: &Api, s: &ClusterSpec) -> ApiResult<usize> {
+    let opts = WriteOpts::controller("fixtures");
+    if let Some(nsdef) = api.registry.get("", "namespaces")
+        && api.get_stored(&nsdef, None, &s.namespace).is_none()
+    {
+        api.create(
+            &nsdef,
+            "v1",
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": s.namespace}}),
+            &opts,
+        )?;
+    }
+    let mut n = 0;
+    let mut uids: std::collections::HashMap<(String, String), String> = Default::default();
+    for (group, plural, mut obj, status) in cluster_objects(s) {
+        let def = api
+            .registry
+            .get(&group, &plural)
+            .ok_or_else(crate::error::ApiError::not_found_path)?;
+        if let Some(refs) = obj
+            .pointer_mut("/metadata/ownerReferences")
+            .and_then(Value::as_array_mut)
+        {
+            for r in refs.iter_mut() {
+                let key = (
+                    r["kind"].as_str().unwrap_or("").to_string(),
+                    r["name"].as_str().unwrap_or("").to_string(),
+                );
+                if let Some(uid) = uids.get(&key) {
+                    r["uid"] = json!(uid);
+                }
+            }
+        }
+        let version = def.storage_version.clone();
+        let created = api.create(&def, &version, Some(&s.namespace), obj, &opts)?;
+        let name = created.value["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        uids.insert(
+            (def.kind.clone(), name.clone()),
+            created.value["metadata"]["uid"]
+                .as_str()
+                .unwrap_or("")
+                .to_string(),
+        );
+        if let Some(st) = status {
+            let mut o = created.value;
+            o["status"] = st;
+            api.update(&def, &version, Some(&s.namespace), &name, Sub::Status, o, &opts)?;
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_counts() {
+        let s = ClusterSpec::new("c", "ns", 3, 4);
+        let objs = cluster_objects(&s);
+        let count = |p: &str| objs.iter().filter(|(_, pl, _, _)| pl == p).count();
+        assert_eq!(count("machines"), 7);
+        assert_eq!(count("devmachines"), 7);
+        assert_eq!(count("kubeadmconfigs"), 7);
+        assert_eq!(count("machinedeployments"), 1);
+    }
+}

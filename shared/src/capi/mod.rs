@@ -1,0 +1,48 @@
+//! The Cluster API object model, for both API generations (`v1beta1`, `v1beta2`), read from
+//! dynamic objects: conditions, references, counters and versions.
+
+pub mod catalog;
+pub mod conditions;
+pub mod object;
+
+pub use catalog::Catalog;
+pub use conditions::Condition;
+
+/// The core Cluster API group.
+pub const CORE_GROUP: &str = "cluster.x-k8s.io";
+/// The label every object of a workload cluster carries.
+pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
+/// The label of control plane Machines.
+pub const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
+/// The annotation that pauses reconciliation of an object.
+pub const PAUSED_ANNOTATION: &str = "cluster.x-k8s.io/paused";
+/// MachineDeployment/MachineSet revision annotation.
+pub const REVISION_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/revision";
+
+/// Which Cluster API generation the management cluster serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Generation {
+    /// `v1beta1` (Cluster API ≤ v1.10).
+    V1beta1,
+    /// `v1beta2` (Cluster API ≥ v1.11).
+    V1beta2,
+}
+
+impl Generation {
+    /// The version string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Generation::V1beta1 => "v1beta1",
+            Generation::V1beta2 => "v1beta2",
+        }
+    }
+
+    /// Parses a version string.
+    pub fn parse(s: &str) -> Option<Generation> {
+        match s {
+            "v1beta1" => Some(Generation::V1beta1),
+            "v1beta2" => Some(Generation::V1beta2),
+            _ => None,
+        }
+    }
+}

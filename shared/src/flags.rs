@@ -1,0 +1,61 @@
+//! kubectl-style flags shared by every plugin.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    crate::duration::parse_go(s).map_err(|e| e.to_string())
+}
+
+/// Connection flags: which cluster, as whom, and how patiently.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Connection")]
+pub struct ConnArgs {
+    /// Path to the kubeconfig file (default: the KUBECONFIG list, then ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (`--kubeconfig-context` is accepted for clusterctl users).
+    #[arg(
+        long,
+        visible_alias = "kubeconfig-context",
+        global = true,
+        value_name = "NAME"
+    )]
+    pub context: Option<String>,
+    /// The kubeconfig cluster to use instead of the context's.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub cluster: Option<String>,
+    /// The namespace (default: the context's namespace, else "default").
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+    /// How long to wait for each API request, e.g. 30s or 1m; 0 means no limit.
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout, default_value = "0")]
+    pub request_timeout: Duration,
+    /// Log verbosity like kubectl: 6 and above logs every HTTP request with status and latency.
+    #[arg(short = 'v', long = "v", global = true, value_name = "N", default_value_t = 0)]
+    pub verbosity: u8,
+}
+
+/// The kubeconfig user override (`--user`), kept apart because `get-kubeconfig` uses `--user`
+/// for something else.
+#[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Connection")]
+pub struct UserArg {
+    /// The kubeconfig user to use instead of the context's.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub user: Option<String>,
+}
+
+/// Colour choice shared by the plugins that print coloured output.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// Colour when stdout is a terminal and NO_COLOR is unset.
+    #[default]
+    Auto,
+    /// Always colour.
+    Always,
+    /// Never colour.
+    Never,
+}

@@ -1,0 +1,538 @@
+//! `kubectl capi describe` through the real kubectl against the sandbox (objects and their
+//! status written directly; the simulated controllers are off).
+
+use std::time::Duration;
+
+use capi_e2e::{Opts, TestSandbox, stderr, stdout};
+use capi_sandbox::crds::Generation;
+use capi_sandbox::fixtures::{ClusterSpec, load};
+use serde_json::Value;
+
+fn with_cluster(spec: ClusterSpec) -> TestSandbox {
+    let sb = TestSandbox::with(Opts {
+        generation: spec.generation,
+        ..Default::default()
+    });
+    load(sb.sandbox().api(), &spec).unwrap();
+    sb
+}
+
+fn demo_spec() -> ClusterSpec {
+    let mut spec = ClusterSpec::new("demo", "default", 3, 3);
+    spec.unhealthy = vec!["demo-md-0-7d9f8c-00001".into()];
+    spec.health_check = true;
+    spec
+}
+
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[test]
+fn tree_through_kubectl_plugin_dispatch() {
+    let sb = with_cluster(demo_spec());
+    let o = sb.capi(&["describe", "cluster", "demo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        [
+            "NAME",
+            "REPLICAS",
+            "AVAILABLE",
+            "READY",
+            "UP-TO-DATE",
+            "STATUS",
+            "REASON",
+            "SINCE",
+            "MESSAGE"
+        ]
+    );
+    assert_eq!(
+        &words(lines[1])[..8],
+        [
+            "Cluster",
+            "default/demo",
+            "6/6",
+            "5",
+            "5",
+            "6",
+            "False",
+            "NotAvailable"
+        ]
+    );
+    assert!(lines[2].starts_with("├─DevCluster default/demo"), "{out}");
+    assert!(
+        lines[3].starts_with("├─KubeadmControlPlane default/demo-control-plane, v1.33.0"),
+        "{out}"
+    );
+    assert!(
+        lines[4].starts_with("│ └─3 Machines..., v1.33.0")
+            && lines[4].contains("See demo-control-plane-00000, demo-control-plane-00001, ..."),
+        "{out}"
+    );
+    assert_eq!(lines[5], "├─Workers");
+    assert!(
+        lines[6].contains("MachineDeployment default/demo-md-0, v1.33.0")
+            && lines[6].contains("2 available replicas, at least 3 required"),
+        "{out}"
+    );
+    assert!(
+        lines[7].contains("2 Machines...")
+            && lines[7].contains("See demo-md-0-7d9f8c-00000, demo-md-0-7d9f8c-00002"),
+        "{out}"
+    );
+    assert!(
+        lines[8].contains("Machine default/demo-md-0-7d9f8c-00001")
+            && lines[8].contains("False")
+            && lines[8].contains("NotReady"),
+        "{out}"
+    );
+    assert!(
+        lines[9].contains("MachineHealthCheck default/demo-workers")
+            && lines[9].contains("1 unhealthy: demo-md-0-7d9f8c-00001"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Kubernetes versions: control plane v1.33.0 (3); workers v1.33.0 (3)"),
+        "{out}"
+    );
+    // No colour codes when stdout is not a terminal.
+    assert!(!out.contains('\u{1b}'));
+    // --color=always forces them.
+    let o = sb.capi(&["describe", "cluster", "demo", "--color=always"]);
+    assert!(stdout(&o).contains("\u{1b}["));
+}
+
+#[test]
+fn options_grouping_echo_conditions_machinesets_templates() {
+    let sb = with_cluster(demo_spec());
+    let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--grouping=false"]));
+    assert_eq!(
+        out.lines().filter(|l| l.contains("─Machine default/")).count(),
+        6,
+        "{out}"
+    );
+    let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--echo", "--grouping=false"]));
+    assert_eq!(
+        out.lines().filter(|l| l.contains("DevMachine default/")).count(),
+        6,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("KubeadmConfig default/"))
+            .count(),
+        6,
+        "{out}"
+    );
+    let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--show-machinesets"]));
+    assert!(out.contains("MachineSet default/demo-md-0-7d9f8c"), "{out}");
+    let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--show-templates"]));
+    assert!(
+        out.contains("DevMachineTemplate demo-control-plane")
+            && out.contains("KubeadmConfigTemplate demo-md-0"),
+        "{out}"
+    );
+    let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--show-conditions=Cluster"]));
+    for t in [
+        "InfrastructureReady",
+        "ControlPlaneAvailable",
+        "WorkersAvailable",
+        "RollingOut",
+        "Paused",
+    ] {
+        assert!(out.contains(t), "{t}: {out}");
+    }
+    let out = stdout(&sb.capi(&[
+        "describe",
+        "cluster",
+        "demo",
+        "--show-conditions=Machine+",
+        "--grouping=false",
+    ]));
+    assert!(
+        out.contains("HealthCheckSucceeded") && out.contains("NodeHealthy"),
+        "{out}"
+    );
+    assert!(
+        !out.lines().any(|l| l
+            .trim_start_matches(['│', ' ', '├', '└', '─'])
+            .starts_with("BootstrapConfigReady")),
+        "normal conditions are hidden with +: {out}"
+    );
+    let o = sb.capi(&[
+        "describe",
+        "cluster",
+        "demo",
+        "--show-conditions=Machine, Cluster",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("whitespace is not allowed"), "{}", stderr(&o));
+}
+
+#[test]
+fn json_and_yaml_share_the_documented_schema() {
+    let sb = with_cluster(demo_spec());
+    let o = sb.capi(&["describe", "cluster", "demo", "-o", "json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["kind"], "ClusterTree");
+    assert_eq!(v["conditionsFormat"], "v1beta2");
+    let t = &v["tree"];
+    assert_eq!(
+        (t["kind"].as_str(), t["name"].as_str(), t["namespace"].as_str()),
+        (Some("Cluster"), Some("demo"), Some("default"))
+    );
+    assert_eq!(
+        t["replicas"],
+        serde_json::json!({"current": 6, "desired": 6, "available": 5, "ready": 5, "upToDate": 6})
+    );
+    assert_eq!(t["status"]["type"], "Available");
+    let workers = t["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "WorkerGroup")
+        .unwrap();
+    let md = &workers["children"][0];
+    assert_eq!(md["kind"], "MachineDeployment");
+    assert_eq!(md["children"][0]["kind"], "MachineGroup");
+    assert_eq!(md["children"][0]["members"].as_array().unwrap().len(), 2);
+    let yaml = stdout(&sb.capi(&["describe", "cluster", "demo", "-o", "yaml"]));
+    let from_yaml: Value = serde_saphyr::from_str(&yaml).unwrap();
+    assert_eq!(from_yaml, v);
+}
+
+#[test]
+fn v1beta1_management_cluster_gets_v1beta1_columns() {
+    let mut spec = ClusterSpec::new("old", "default", 1, 2);
+    spec.generation = Generation::V1beta1;
+    spec.unhealthy = vec!["old-md-0-7d9f8c-00000".into()];
+    let sb = with_cluster(spec);
+    let o = sb.capi(&["describe", "cluster", "old"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        ["NAME", "READY", "SEVERITY", "REASON", "SINCE", "MESSAGE"]
+    );
+    assert_eq!(
+        &words(lines[1])[..5],
+        [
+            "Cluster",
+            "default/old",
+            "False",
+            "Warning",
+            "WaitingForAvailableMachines"
+        ]
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("Machine default/old-md-0-7d9f8c-00000")
+                && l.contains("NodeNotReady")
+                && l.contains("Warning")),
+        "{out}"
+    );
+    let v: Value =
+        serde_json::from_slice(&sb.capi(&["describe", "cluster", "old", "-o", "json"]).stdout).unwrap();
+    assert_eq!(v["conditionsFormat"], "v1beta1");
+}
+
+#[test]
+fn fleet_view_of_every_cluster() {
+    let sb = with_cluster(demo_spec());
+    let mut other = ClusterSpec::new("prod-eu", "prod", 3, 5);
+    other.class = Some("quick-start".into());
+    load(sb.sandbox().api(), &other).unwrap();
+    let o = sb.capi(&["describe", "clusters", "-A"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        words(lines[0]),
+        [
+            "NAMESPACE",
+            "NAME",
+            "CLASS",
+            "VERSION",
+            "CONTROL",
+            "PLANE",
+            "WORKERS",
+            "AVAILABLE",
+            "PHASE",
+            "AGE"
+        ]
+    );
+    assert_eq!(
+        &words(lines[1])[..7],
+        ["default", "demo", "v1.33.0", "3/3", "2/3", "False", "Provisioned"]
+    );
+    assert_eq!(
+        &words(lines[2])[..8],
+        [
+            "prod",
+            "prod-eu",
+            "quick-start",
+            "v1.33.0",
+            "3/3",
+            "5/5",
+            "True",
+            "Provisioned"
+        ]
+    );
+    // `describe cluster -A` without a name is the same view; -n limits it.
+    assert_eq!(stdout(&sb.capi(&["describe", "cluster", "-A"])), out);
+    let only = stdout(&sb.capi(&["describe", "clusters", "-n", "prod"]));
+    assert_eq!(only.lines().count(), 2, "{only}");
+    let v: Value =
+        serde_json::from_slice(&sb.capi(&["describe", "clusters", "-A", "-o", "json"]).stdout).unwrap();
+    assert_eq!(v["items"][1]["class"], "quick-start");
+    assert_eq!(
+        v["items"][0]["workers"],
+        serde_json::json!({"ready": 2, "desired": 3})
+    );
+    let empty = sb.capi(&["describe", "clusters", "-n", "nothing-here"]);
+    assert!(empty.status.success());
+    assert!(stderr(&empty).contains("No clusters found in namespace \"nothing-here\""));
+}
+
+#[test]
+fn at_most_twelve_requests_for_a_cluster_tree() {
+    let sb = with_cluster(ClusterSpec::new("counted", "default", 3, 40));
+    let before = sb.metrics();
+    let o = sb
+        .plugin("kubectl-capi-describe")
+        .args(["cluster", "counted", "--grouping=false"])
+        .output();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let after = sb.metrics();
+    let total = |m: &str| -> u64 {
+        m.lines()
+            .filter(|l| l.starts_with("apiserver_request_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    // The two metric reads themselves are not counted (/metrics is excluded), but the
+    // before-read's discovery by the test client is: subtract nothing, compare with the bound.
+    let made = total(&after) - total(&before);
+    assert!(
+        made <= 12,
+        "describe made {made} requests (at most 12 allowed)\n{after}"
+    );
+    assert!(
+        stdout(&o)
+            .lines()
+            .filter(|l| l.contains("─Machine default/"))
+            .count()
+            == 43
+    );
+}
+
+#[test]
+fn bad_input_gives_one_line_errors() {
+    let sb = with_cluster(demo_spec());
+    let o = sb.capi(&["describe", "cluster", "dmeo"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: cluster \"dmeo\" not found in namespace \"default\"; did you mean demo?\n"
+    );
+    let o = sb.capi(&["describe", "cluster", "demo", "-n", "elsewhere"]);
+    assert_eq!(
+        stderr(&o),
+        "error: cluster \"demo\" not found in namespace \"elsewhere\"; it exists in namespace default (use -n default)\n"
+    );
+    let o = sb.capi(&["describe", "cluster"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("please specify a cluster name"));
+    let o = sb.capi(&["describe", "cluster", "demo", "--context", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("error: context \"nope\" not found in the kubeconfig (available: capi-sandbox, capi-sandbox-readonly)"), "{}", stderr(&o));
+    // Unreachable server.
+    let kc = std::fs::read_to_string(&sb.kubeconfig)
+        .unwrap()
+        .replace(&sb.url, "https://127.0.0.1:1");
+    let dead = sb.dir.path().join("dead");
+    std::fs::write(&dead, kc).unwrap();
+    let o = sb.capi(&[
+        "describe",
+        "cluster",
+        "demo",
+        "--kubeconfig",
+        dead.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o)
+            .starts_with("error: discovering the API: cannot reach the API server at https://127.0.0.1:1"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    // Wrong token: 401.
+    let kc = std::fs::read_to_string(&sb.kubeconfig)
+        .unwrap()
+        .replace(&sb.admin_token, "bogus");
+    let bad = sb.dir.path().join("bad");
+    std::fs::write(&bad, kc).unwrap();
+    let o = sb.capi(&[
+        "describe",
+        "cluster",
+        "demo",
+        "--kubeconfig",
+        bad.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("rejected the credentials (401 Unauthorized)"),
+        "{}",
+        stderr(&o)
+    );
+    // Garbage kubeconfig.
+    let junk = sb.dir.path().join("junk");
+    std::fs::write(&junk, "this: [is not a kubeconfig").unwrap();
+    let o = sb.capi(&[
+        "describe",
+        "cluster",
+        "demo",
+        "--kubeconfig",
+        junk.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).starts_with("error: cannot read kubeconfig"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.capi(&["describe", "cluster", "demo", "--kubeconfig", "/does/not/exist"]);
+    assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
+}
+
+#[test]
+fn not_a_cluster_api_management_cluster() {
+    let crds = tempfile::tempdir().unwrap();
+    std::fs::write(
+        crds.path().join("widget.yaml"),
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  scope: Namespaced\n  names: {plural: widgets, kind: Widget}\n  versions: [{name: v1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]\n",
+    )
+    .unwrap();
+    let sb = TestSandbox::with(Opts {
+        crds_dir: Some(crds.path().to_path_buf()),
+        ..Default::default()
+    });
+    let o = sb.capi(&["describe", "cluster", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("is not a Cluster API management cluster"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn kubeconfig_list_and_verbose_request_log() {
+    let sb = with_cluster(demo_spec());
+    let list = std::env::join_paths([
+        sb.dir.path().join("missing-1"),
+        sb.kubeconfig.clone(),
+        sb.dir.path().join("missing-2"),
+    ])
+    .unwrap();
+    let o = sb
+        .plugin("kubectl-capi-describe")
+        .env("KUBECONFIG", &list)
+        .args(["cluster", "demo", "-v=6"])
+        .output();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log = stderr(&o);
+    assert!(
+        log.lines().any(|l| l.contains("GET ")
+            && l.contains("/apis/cluster.x-k8s.io/v1beta2/namespaces/default/clusters/demo")
+            && l.contains("200 OK in")),
+        "{log}"
+    );
+    assert!(!log.contains(&sb.admin_token), "tokens never logged");
+    let quiet = sb
+        .plugin("kubectl-capi-describe")
+        .args(["cluster", "demo"])
+        .output();
+    assert_eq!(stderr(&quiet), "");
+}
+
+#[test]
+fn watch_redraws_on_change() {
+    let sb = with_cluster(demo_spec());
+    let mut cmd = std::process::Command::new(capi_e2e::kubectl_path());
+    cmd.args(["capi", "describe", "cluster", "demo", "--watch"]);
+    sb.env(&mut cmd);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    sb.kubectl()
+        .args([
+            "patch",
+            "machinedeployment",
+            "demo-md-0",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"readyReplicas":3,"availableReplicas":3}}"#,
+        ])
+        .ok();
+    std::thread::sleep(Duration::from_millis(1500));
+    let _ = child.kill();
+    let out = stdout(&child.wait_with_output().unwrap());
+    let frames: Vec<&str> = out.split("---\n").filter(|f| !f.is_empty()).collect();
+    assert!(frames.len() >= 2, "{out}");
+    let md = |f: &str| {
+        f.lines()
+            .find(|l| l.contains("MachineDeployment default/demo-md-0"))
+            .map(|l| {
+                let w = words(l);
+                let at = w.iter().position(|x| *x == "v1.33.0").unwrap_or(0) + 1;
+                w[at..at + 3].join(" ")
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(md(frames[0]), "3/3 2 2");
+    assert_eq!(md(frames.last().unwrap()), "3/3 3 3");
+}
+
+#[test]
+fn entry_point_lists_verbs_and_rejects_unknown_ones() {
+    let sb = TestSandbox::start();
+    let o = sb.capi(&[]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).contains("describe") && stdout(&o).contains("sandbox"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.capi(&["descibe"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).starts_with("error: unknown verb \"descibe\". Did you mean \"describe\"?"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sb.capi(&["version"]);
+    assert_eq!(
+        stdout(&o),
+        format!("kubectl-capi {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // Only kubectl-capi on PATH (as krew installs it): the siblings are found next to its real path.
+    let bin = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink(
+        capi_e2e::bin_dir().join("kubectl-capi"),
+        bin.path().join("kubectl-capi"),
+    )
+    .unwrap();
+    let mut c = std::process::Command::new(capi_e2e::kubectl_path());
+    c.args(["capi", "describe", "clusters", "-A"]);
+    sb.env(&mut c);
+    c.env("PATH", format!("{}:/usr/bin:/bin", bin.path().display()));
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("No clusters found"), "{}", stderr(&o));
+}
