@@ -1141,7 +1141,14 @@ fn kinds(g: Generation) -> Vec<Kind> {
             status_schema: {
                 let mut p = vec![
                     ("conditions", conds()),
-                    ("failureDomains", free("failure domains")),
+                    (
+                        "failureDomains",
+                        if v2 {
+                            list("failure domains.", free("a failure domain"))
+                        } else {
+                            free("failure domains by name.")
+                        },
+                    ),
                 ];
                 if v2 {
                     p.push((
@@ -1217,6 +1224,31 @@ fn kinds(g: Generation) -> Vec<Kind> {
             spec: obj(
                 "spec of the template.",
                 vec![("template", free("template of the DevMachine."))],
+            ),
+            status_schema: free("status"),
+        },
+        Kind {
+            group: INFRA,
+            kind: "DevMachinePool",
+            plural: "devmachinepools",
+            short: &[],
+            status: true,
+            scale: None,
+            description: "DevMachinePool is the infrastructure of a MachinePool in the development provider.",
+            spec: free("spec of the DevMachinePool."),
+            status_schema: free("status of the DevMachinePool."),
+        },
+        Kind {
+            group: INFRA,
+            kind: "DevMachinePoolTemplate",
+            plural: "devmachinepooltemplates",
+            short: &[],
+            status: false,
+            scale: None,
+            description: "DevMachinePoolTemplate is the template DevMachinePools are made from.",
+            spec: obj(
+                "spec of the template.",
+                vec![("template", free("template of the DevMachinePool."))],
             ),
             status_schema: free("status"),
         },
@@ -1913,7 +1945,7 @@ mod tests {
     fn bundled_crds_are_valid() {
         for g in [Generation::V1beta1, Generation::V1beta2] {
             let crds = bundled(g);
-            assert_eq!(crds.len(), 19);
+            assert_eq!(crds.len(), 21);
             for c in &crds {
                 let d = def_from_crd(c).unwrap_or_else(|e| panic!("{}: {e:?}", c["metadata"]["name"]));
                 assert!(d.namespaced);

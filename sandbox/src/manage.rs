@@ -376,7 +376,7 @@ pub async fn serve(opts: &RunOpts, on_ready: impl FnOnce(&Sandbox)) -> Result<()
         .await
         .map_err(|e| Error::Other(format!("starting the sandbox: {e}")))?;
     if opts.demo {
-        crate::demo::create(sandbox.api(), opts.capi_api)
+        crate::demo::create(sandbox.api(), opts.capi_api, opts.controllers)
             .map_err(|e| Error::Other(format!("creating the demo clusters: {e}")))?;
     }
     let base = context_base(Some(&opts.name));

@@ -105,6 +105,44 @@ impl LabelSelector {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Reads a structured `metav1.LabelSelector` (`matchLabels`, `matchExpressions`); None when
+    /// it is malformed (an unknown operator), which must select nothing rather than everything.
+    pub fn from_json(v: &Value) -> Option<LabelSelector> {
+        let mut reqs = vec![];
+        if let Some(m) = v.get("matchLabels").and_then(Value::as_object) {
+            for (k, val) in m {
+                reqs.push(Requirement::Eq(k.clone(), val.as_str()?.to_string()));
+            }
+        }
+        for e in v
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e.get("key")?.as_str()?.to_string();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default();
+            reqs.push(match e.get("operator")?.as_str()? {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::NotExists(key),
+                _ => return None,
+            });
+        }
+        Some(LabelSelector(reqs))
+    }
+
+    /// Whether an object's `metadata.labels` satisfy every requirement.
+    pub fn matches_value(&self, obj: &Value) -> bool {
+        let labels = obj.pointer("/metadata/labels");
+        self.matches_with(|k| labels.and_then(|l| l.get(k)).and_then(Value::as_str))
+    }
 }
 
 fn parse_requirement(part: &str) -> Result<Requirement, String> {

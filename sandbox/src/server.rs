@@ -212,6 +212,7 @@ impl Sandbox {
                 )),
             ),
         ];
+        let workloads = Arc::new(crate::capi::workload::Workloads::default());
         let listener = TcpListener::bind(("127.0.0.1", cfg.port))
             .await
             .map_err(io(format!("listening on 127.0.0.1:{}", cfg.port)))?;
@@ -245,6 +246,8 @@ impl Sandbox {
             tokens: Some(tokens),
             address: format!("127.0.0.1:{port}"),
             bookmark_every: cfg.bookmark_every,
+            workloads: Some(workloads.clone()),
+            path_prefix: String::new(),
         });
         if cfg.controllers {
             tasks.extend(crate::capi::spawn_all(
@@ -253,6 +256,7 @@ impl Sandbox {
                     speed: cfg.speed,
                     url: url.clone(),
                     ca: credentials.ca.clone(),
+                    workloads: workloads.clone(),
                 },
             ));
         }
@@ -263,7 +267,7 @@ impl Sandbox {
             Usage::Server,
             365,
         )?;
-        let tls_cfg = tls::server_config(&cert, &key)?;
+        let tls_cfg = tls::server_config(&cert, &key, Some(&credentials.ca.cert_pem))?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         tasks.push(tokio::spawn(serve(
             listener,
@@ -503,7 +507,14 @@ async fn serve(
                 Ok(Ok(t)) => t,
                 _ => return,
             };
-            let svc = TowerToHyperService::new(router);
+            let peer = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| tls::identity_of(c));
+            let svc =
+                TowerToHyperService::new(router.layer(axum::Extension(crate::http::PeerIdentity(peer))));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
             tokio::select! {

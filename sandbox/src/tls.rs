@@ -126,8 +126,13 @@ impl Ca {
     }
 }
 
-/// A rustls server configuration for a PEM certificate and key.
-pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// A rustls server configuration for a PEM certificate and key. Clients may present a
+/// certificate signed by `client_ca` (workload kubeconfigs do); it is optional.
+pub fn server_config(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca: Option<&str>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs = rustls_pemfile::certs(&mut cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Pem(e.to_string()))?;
@@ -135,12 +140,57 @@ pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::Server
         .map_err(|e| TlsError::Pem(e.to_string()))?
         .ok_or_else(|| TlsError::Pem("no private key found".into()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?;
+    let mut cfg = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pemfile::certs(&mut ca.as_bytes()) {
+                roots.add(c.map_err(|e| TlsError::Pem(e.to_string()))?)?;
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                    .allow_unauthenticated()
+                    .build()
+                    .map_err(|e| TlsError::Pem(format!("client certificate verifier: {e}")))?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(certs, key)?
+        }
+        None => builder.with_no_client_auth().with_single_cert(certs, key)?,
+    };
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// The subject of a verified client certificate: common name and organisations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientIdentity {
+    /// CN.
+    pub common_name: String,
+    /// O values.
+    pub organizations: Vec<String>,
+}
+
+/// Reads the subject of a DER certificate.
+pub fn identity_of(der: &[u8]) -> Option<ClientIdentity> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let subject = cert.subject();
+    let common_name = subject
+        .iter_common_name()
+        .next()
+        .and_then(|a| a.as_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let organizations = subject
+        .iter_organization()
+        .filter_map(|a| a.as_str().ok())
+        .map(str::to_string)
+        .collect();
+    Some(ClientIdentity {
+        common_name,
+        organizations,
+    })
 }
 
 #[cfg(test)]
@@ -159,10 +209,17 @@ mod tests {
                 365,
             )
             .unwrap();
-        server_config(&cert, &key).unwrap();
+        server_config(&cert, &key, Some(&ca.cert_pem)).unwrap();
         let (cert, _) = ca
             .issue("admin", &["system:masters"], &[], Usage::Client, 365)
             .unwrap();
         assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"));
+        let der = rustls_pemfile::certs(&mut cert.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let id = identity_of(&der).unwrap();
+        assert_eq!(id.common_name, "admin");
+        assert_eq!(id.organizations, vec!["system:masters".to_string()]);
     }
 }

@@ -47,6 +47,8 @@ fn state() -> Arc<ServerState> {
         tokens: None,
         address: "127.0.0.1:0".into(),
         bookmark_every: std::time::Duration::from_secs(60),
+        workloads: None,
+        path_prefix: String::new(),
     })
 }
 

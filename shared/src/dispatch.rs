@@ -9,6 +9,10 @@ pub const VERBS: &[(&str, &str)] = &[
         "describe",
         "Show a cluster as a tree of its objects and conditions, or every cluster at a glance",
     ),
+    (
+        "get-kubeconfig",
+        "Print, write or merge a workload cluster's kubeconfig (unique names, locked, atomic)",
+    ),
     ("sandbox", "Run a local, in-memory Cluster API management cluster"),
     ("version", "Print the version of the plugins"),
 ];

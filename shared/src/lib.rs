@@ -15,6 +15,8 @@ pub mod fleet;
 pub mod kubeconfig;
 pub mod kubeconfig_file;
 pub mod output;
+pub mod template;
 pub mod tree;
+pub mod workload_kubeconfig;
 
 pub use error::{Error, Result};

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod conformance;
+mod controllers;
 mod describe;
 mod kube_client;
 mod sandbox_cli;

@@ -12,7 +12,12 @@ use capi_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
 /// The binaries the end-to-end tests run.
-pub const REQUIRED_BINS: &[&str] = &["kubectl-capi", "kubectl-capi-sandbox", "kubectl-capi-describe"];
+pub const REQUIRED_BINS: &[&str] = &[
+    "kubectl-capi",
+    "kubectl-capi-sandbox",
+    "kubectl-capi-describe",
+    "kubectl-capi-get_kubeconfig",
+];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.
 pub fn bin_dir() -> PathBuf {

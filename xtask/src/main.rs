@@ -55,6 +55,7 @@ fn demo() -> Result<(), String> {
     let dir = root().join("target").join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
     let kubeconfig = dir.join("kubeconfig");
+    let workload = dir.join("demo.kubeconfig");
     let home = dir.join("sandboxes");
     let sandbox = |args: &[&str]| {
         let mut c = Command::new(bin.join("kubectl-capi-sandbox"));
@@ -62,12 +63,15 @@ fn demo() -> Result<(), String> {
         c
     };
     let _ = sandbox(&["stop", "--name", "demo"]).output();
+    // A quarter of real-life delays: the clusters provision in seconds, slowly enough to watch.
     run(
         sandbox(&[
             "start",
             "--name",
             "demo",
             "--demo",
+            "--speed",
+            "0.25",
             "--kubeconfig",
             &kubeconfig.display().to_string(),
         ]),
@@ -79,6 +83,29 @@ fn demo() -> Result<(), String> {
         with_path(&mut c, &bin);
         c
     };
+    println!("\n$ kubectl wait --for=condition=Available cluster/demo cluster/edge --timeout=2m");
+    run(
+        kubectl(&[
+            "wait",
+            "--for=condition=Available",
+            "cluster/demo",
+            "cluster/edge",
+            "--timeout=2m",
+        ]),
+        "waiting for the demo clusters",
+    )?;
+    // Available comes with a control plane quorum; the demo shows every machine up.
+    println!("$ kubectl wait --for=condition=ScalingUp=false cluster/demo cluster/edge --timeout=2m");
+    run(
+        kubectl(&[
+            "wait",
+            "--for=condition=ScalingUp=false",
+            "cluster/demo",
+            "cluster/edge",
+            "--timeout=2m",
+        ]),
+        "waiting for the demo clusters to finish scaling up",
+    )?;
     println!("\n$ kubectl capi describe cluster demo");
     run(
         kubectl(&["capi", "describe", "cluster", "demo"]),
@@ -90,11 +117,51 @@ fn demo() -> Result<(), String> {
         "kubectl capi describe clusters",
     )?;
     println!(
-        "\nThe sandbox keeps running. Try it yourself:\n  export KUBECONFIG={} PATH={}:$PATH\n  kubectl capi describe cluster demo --show-conditions=Machine+ --grouping=false\n  kubectl get clusters -A\nStop it with: cargo xtask demo-stop",
+        "\n$ kubectl get secret demo-kubeconfig -o go-template='{{{{.data.value | base64decode}}}}' > {}",
+        workload.display()
+    );
+    let out = kubectl(&[
+        "get",
+        "secret",
+        "demo-kubeconfig",
+        "-o",
+        "go-template={{.data.value | base64decode}}",
+    ])
+    .output()
+    .map_err(|e| format!("running kubectl: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "fetching the workload kubeconfig: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    write_private(&workload, &out.stdout)?;
+    println!("\n$ kubectl --kubeconfig {} get nodes", workload.display());
+    let mut nodes = Command::new("kubectl");
+    nodes.args(["--kubeconfig", &workload.display().to_string(), "get", "nodes"]);
+    run(nodes, "listing the workload cluster's nodes")?;
+    println!(
+        "\nThe sandbox keeps running, its controllers too. Try it yourself:\n  export KUBECONFIG={} PATH={}:$PATH\n  kubectl capi describe cluster demo --watch      # and, in another terminal:\n  kubectl patch cluster demo --type=merge -p '{{\"spec\":{{\"topology\":{{\"version\":\"v1.34.0\"}}}}}}'\nStop it with: cargo xtask demo-stop",
         kubeconfig.display(),
         bin.display()
     );
     Ok(())
+}
+
+/// Writes a credentials file readable by its owner only.
+fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o
+        .open(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))?;
+    f.write_all(data)
+        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 fn demo_stop() -> Result<(), String> {
@@ -119,7 +186,7 @@ fn bench(which: &[String]) -> Result<(), String> {
     let mut c = cargo();
     c.args(["build", "--release", "-p", "capi-bench"]);
     run(c, "building the benchmarks")?;
-    let all = ["sandbox", "describe"];
+    let all = ["sandbox", "describe", "controllers"];
     let chosen: Vec<&str> = if which.is_empty() {
         all.to_vec()
     } else {

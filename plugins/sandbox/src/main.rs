@@ -74,7 +74,8 @@ struct RunArgs {
     /// Sync the write-ahead log to disk on every write (survives OS crashes too; slower).
     #[arg(long)]
     fsync: bool,
-    /// Create demo clusters at start (skipped when clusters already exist).
+    /// Create demo clusters at start (skipped when clusters already exist): with controllers,
+    /// those of templates/demo.yaml, which then provision; without, a still picture.
     #[arg(long)]
     demo: bool,
 }

@@ -1,5 +1,23 @@
-//! Simulated Cluster API controllers (core, kubeadm bootstrap and control plane, in-memory
-//! infrastructure).
+//! Simulated Cluster API controllers: what Cluster API core, the kubeadm bootstrap and control
+//! plane providers and the in-memory infrastructure provider do, closely enough that a client
+//! sees what it would see on a real management cluster. They write through the REST layer, so
+//! resourceVersions, generations, managedFields and watch events behave as for any client.
+//!
+//! One event-driven simulator ([`sim::Sim`]) queues work per object and runs the reconcilers
+//! ([`cluster`], [`topology`], [`kcp`], [`md`], [`machine`], [`mhc`]); delays scale with
+//! `--speed` (0 = as fast as possible, deterministic order).
+
+pub mod cluster;
+pub mod kcp;
+pub mod kit;
+pub mod machine;
+pub mod md;
+pub mod mhc;
+pub mod sim;
+pub mod topology;
+pub mod workload;
+
+use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
@@ -15,9 +33,14 @@ pub struct SimConfig {
     pub url: String,
     /// The CA that signs workload cluster credentials.
     pub ca: Ca,
+    /// The workload API servers.
+    pub workloads: Arc<workload::Workloads>,
 }
 
 /// Starts every simulated controller.
-pub fn spawn_all(_api: Api, _cfg: SimConfig) -> Vec<JoinHandle<()>> {
-    vec![]
+pub fn spawn_all(api: Api, cfg: SimConfig) -> Vec<JoinHandle<()>> {
+    vec![crate::controllers::spawn(
+        api.clone(),
+        Box::new(sim::Sim::new(api, cfg)),
+    )]
 }

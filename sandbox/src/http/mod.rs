@@ -56,7 +56,15 @@ pub struct ServerState {
     pub address: String,
     /// How often watches that asked for bookmarks get one.
     pub bookmark_every: Duration,
+    /// Workload cluster API servers served under `/workload/NS/NAME/` (the management server's).
+    pub workloads: Option<Arc<crate::capi::workload::Workloads>>,
+    /// The path this server is mounted at (empty for the management server).
+    pub path_prefix: String,
 }
+
+/// The verified client certificate of a connection, if the client presented one.
+#[derive(Debug, Clone, Default)]
+pub struct PeerIdentity(pub Option<crate::tls::ClientIdentity>);
 
 /// The router serving the Kubernetes API for this state.
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -167,7 +175,24 @@ async fn handle(State(st): State<Arc<ServerState>>, req: Request) -> Response {
     resp
 }
 
-fn authenticate(st: &ServerState, headers: &HeaderMap, path: &str) -> ApiResult<User> {
+fn authenticate(
+    st: &ServerState,
+    headers: &HeaderMap,
+    path: &str,
+    peer: Option<&PeerIdentity>,
+) -> ApiResult<User> {
+    // Workload cluster endpoints take a certificate signed by the sandbox CA (verified during
+    // the handshake), as the workload kubeconfig holds; `system:masters` may write, anyone else
+    // only read. The management API keeps to its bearer tokens, like separate clusters would.
+    if st.workloads.is_some() && path.starts_with("/workload/") && st.tokens.is_some() {
+        return match peer.and_then(|p| p.0.as_ref()) {
+            Some(id) => Ok(User {
+                name: id.common_name.clone(),
+                readonly: !id.organizations.iter().any(|o| o == "system:masters"),
+            }),
+            None => Err(ApiError::new(401, "Unauthorized", "Unauthorized".to_string())),
+        };
+    }
     let Some(tokens) = &st.tokens else {
         return Ok(User {
             name: "system:admin".into(),
@@ -195,7 +220,36 @@ async fn dispatch(st: &Arc<ServerState>, req: Request, labels: &mut Labels) -> A
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
-    let user = authenticate(st, &parts.headers, &path)?;
+    let user = authenticate(st, &parts.headers, &path, parts.extensions.get::<PeerIdentity>())?;
+    if let (Some(workloads), Some(rest)) = (&st.workloads, path.strip_prefix("/workload/")) {
+        let mut it = rest.splitn(3, '/');
+        let (ns, name, tail) = (
+            it.next().unwrap_or(""),
+            it.next().unwrap_or(""),
+            it.next().unwrap_or(""),
+        );
+        let ws = workloads.get(ns, name).ok_or_else(ApiError::not_found_path)?;
+        if user.readonly && parts.method != Method::GET {
+            return Err(ApiError::new(
+                403,
+                "Forbidden",
+                format!(
+                    "User {:?} cannot write to workload cluster {ns}/{name}",
+                    user.name
+                ),
+            ));
+        }
+        let mut uri = format!("/{tail}");
+        if let Some(q) = parts.uri.query() {
+            uri.push('?');
+            uri.push_str(q);
+        }
+        let mut inner = Request::new(body);
+        *inner.method_mut() = parts.method.clone();
+        *inner.headers_mut() = parts.headers.clone();
+        *inner.uri_mut() = uri.parse().map_err(|_| ApiError::bad_request("invalid path"))?;
+        return Box::pin(dispatch(&ws, inner, labels)).await;
+    }
     let accept = header_str(&parts.headers, header::ACCEPT);
     let reg = &st.api.registry;
     let segs: Vec<&str> = path

@@ -1,0 +1,538 @@
+//! Clusters: the infrastructure cluster becomes ready after a delay and gets its endpoint; the
+//! Cluster owns its infrastructure and control plane objects, reports phase, initialisation,
+//! control plane and worker counters with the version distribution, and the v1beta2 conditions;
+//! paused clusters are left alone; a deleted Cluster tears down workers, then the control plane,
+//! then the infrastructure.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use capi_shared::capi::object::obj_ref;
+use serde_json::{Value, json};
+
+use super::kit::{
+    CLUSTER_LABEL, CONTROL_PLANE_LABEL, Cond, Kind, cond_true, controller_owner, is_deleting, label,
+    owner_ref, s,
+};
+use super::machine::{cluster_paused, provisioned, provisioned_status};
+use super::sim::{Sim, delay};
+use crate::rest::Sub;
+
+const FINALIZER: &str = "cluster.cluster.x-k8s.io";
+
+/// Reconciles one Cluster.
+pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+    let kit = sim.kit.clone();
+    let v2 = kit.v2();
+    let def = kit.def(Kind::Cluster)?;
+    let cluster = kit.get_def(&def, ns, name)?;
+    let uid = s(&cluster, "/metadata/uid").to_string();
+    if is_deleting(&cluster) {
+        return teardown(sim, &cluster);
+    }
+    let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
+    if cluster_paused(Some(&cluster)) {
+        write_paused(sim, &cluster);
+        return None;
+    }
+    let mut requeue: Option<Duration> = None;
+    if cluster.pointer("/spec/topology").is_some() {
+        requeue = super::topology::reconcile(sim, &cluster);
+    }
+    let cluster = kit.get_def(&def, ns, name)?;
+    // The infrastructure cluster: owned by the Cluster, provisioned after a delay.
+    let infra_ref = obj_ref(&cluster, "/spec/infrastructureRef");
+    let infra_def = infra_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
+    let mut infra = infra_def
+        .as_ref()
+        .zip(infra_ref.as_ref())
+        .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
+    if let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref()) {
+        adopt(sim, d, i, &cluster);
+        if !provisioned(i) {
+            match sim.elapsed(&uid, "infra", delay::INFRA_CLUSTER) {
+                Ok(()) => {
+                    let iname = s(i, "/metadata/name").to_string();
+                    let port: u16 = sim
+                        .cfg
+                        .url
+                        .rsplit(':')
+                        .next()
+                        .and_then(|p| p.parse().ok())
+                        .unwrap_or(6443);
+                    let _ = kit.mutate(d, ns, &iname, Sub::Main, |o| {
+                        if o.pointer("/spec/controlPlaneEndpoint/host")
+                            .and_then(Value::as_str)
+                            .is_some_and(|h| !h.is_empty())
+                        {
+                            return false;
+                        }
+                        o["spec"]["controlPlaneEndpoint"] = json!({"host": "127.0.0.1", "port": port});
+                        true
+                    });
+                    let _ = kit.mutate(d, ns, &iname, Sub::Status, |o| {
+                        let fds = if v2 {
+                            json!([{"name": "fd1", "controlPlane": true}, {"name": "fd2", "controlPlane": true}, {"name": "fd3", "controlPlane": true}])
+                        } else {
+                            json!({"fd1": {"controlPlane": true}, "fd2": {"controlPlane": true}, "fd3": {"controlPlane": true}})
+                        };
+                        o["status"] = provisioned_status(o, json!({ "failureDomains": fds }));
+                        true
+                    });
+                    infra = kit.get_def(d, ns, &iname);
+                }
+                Err(left) => requeue = Some(requeue.map_or(left, |r| r.min(left))),
+            }
+        }
+    }
+    let infra_ready = infra.as_ref().is_some_and(provisioned);
+    // Copy the endpoint, like the Cluster controller does.
+    if let Some(ep) = infra
+        .as_ref()
+        .and_then(|i| i.pointer("/spec/controlPlaneEndpoint"))
+        .filter(|e| !s(e, "/host").is_empty())
+        && s(&cluster, "/spec/controlPlaneEndpoint/host").is_empty()
+    {
+        let ep = ep.clone();
+        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+            o["spec"]["controlPlaneEndpoint"] = ep.clone();
+            true
+        });
+    }
+    let cp_ref = obj_ref(&cluster, "/spec/controlPlaneRef");
+    let cp_def = cp_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
+    let cp = cp_def
+        .as_ref()
+        .zip(cp_ref.as_ref())
+        .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
+    if let (Some(d), Some(c)) = (cp_def.as_ref(), cp.as_ref()) {
+        adopt(sim, d, c, &cluster);
+    }
+    write_status(sim, &cluster, infra.as_ref(), infra_ready, cp.as_ref());
+    requeue
+}
+
+/// Makes the Cluster the controller owner of an object it references, with the cluster label.
+fn adopt(sim: &Sim, def: &crate::resource::ResourceDef, o: &Value, cluster: &Value) {
+    let name = s(cluster, "/metadata/name").to_string();
+    if controller_owner(o).is_some_and(|(k, n)| k == "Cluster" && n == name)
+        && label(o, CLUSTER_LABEL) == Some(name.as_str())
+    {
+        return;
+    }
+    let owner = owner_ref(cluster, true);
+    let _ = sim.kit.mutate(
+        def,
+        s(o, "/metadata/namespace"),
+        s(o, "/metadata/name"),
+        Sub::Main,
+        |x| {
+            let mut refs: Vec<Value> = x
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            refs.retain(|r| r["kind"] != "Cluster");
+            refs.push(owner.clone());
+            x["metadata"]["ownerReferences"] = Value::Array(refs);
+            x["metadata"]["labels"][CLUSTER_LABEL] = json!(name);
+            true
+        },
+    );
+}
+
+fn write_paused(sim: &Sim, cluster: &Value) {
+    let kit = &sim.kit;
+    let Some(def) = kit.def(Kind::Cluster) else { return };
+    let v2 = kit.v2();
+    let _ = kit.mutate(&def, s(cluster, "/metadata/namespace"), s(cluster, "/metadata/name"), Sub::Status, |o| {
+        let ptr = if v2 { "/status/conditions" } else { "/status/v1beta2/conditions" };
+        let mut list: Vec<Value> = o.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
+        if list.iter().any(|c| c["type"] == "Paused" && c["status"] == "True") {
+            return false;
+        }
+        list.retain(|c| c["type"] != "Paused");
+        list.push(json!({"type": "Paused", "status": "True", "reason": "Paused", "lastTransitionTime": crate::time::now_rfc3339()}));
+        let mut st = o.get("status").cloned().unwrap_or(json!({}));
+        super::kit::set_ptr(&mut st, ptr.trim_start_matches("/status"), Value::Array(list));
+        o["status"] = st;
+        true
+    });
+}
+
+#[derive(Default)]
+struct Pool {
+    desired: i64,
+    replicas: i64,
+    ready: i64,
+    available: i64,
+    up_to_date: i64,
+    versions: BTreeMap<String, i64>,
+}
+
+impl Pool {
+    fn add(&mut self, m: &Value, v2: bool) {
+        self.replicas += 1;
+        self.ready += i64::from(cond_true(m, v2, true, "Ready"));
+        self.available += i64::from(cond_true(m, v2, true, "Available"));
+        self.up_to_date += i64::from(cond_true(m, v2, true, "UpToDate"));
+        *self
+            .versions
+            .entry(s(m, "/spec/version").to_string())
+            .or_default() += 1;
+    }
+
+    fn to_json(&self, plan: &[String]) -> Value {
+        let mut v = json!({
+            "desiredReplicas": self.desired, "replicas": self.replicas, "readyReplicas": self.ready,
+            "availableReplicas": self.available, "upToDateReplicas": self.up_to_date,
+            "versions": self.versions.iter().filter(|(v, _)| !v.is_empty()).map(|(v, n)| json!({"version": v, "replicas": n})).collect::<Vec<_>>(),
+        });
+        if !plan.is_empty() {
+            v["upgradePlan"] = json!(plan);
+        }
+        v
+    }
+}
+
+fn write_status(sim: &Sim, cluster: &Value, infra: Option<&Value>, infra_ready: bool, cp: Option<&Value>) {
+    let kit = &sim.kit;
+    let v2 = kit.v2();
+    let Some(def) = kit.def(Kind::Cluster) else { return };
+    let ns = s(cluster, "/metadata/namespace").to_string();
+    let name = s(cluster, "/metadata/name").to_string();
+    let machines = kit.list(Kind::Machine, &ns, &format!("{CLUSTER_LABEL}={name}"));
+    let mds = kit.list(Kind::MachineDeployment, &ns, &format!("{CLUSTER_LABEL}={name}"));
+    let mut cpp = Pool {
+        desired: cp
+            .and_then(|c| c.pointer("/spec/replicas"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0),
+        ..Default::default()
+    };
+    let mut workers = Pool {
+        desired: mds
+            .iter()
+            .filter_map(|m| m.pointer("/spec/replicas").and_then(Value::as_i64))
+            .sum(),
+        ..Default::default()
+    };
+    for m in &machines {
+        if label(m, CONTROL_PLANE_LABEL).is_some() {
+            cpp.add(m, v2)
+        } else {
+            workers.add(m, v2)
+        }
+    }
+    let cp_initialized = cp.is_some_and(|c| {
+        c.pointer("/status/initialization/controlPlaneInitialized")
+            .and_then(Value::as_bool)
+            == Some(true)
+            || c.pointer("/status/initialized").and_then(Value::as_bool) == Some(true)
+    });
+    let cp_available = cp.is_some_and(|c| cond_true(c, v2, true, "Available"));
+    let mds_not_available: Vec<String> = mds
+        .iter()
+        .filter(|m| !cond_true(m, v2, true, "Available"))
+        .map(|m| s(m, "/metadata/name").to_string())
+        .collect();
+    let workers_available = mds_not_available.is_empty();
+    let rolling: Vec<String> = cp
+        .into_iter()
+        .chain(mds.iter())
+        .filter(|o| {
+            let ptr = if v2 {
+                "/status/conditions"
+            } else {
+                "/status/v1beta2/conditions"
+            };
+            o.pointer(ptr).and_then(Value::as_array).is_some_and(|a| {
+                a.iter()
+                    .any(|c| c["type"] == "RollingOut" && c["status"] == "True")
+            })
+        })
+        .map(|o| format!("{} {}", s(o, "/kind"), s(o, "/metadata/name")))
+        .collect();
+    let topology_reconciled = super::topology::reconciled_condition(sim, cluster);
+    let mut problems = vec![];
+    if !infra_ready {
+        problems.push(format!(
+            "* InfrastructureReady: {} is not provisioned yet",
+            infra
+                .map(|i| format!("{} {}", s(i, "/kind"), s(i, "/metadata/name")))
+                .unwrap_or_else(|| "the infrastructure cluster".into())
+        ));
+    }
+    if !cp_available {
+        problems.push("* ControlPlaneAvailable: the control plane is not available".to_string());
+    }
+    if !workers_available {
+        problems.push(format!(
+            "* WorkersAvailable:\n  * MachineDeployment {}: not available",
+            mds_not_available.join(", ")
+        ));
+    }
+    if let Some(t) = topology_reconciled
+        .as_ref()
+        .filter(|t| t.status != "True" && t.reason != "ClusterUpgrading")
+    {
+        problems.push(format!("* TopologyReconciled: {}", t.message));
+    }
+    // An upgrade in progress does not make the cluster unavailable.
+    let available = infra_ready
+        && cp_available
+        && workers_available
+        && cp_initialized
+        && topology_reconciled
+            .as_ref()
+            .is_none_or(|t| t.status == "True" || t.reason == "ClusterUpgrading");
+    let mut conds = vec![
+        Cond::new(
+            "Available",
+            available,
+            "Available",
+            "NotAvailable",
+            problems.join("\n"),
+        ),
+        Cond::new(
+            "InfrastructureReady",
+            infra_ready,
+            "Ready",
+            "NotReady",
+            "waiting for the infrastructure cluster",
+        ),
+        Cond::new(
+            "ControlPlaneInitialized",
+            cp_initialized,
+            "Initialized",
+            "NotInitialized",
+            "waiting for the control plane to be initialized",
+        ),
+        Cond::new(
+            "ControlPlaneAvailable",
+            cp_available,
+            "Available",
+            "NotAvailable",
+            "the control plane is not available",
+        ),
+        Cond::new(
+            "WorkersAvailable",
+            workers_available,
+            "Available",
+            "NotAvailable",
+            format!(
+                "MachineDeployments not available: {}",
+                mds_not_available.join(", ")
+            ),
+        ),
+        Cond::new(
+            "ControlPlaneMachinesReady",
+            cpp.ready == cpp.replicas,
+            "Ready",
+            "NotReady",
+            format!(
+                "{} control plane Machines are not ready",
+                cpp.replicas - cpp.ready
+            ),
+        ),
+        Cond::new(
+            "WorkerMachinesReady",
+            workers.ready == workers.replicas,
+            "Ready",
+            "NotReady",
+            format!(
+                "{} worker Machines are not ready",
+                workers.replicas - workers.ready
+            ),
+        ),
+        Cond::new(
+            "ControlPlaneMachinesUpToDate",
+            cpp.up_to_date == cpp.replicas,
+            "UpToDate",
+            "NotUpToDate",
+            "some control plane Machines are not up to date",
+        ),
+        Cond::new(
+            "WorkerMachinesUpToDate",
+            workers.up_to_date == workers.replicas,
+            "UpToDate",
+            "NotUpToDate",
+            "some worker Machines are not up to date",
+        ),
+        Cond::new(
+            "RemoteConnectionProbe",
+            cp_initialized,
+            "ProbeSucceeded",
+            "ProbeFailed",
+            "the workload cluster API server is not reachable yet",
+        ),
+    ];
+    if let Some(t) = topology_reconciled {
+        conds.push(t);
+    }
+    conds.extend([
+        Cond::flag(
+            "RollingOut",
+            !rolling.is_empty(),
+            "RollingOut",
+            "NotRollingOut",
+            format!("Rolling out: {}", rolling.join(", ")),
+        ),
+        Cond::flag(
+            "ScalingUp",
+            cpp.replicas < cpp.desired || workers.replicas < workers.desired,
+            "ScalingUp",
+            "NotScalingUp",
+            "Scaling up",
+        ),
+        Cond::flag(
+            "ScalingDown",
+            cpp.replicas > cpp.desired || workers.replicas > workers.desired,
+            "ScalingDown",
+            "NotScalingDown",
+            "Scaling down",
+        ),
+        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+        Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
+        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+    ]);
+    let phase = if cp_initialized && infra_ready {
+        "Provisioned"
+    } else if infra.is_some() || cp.is_some() {
+        "Provisioning"
+    } else {
+        "Pending"
+    };
+    let (cp_plan, worker_plan) = super::topology::upgrade_plan(sim, cluster, cp, &mds);
+    let generation = cluster
+        .pointer("/metadata/generation")
+        .cloned()
+        .unwrap_or(json!(1));
+    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
+        let before = o.get("status").cloned().unwrap_or(json!({}));
+        let mut st = before.clone();
+        st["phase"] = json!(phase);
+        st["observedGeneration"] = generation.clone();
+        if v2 {
+            st["initialization"] =
+                json!({"infrastructureProvisioned": infra_ready, "controlPlaneInitialized": cp_initialized});
+            st["controlPlane"] = cpp.to_json(&cp_plan);
+            st["workers"] = workers.to_json(&worker_plan);
+        } else {
+            st["infrastructureReady"] = json!(infra_ready);
+            st["controlPlaneReady"] = json!(cp_initialized);
+            super::kit::set_ptr(&mut st, "/v1beta2/controlPlane", cpp.to_json(&cp_plan));
+            super::kit::set_ptr(&mut st, "/v1beta2/workers", workers.to_json(&worker_plan));
+        }
+        if let Some(fds) = infra.and_then(|i| i.pointer("/status/failureDomains")) {
+            st["failureDomains"] = fds.clone();
+        }
+        kit.set_conditions(&mut st, conds.clone(), true);
+        if st == before {
+            return false;
+        }
+        o["status"] = st;
+        true
+    });
+}
+
+/// Deletes workers, then the control plane, then the infrastructure; removes the finalizer
+/// when everything is gone.
+fn teardown(sim: &mut Sim, cluster: &Value) -> Option<Duration> {
+    let kit = sim.kit.clone();
+    let ns = s(cluster, "/metadata/namespace").to_string();
+    let name = s(cluster, "/metadata/name").to_string();
+    let def = kit.def(Kind::Cluster)?;
+    let selector = format!("{CLUSTER_LABEL}={name}");
+    let mds = kit.list(Kind::MachineDeployment, &ns, &selector);
+    let mss = kit.list(Kind::MachineSet, &ns, &selector);
+    let machines = kit.list(Kind::Machine, &ns, &selector);
+    let workers: Vec<&Value> = machines
+        .iter()
+        .filter(|m| label(m, CONTROL_PLANE_LABEL).is_none())
+        .collect();
+    for (kind, objs) in [(Kind::MachineDeployment, &mds), (Kind::MachineSet, &mss)] {
+        if let Some(d) = kit.def(kind) {
+            for o in objs.iter().filter(|o| !is_deleting(o)) {
+                let _ = kit.delete(&d, &ns, s(o, "/metadata/name"));
+            }
+        }
+    }
+    let mdef = kit.def(Kind::Machine)?;
+    if mds.is_empty() && mss.is_empty() {
+        for m in workers.iter().filter(|m| !is_deleting(m)) {
+            let _ = kit.delete(&mdef, &ns, s(m, "/metadata/name"));
+        }
+    }
+    let cp_ref = obj_ref(cluster, "/spec/controlPlaneRef");
+    let cp_def = cp_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
+    let cp = cp_def
+        .as_ref()
+        .zip(cp_ref.as_ref())
+        .and_then(|(d, r)| kit.get_def(d, &ns, &r.name));
+    let infra_ref = obj_ref(cluster, "/spec/infrastructureRef");
+    let infra_def = infra_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
+    let infra = infra_def
+        .as_ref()
+        .zip(infra_ref.as_ref())
+        .and_then(|(d, r)| kit.get_def(d, &ns, &r.name));
+    let workers_gone = mds.is_empty() && mss.is_empty() && workers.is_empty();
+    if workers_gone {
+        if let (Some(d), Some(c)) = (cp_def.as_ref(), cp.as_ref()) {
+            if !is_deleting(c) {
+                let _ = kit.delete(d, &ns, s(c, "/metadata/name"));
+            }
+        } else {
+            // No control plane object (or gone): any control plane machines left go now.
+            for m in machines
+                .iter()
+                .filter(|m| label(m, CONTROL_PLANE_LABEL).is_some() && !is_deleting(m))
+            {
+                let _ = kit.delete(&mdef, &ns, s(m, "/metadata/name"));
+            }
+        }
+    }
+    let cp_gone = workers_gone && cp.is_none() && machines.is_empty();
+    if cp_gone
+        && let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref())
+        && !is_deleting(i)
+    {
+        let _ = kit.delete(d, &ns, s(i, "/metadata/name"));
+    }
+    let v2 = kit.v2();
+    let remaining = format!(
+        "{} MachineDeployments, {} MachineSets, {} Machines{}{}",
+        mds.len(),
+        mss.len(),
+        machines.len(),
+        if cp.is_some() { ", the control plane" } else { "" },
+        if infra.is_some() {
+            ", the infrastructure cluster"
+        } else {
+            ""
+        }
+    );
+    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
+        let before = o.get("status").cloned().unwrap_or(json!({}));
+        let mut st = before.clone();
+        st["phase"] = json!("Deleting");
+        let ptr = if v2 { "/conditions" } else { "/v1beta2/conditions" };
+        let mut list: Vec<Value> = st.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
+        list.retain(|c| c["type"] != "Deleting");
+        let keep = before.pointer(ptr).and_then(Value::as_array).and_then(|a| a.iter().find(|c| c["type"] == "Deleting" && c["status"] == "True")).and_then(|c| c["lastTransitionTime"].as_str()).map(str::to_string);
+        list.push(json!({"type": "Deleting", "status": "True", "reason": "WaitingForDeletion", "message": format!("* Waiting for {remaining} to be deleted"),
+            "lastTransitionTime": keep.unwrap_or_else(crate::time::now_rfc3339)}));
+        super::kit::set_ptr(&mut st, ptr, Value::Array(list));
+        if st == before {
+            return false;
+        }
+        o["status"] = st;
+        true
+    });
+    if cp_gone && infra.is_none() {
+        sim.cfg.workloads.remove(&ns, &name);
+        let _ = kit.remove_finalizer(&def, &ns, &name, FINALIZER);
+        return None;
+    }
+    Some(Duration::from_millis(50))
+}

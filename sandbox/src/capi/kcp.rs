@@ -1,0 +1,534 @@
+//! KubeadmControlPlane: creates control plane Machines (with their KubeadmConfigs and
+//! infrastructure machines cloned from the machine template) one at a time, scales up and down,
+//! rolls out one Machine at a time when the version, the infrastructure template or
+//! `rollout.after` changes, remediates Machines a health check marked, keeps counters, versions
+//! and conditions, and publishes the workload cluster's kubeconfig and CA secrets once
+//! initialised.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use capi_shared::capi::object::obj_ref;
+use serde_json::{Value, json};
+
+use super::kit::{
+    CLUSTER_LABEL, CONTROL_PLANE_LABEL, CONTROL_PLANE_NAME_LABEL, Cond, Kind, PAUSED, annotation, cond_true,
+    is_deleting, label, owner_ref, s, semver, suffix,
+};
+use super::machine::cluster_paused;
+use super::sim::Sim;
+use crate::rest::Sub;
+use crate::tls::Usage;
+
+const FINALIZER: &str = "kubeadm.controlplane.cluster.x-k8s.io";
+/// Records which infrastructure template a machine was cloned from.
+pub const CLONED_FROM: &str = "cluster.x-k8s.io/cloned-from-name";
+const CLONED_FROM_KIND: &str = "cluster.x-k8s.io/cloned-from-groupkind";
+
+/// The machine template's infrastructure reference of a KubeadmControlPlane, either generation.
+pub fn infra_template_ptr(v2: bool) -> &'static str {
+    if v2 {
+        "/spec/machineTemplate/spec/infrastructureRef"
+    } else {
+        "/spec/machineTemplate/infrastructureRef"
+    }
+}
+
+/// `rollout.after` (v1beta2) or `rolloutAfter` (v1beta1).
+pub fn rollout_after(o: &Value) -> Option<String> {
+    o.pointer("/spec/rollout/after")
+        .or_else(|| o.pointer("/spec/rolloutAfter"))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// Whether a rollout.after time has passed and the machine predates it.
+pub fn rolled_after(after: Option<&str>, machine: &Value) -> bool {
+    let Some(after) = after.and_then(crate::time::parse) else {
+        return false;
+    };
+    if after > jiff::Timestamp::now() {
+        return false;
+    }
+    crate::time::parse(s(machine, "/metadata/creationTimestamp")).is_some_and(|c| c < after)
+}
+
+/// Clones an infrastructure template into an infrastructure machine named `name`.
+pub fn clone_infra(
+    sim: &Sim,
+    ns: &str,
+    template: &capi_shared::capi::object::ObjRef,
+    name: &str,
+    labels: &Value,
+    owner: &Value,
+) -> Option<Value> {
+    let kit = &sim.kit;
+    let tdef = kit.def_of(&template.group, &template.kind)?;
+    let t = kit.get_def(&tdef, ns, &template.name)?;
+    let kind = template.kind.trim_end_matches("Template").to_string();
+    let def = kit.def_of(&template.group, &kind)?;
+    let spec = t.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
+    let obj = json!({
+        "apiVersion": def.api_version(&def.storage_version), "kind": kind,
+        "metadata": {"name": name, "namespace": ns, "labels": labels,
+            "annotations": {CLONED_FROM: template.name, CLONED_FROM_KIND: format!("{}.{}", template.kind, template.group)},
+            "ownerReferences": [owner_ref(owner, true)]},
+        "spec": spec,
+    });
+    kit.create(&def, ns, obj, None).ok()
+}
+
+/// The template an infrastructure machine was cloned from.
+pub fn cloned_from(sim: &Sim, ns: &str, machine: &Value) -> Option<String> {
+    let r = obj_ref(machine, "/spec/infrastructureRef")?;
+    let d = sim.kit.def_of(&r.group, &r.kind)?;
+    let o = sim.kit.get_def(&d, ns, &r.name)?;
+    annotation(&o, CLONED_FROM).map(str::to_string)
+}
+
+fn machine_ready(m: &Value, v2: bool) -> bool {
+    cond_true(m, v2, true, "Ready")
+}
+
+fn needs_remediation(m: &Value, v2: bool) -> bool {
+    let ptr = if v2 {
+        "/status/conditions"
+    } else {
+        "/status/v1beta2/conditions"
+    };
+    m.pointer(ptr).and_then(Value::as_array).is_some_and(|a| {
+        a.iter()
+            .any(|c| c["type"] == "OwnerRemediated" && c["status"] == "False")
+    })
+}
+
+/// Reconciles one KubeadmControlPlane.
+pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+    let kit = sim.kit.clone();
+    let v2 = kit.v2();
+    let def = kit.def(Kind::KubeadmControlPlane)?;
+    let mdef = kit.def(Kind::Machine)?;
+    let kcp = kit.get_def(&def, ns, name)?;
+    let cluster_name = label(&kcp, CLUSTER_LABEL)
+        .map(str::to_string)
+        .or_else(|| {
+            super::kit::controller_owner(&kcp)
+                .filter(|(k, _)| k == "Cluster")
+                .map(|(_, n)| n)
+        })
+        .unwrap_or_default();
+    let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
+    let selector = format!("{CLUSTER_LABEL}={cluster_name},{CONTROL_PLANE_NAME_LABEL}={name}");
+    let machines = kit.list_def(&mdef, ns, &selector);
+    if is_deleting(&kcp) {
+        for m in &machines {
+            if !is_deleting(m) {
+                let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+            }
+        }
+        write_status(sim, &kcp, &machines, &cluster_name);
+        if machines.is_empty() {
+            let _ = kit.remove_finalizer(&def, ns, name, FINALIZER);
+            return None;
+        }
+        return Some(Duration::from_millis(50));
+    }
+    let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
+    let Some(cluster) = cluster else {
+        return Some(sim.scaled(1.0));
+    };
+    if cluster_paused(Some(&cluster)) || annotation(&kcp, PAUSED).is_some() {
+        return None;
+    }
+    let desired = kcp
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0) as usize;
+    let version = s(&kcp, "/spec/version").to_string();
+    let template = obj_ref(&kcp, infra_template_ptr(v2));
+    let after = rollout_after(&kcp);
+    let active: Vec<&Value> = machines.iter().filter(|m| !is_deleting(m)).collect();
+    let deleting = machines.len() - active.len();
+    let up_to_date = |m: &Value| -> bool {
+        s(m, "/spec/version") == version
+            && template
+                .as_ref()
+                .is_none_or(|t| cloned_from(sim, ns, m).is_none_or(|c| c == t.name))
+            && !rolled_after(after.as_deref(), m)
+    };
+    let outdated: Vec<&Value> = active.iter().copied().filter(|m| !up_to_date(m)).collect();
+    let all_ready = active.iter().all(|m| machine_ready(m, v2));
+    let infra_ready = super::machine::cluster_infra_ready(&cluster);
+    // Mark each machine up to date or not (the owner sets UpToDate).
+    for m in &active {
+        set_up_to_date(sim, m, up_to_date(m));
+    }
+    // Remediation: replace one marked machine at a time, keeping etcd quorum.
+    if deleting == 0
+        && let Some(bad) = active.iter().find(|m| needs_remediation(m, v2))
+    {
+        let healthy = active.iter().filter(|m| machine_ready(m, v2)).count();
+        if active.len() == 1 || healthy > desired / 2 {
+            let _ = kit.delete(&mdef, ns, s(bad, "/metadata/name"));
+            return Some(Duration::from_millis(20));
+        }
+    }
+    if infra_ready && deleting == 0 && all_ready {
+        if active.len() < desired || (!outdated.is_empty() && active.len() <= desired) {
+            // Scale up, or surge one up-to-date machine for the rollout.
+            create_machine(sim, &kcp, &cluster, &template, active.is_empty());
+        } else if active.len() > desired {
+            // Scale down (or finish a rollout step): outdated first, then the oldest.
+            let mut candidates: Vec<&Value> = if outdated.is_empty() {
+                active.clone()
+            } else {
+                outdated.clone()
+            };
+            candidates.sort_by_key(|m| s(m, "/metadata/creationTimestamp").to_string());
+            if let Some(victim) = candidates.first() {
+                let _ = kit.delete(&mdef, ns, s(victim, "/metadata/name"));
+            }
+        }
+    }
+    let initialized = write_status(sim, &kcp, &machines, &cluster_name);
+    if initialized {
+        ensure_secrets(sim, &kcp, &cluster);
+    }
+    if active.len() != desired || !outdated.is_empty() || !all_ready || deleting > 0 {
+        return Some(sim.scaled(0.5));
+    }
+    None
+}
+
+fn set_up_to_date(sim: &Sim, m: &Value, ok: bool) {
+    let kit = &sim.kit;
+    let Some(def) = kit.def(Kind::Machine) else { return };
+    let v2 = kit.v2();
+    let ptr = if v2 {
+        "/status/conditions"
+    } else {
+        "/status/v1beta2/conditions"
+    };
+    let current = m
+        .pointer(ptr)
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|c| c["type"] == "UpToDate"))
+        .and_then(|c| c["status"].as_str())
+        .map(str::to_string);
+    let want = if ok { "True" } else { "False" };
+    if current.as_deref() == Some(want) {
+        return;
+    }
+    let _ = kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
+        let mut st = o.get("status").cloned().unwrap_or(json!({}));
+        let mut list: Vec<Value> = st.pointer(ptr.trim_start_matches("/status")).and_then(Value::as_array).cloned().unwrap_or_default();
+        let c = if ok {
+            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "lastTransitionTime": crate::time::now_rfc3339()})
+        } else {
+            json!({"type": "UpToDate", "status": "False", "reason": "NotUpToDate", "message": "* Version, infrastructure template or rollout.after changed", "lastTransitionTime": crate::time::now_rfc3339()})
+        };
+        match list.iter_mut().find(|x| x["type"] == "UpToDate") {
+            Some(x) => *x = c,
+            None => list.push(c),
+        }
+        super::kit::set_ptr(&mut st, ptr.trim_start_matches("/status"), Value::Array(list));
+        o["status"] = st;
+        true
+    });
+}
+
+fn create_machine(
+    sim: &Sim,
+    kcp: &Value,
+    cluster: &Value,
+    template: &Option<capi_shared::capi::object::ObjRef>,
+    first: bool,
+) {
+    let kit = &sim.kit;
+    let ns = s(kcp, "/metadata/namespace").to_string();
+    let kcp_name = s(kcp, "/metadata/name").to_string();
+    let cluster_name = s(cluster, "/metadata/name").to_string();
+    let name = format!("{kcp_name}-{}", suffix());
+    let labels =
+        json!({CLUSTER_LABEL: cluster_name, CONTROL_PLANE_LABEL: "", CONTROL_PLANE_NAME_LABEL: kcp_name});
+    let Some(mdef) = kit.def(Kind::Machine) else {
+        return;
+    };
+    let Some(bdef) = kit.def(Kind::KubeadmConfig) else {
+        return;
+    };
+    let mut infra_ref = Value::Null;
+    if let Some(t) = template {
+        if clone_infra(sim, &ns, t, &name, &labels, kcp).is_none() {
+            return;
+        }
+        infra_ref = kit.reference(&t.group, t.kind.trim_end_matches("Template"), &name, &ns);
+    }
+    let spec = kcp
+        .pointer("/spec/kubeadmConfigSpec")
+        .cloned()
+        .unwrap_or(json!({}));
+    let mut boot_spec = json!({});
+    for k in [
+        "clusterConfiguration",
+        "files",
+        "preKubeadmCommands",
+        "postKubeadmCommands",
+        "users",
+        "ntp",
+        "format",
+    ] {
+        if let Some(v) = spec.get(k) {
+            boot_spec[k] = v.clone();
+        }
+    }
+    if first {
+        boot_spec["initConfiguration"] = spec.get("initConfiguration").cloned().unwrap_or(json!({}));
+    } else {
+        boot_spec["joinConfiguration"] = spec.get("joinConfiguration").cloned().unwrap_or(json!({}));
+    }
+    let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": "KubeadmConfig",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": boot_spec});
+    if kit.create(&bdef, &ns, boot, None).is_err() {
+        return;
+    }
+    // v1beta2 lists failure domains, v1beta1 maps them by name; only control plane ones count.
+    let failure_domains: Vec<String> = match cluster.pointer("/status/failureDomains") {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter(|f| f.get("controlPlane").and_then(Value::as_bool) != Some(false))
+            .filter_map(|f| f.get("name").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .filter(|(_, f)| f.get("controlPlane").and_then(Value::as_bool) != Some(false))
+            .map(|(k, _)| k.clone())
+            .collect(),
+        _ => vec![],
+    };
+    let mut mspec = json!({
+        "clusterName": cluster_name,
+        "version": kcp["spec"]["version"],
+        "bootstrap": {"configRef": kit.reference("bootstrap.cluster.x-k8s.io", "KubeadmConfig", &name, &ns)},
+        "infrastructureRef": infra_ref,
+    });
+    // Spread like KCP does: the failure domain with the fewest of this control plane's machines.
+    let selector = format!("{CONTROL_PLANE_NAME_LABEL}={}", s(kcp, "/metadata/name"));
+    let existing = kit.list(Kind::Machine, &ns, &selector);
+    let fd = failure_domains.iter().min_by_key(|fd| {
+        existing
+            .iter()
+            .filter(|m| !is_deleting(m) && s(m, "/spec/failureDomain") == fd.as_str())
+            .count()
+    });
+    if let Some(fd) = fd {
+        mspec["failureDomain"] = json!(fd);
+    }
+    let machine = json!({"apiVersion": mdef.api_version(&mdef.storage_version), "kind": "Machine",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": mspec});
+    let _ = kit.create(&mdef, &ns, machine, None);
+}
+
+/// Writes counters, versions and conditions; returns whether the control plane is initialised.
+fn write_status(sim: &Sim, kcp: &Value, machines: &[Value], cluster_name: &str) -> bool {
+    let kit = &sim.kit;
+    let v2 = kit.v2();
+    let Some(def) = kit.def(Kind::KubeadmControlPlane) else {
+        return false;
+    };
+    let ns = s(kcp, "/metadata/namespace").to_string();
+    let name = s(kcp, "/metadata/name").to_string();
+    let desired = kcp.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
+    let replicas = machines.len() as i64;
+    let ready = machines.iter().filter(|m| machine_ready(m, v2)).count() as i64;
+    let available = machines
+        .iter()
+        .filter(|m| cond_true(m, v2, true, "Available"))
+        .count() as i64;
+    let up_to_date = machines
+        .iter()
+        .filter(|m| !is_deleting(m) && cond_true(m, v2, true, "UpToDate"))
+        .count() as i64;
+    let was_initialized = kcp
+        .pointer("/status/initialization/controlPlaneInitialized")
+        .and_then(Value::as_bool)
+        == Some(true)
+        || kcp.pointer("/status/initialized").and_then(Value::as_bool) == Some(true);
+    let initialized = was_initialized || ready > 0;
+    let mut versions: BTreeMap<String, i64> = BTreeMap::new();
+    for m in machines {
+        *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
+    }
+    let lowest = versions.keys().min_by_key(|v| semver(v)).cloned();
+    let deleting = is_deleting(kcp);
+    let rolling = up_to_date < replicas;
+    let quorum = ready > desired / 2;
+    let conds = vec![
+        Cond::new(
+            "Available",
+            initialized && quorum && !deleting,
+            "Available",
+            "NotAvailable",
+            format!(
+                "* EtcdClusterHealthy: {ready} of {desired} members healthy, quorum needs {}",
+                desired / 2 + 1
+            ),
+        ),
+        Cond::new(
+            "Initialized",
+            initialized,
+            "Initialized",
+            "NotInitialized",
+            "waiting for the first control plane machine",
+        ),
+        Cond::new("CertificatesAvailable", true, "Available", "NotAvailable", ""),
+        Cond::new(
+            "EtcdClusterHealthy",
+            initialized && quorum,
+            "Healthy",
+            "NotHealthy",
+            "not enough healthy etcd members",
+        ),
+        Cond::new(
+            "ControlPlaneComponentsHealthy",
+            initialized && ready == replicas,
+            "Healthy",
+            "NotHealthy",
+            "some control plane components are not healthy",
+        ),
+        Cond::new(
+            "MachinesReady",
+            ready == replicas,
+            "Ready",
+            "NotReady",
+            format!("{} of {replicas} Machines are not ready", replicas - ready),
+        ),
+        Cond::new(
+            "MachinesUpToDate",
+            !rolling,
+            "UpToDate",
+            "NotUpToDate",
+            format!(
+                "{} of {replicas} Machines are not up to date",
+                replicas - up_to_date
+            ),
+        ),
+        Cond::flag(
+            "RollingOut",
+            rolling,
+            "RollingOut",
+            "NotRollingOut",
+            format!("Rolling out {} not up-to-date replicas", replicas - up_to_date),
+        ),
+        Cond::flag(
+            "ScalingUp",
+            replicas < desired && !deleting,
+            "ScalingUp",
+            "NotScalingUp",
+            format!("Scaling up from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag(
+            "ScalingDown",
+            replicas > desired || deleting,
+            "ScalingDown",
+            "NotScalingDown",
+            format!("Scaling down from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+        Cond::flag(
+            "Deleting",
+            deleting,
+            "Deleting",
+            "NotDeleting",
+            "deleting control plane machines",
+        ),
+        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+    ];
+    let generation = kcp.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
+        let before = o.get("status").cloned().unwrap_or(json!({}));
+        let mut st = before.clone();
+        kit.set_counters(&mut st, replicas, ready, available, up_to_date);
+        st["selector"] = json!(format!("{CLUSTER_LABEL}={cluster_name},{CONTROL_PLANE_LABEL}"));
+        st["observedGeneration"] = generation.clone();
+        if let Some(l) = &lowest {
+            st["version"] = json!(l);
+        }
+        if v2 {
+            st["initialization"] = json!({"controlPlaneInitialized": initialized});
+            st["versions"] = json!(
+                versions
+                    .iter()
+                    .map(|(v, n)| json!({"version": v, "replicas": n}))
+                    .collect::<Vec<_>>()
+            );
+        } else {
+            st["initialized"] = json!(initialized);
+            st["ready"] = json!(initialized && quorum);
+        }
+        kit.set_conditions(&mut st, conds.clone(), true);
+        if st == before {
+            return false;
+        }
+        o["status"] = st;
+        true
+    });
+    initialized
+}
+
+/// Writes `<cluster>-kubeconfig` (pointing at the workload API server), `-ca`, `-etcd`,
+/// `-proxy` and `-sa` once.
+fn ensure_secrets(sim: &Sim, kcp: &Value, cluster: &Value) {
+    let kit = &sim.kit;
+    let Some(sdef) = kit.def(Kind::Secret) else { return };
+    let ns = s(kcp, "/metadata/namespace").to_string();
+    let cluster_name = s(cluster, "/metadata/name").to_string();
+    let kname = format!("{cluster_name}-kubeconfig");
+    if kit.get_def(&sdef, &ns, &kname).is_some() {
+        return;
+    }
+    let ca = &sim.cfg.ca;
+    let Ok((cert, key)) = ca.issue("kubernetes-admin", &["system:masters"], &[], Usage::Client, 365) else {
+        return;
+    };
+    let server = format!("{}/workload/{ns}/{cluster_name}", sim.cfg.url);
+    let user = format!("{cluster_name}-admin");
+    let context = format!("{user}@{cluster_name}");
+    let kubeconfig = json!({
+        "apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority-data": B64.encode(&ca.cert_pem)}}],
+        "users": [{"name": user, "user": {"client-certificate-data": B64.encode(&cert), "client-key-data": B64.encode(&key)}}],
+        "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
+        "current-context": context,
+    });
+    let text = serde_saphyr::to_string(&kubeconfig).unwrap_or_default();
+    let owner = owner_ref(kcp, true);
+    let secret = |name: &str, data: Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+            "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_LABEL: cluster_name}, "ownerReferences": [owner]},
+            "data": data})
+    };
+    let tls = json!({"tls.crt": B64.encode(&ca.cert_pem), "tls.key": B64.encode(&ca.key_pem)});
+    for (suffix, data) in [
+        ("ca", tls.clone()),
+        ("etcd", tls.clone()),
+        ("proxy", tls.clone()),
+        ("sa", tls),
+    ] {
+        let n = format!("{cluster_name}-{suffix}");
+        if kit.get_def(&sdef, &ns, &n).is_none() {
+            let _ = kit.create(&sdef, &ns, secret(&n, data), None);
+        }
+    }
+    let _ = kit.create(
+        &sdef,
+        &ns,
+        secret(&kname, json!({"value": B64.encode(text)})),
+        None,
+    );
+    sim.cfg.workloads.ensure(&ns, &cluster_name, &sim.cfg.url);
+}

@@ -1,0 +1,554 @@
+//! Helpers the simulated controllers share: object access through the REST layer, conditions
+//! and references written in the served generation's shape, and small value utilities.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use crate::crds::Generation;
+use crate::error::{ApiError, ApiResult};
+use crate::resource::ResourceDef;
+use crate::rest::{Api, DeleteOpts, ListOpts, Sub, WriteOpts};
+use crate::selector::LabelSelector;
+use crate::time;
+
+/// The label every object of a workload cluster carries.
+pub const CLUSTER_LABEL: &str = "cluster.x-k8s.io/cluster-name";
+/// The label of control plane Machines.
+pub const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
+/// The label naming a Machine's control plane.
+pub const CONTROL_PLANE_NAME_LABEL: &str = "cluster.x-k8s.io/control-plane-name";
+/// The label naming a Machine's MachineDeployment.
+pub const DEPLOYMENT_LABEL: &str = "cluster.x-k8s.io/deployment-name";
+/// The label naming a Machine's MachineSet.
+pub const SET_LABEL: &str = "cluster.x-k8s.io/set-name";
+/// The template hash label of MachineSets and their Machines.
+pub const HASH_LABEL: &str = "machine-template-hash";
+/// The paused annotation.
+pub const PAUSED: &str = "cluster.x-k8s.io/paused";
+/// The MachineDeployment revision annotation.
+pub const REVISION: &str = "machinedeployment.clusters.x-k8s.io/revision";
+/// Marks objects created by the topology controller.
+pub const TOPOLOGY_OWNED: &str = "topology.cluster.x-k8s.io/owned";
+/// Names the topology entry of a MachineDeployment.
+pub const TOPOLOGY_MD_LABEL: &str = "topology.cluster.x-k8s.io/deployment-name";
+
+/// The field manager of the simulated controllers.
+pub const MANAGER: &str = "capi-sandbox-controllers";
+
+/// Kinds the simulation reads and writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    /// Cluster.
+    Cluster,
+    /// ClusterClass.
+    ClusterClass,
+    /// Machine.
+    Machine,
+    /// MachineSet.
+    MachineSet,
+    /// MachineDeployment.
+    MachineDeployment,
+    /// MachineHealthCheck.
+    MachineHealthCheck,
+    /// KubeadmControlPlane.
+    KubeadmControlPlane,
+    /// KubeadmConfig.
+    KubeadmConfig,
+    /// Secret.
+    Secret,
+}
+
+impl Kind {
+    /// (group, plural).
+    pub fn resource(self) -> (&'static str, &'static str) {
+        match self {
+            Kind::Cluster => ("cluster.x-k8s.io", "clusters"),
+            Kind::ClusterClass => ("cluster.x-k8s.io", "clusterclasses"),
+            Kind::Machine => ("cluster.x-k8s.io", "machines"),
+            Kind::MachineSet => ("cluster.x-k8s.io", "machinesets"),
+            Kind::MachineDeployment => ("cluster.x-k8s.io", "machinedeployments"),
+            Kind::MachineHealthCheck => ("cluster.x-k8s.io", "machinehealthchecks"),
+            Kind::KubeadmControlPlane => ("controlplane.cluster.x-k8s.io", "kubeadmcontrolplanes"),
+            Kind::KubeadmConfig => ("bootstrap.cluster.x-k8s.io", "kubeadmconfigs"),
+            Kind::Secret => ("", "secrets"),
+        }
+    }
+}
+
+/// Access to the API for the simulation, in the served generation.
+#[derive(Clone)]
+pub struct Kit {
+    /// The REST layer.
+    pub api: Api,
+    /// The Cluster API generation served.
+    pub generation: Generation,
+}
+
+fn opts() -> WriteOpts {
+    WriteOpts::controller(MANAGER)
+}
+
+impl Kit {
+    /// A kit; the generation is read from the served Cluster kind.
+    pub fn new(api: Api) -> Kit {
+        let generation = api
+            .registry
+            .get("cluster.x-k8s.io", "clusters")
+            .and_then(|d| Generation::parse(&d.storage_version))
+            .unwrap_or(Generation::V1beta2);
+        Kit { api, generation }
+    }
+
+    /// Whether v1beta2 shapes are written.
+    pub fn v2(&self) -> bool {
+        self.generation == Generation::V1beta2
+    }
+
+    /// The definition of a kind.
+    pub fn def(&self, kind: Kind) -> Option<Arc<ResourceDef>> {
+        let (g, p) = kind.resource();
+        self.api.registry.get(g, p)
+    }
+
+    /// The definition of a group/kind pair (providers' kinds).
+    pub fn def_of(&self, group: &str, kind: &str) -> Option<Arc<ResourceDef>> {
+        self.api.registry.find_kind(group, kind)
+    }
+
+    /// The apiVersion of a group at the served generation (or the group's storage version).
+    pub fn api_version_of(&self, group: &str, kind: &str) -> String {
+        match self.def_of(group, kind) {
+            Some(d) => d.api_version(&d.storage_version),
+            None => format!("{group}/{}", self.generation.as_str()),
+        }
+    }
+
+    /// Reads an object.
+    pub fn get(&self, kind: Kind, ns: &str, name: &str) -> Option<Value> {
+        let def = self.def(kind)?;
+        self.get_def(&def, ns, name)
+    }
+
+    /// Reads an object of any served kind.
+    pub fn get_def(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
+        let ns = if def.namespaced { Some(ns) } else { None };
+        self.api.get_stored(def, ns, name).map(|o| o.value())
+    }
+
+    /// Lists objects of a kind in a namespace, optionally by label selector.
+    pub fn list(&self, kind: Kind, ns: &str, selector: &str) -> Vec<Value> {
+        match self.def(kind) {
+            Some(def) => self.list_def(&def, ns, selector),
+            None => vec![],
+        }
+    }
+
+    /// Lists objects of any served kind.
+    pub fn list_def(&self, def: &ResourceDef, ns: &str, selector: &str) -> Vec<Value> {
+        let labels = LabelSelector::parse(selector).unwrap_or_default();
+        let opts = ListOpts {
+            labels,
+            ..Default::default()
+        };
+        self.api
+            .list(def, Some(ns), &opts)
+            .map(|p| p.items.iter().map(|o| o.value()).collect())
+            .unwrap_or_default()
+    }
+
+    /// Creates an object (status, if given, is written right after).
+    pub fn create(&self, def: &ResourceDef, ns: &str, obj: Value, status: Option<Value>) -> ApiResult<Value> {
+        let r = self.create_inner(def, ns, obj, status);
+        if let Err(e) = &r {
+            complain("create", def, ns, e);
+        }
+        r
+    }
+
+    fn create_inner(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        obj: Value,
+        status: Option<Value>,
+    ) -> ApiResult<Value> {
+        let version = def.storage_version.clone();
+        let created = self.api.create(def, &version, Some(ns), obj, &opts())?.value;
+        match status {
+            Some(st) => {
+                let name = created["metadata"]["name"].as_str().unwrap_or("").to_string();
+                let mut o = created;
+                o["status"] = st;
+                Ok(self
+                    .api
+                    .update(def, &version, Some(ns), &name, Sub::Status, o, &opts())?
+                    .value)
+            }
+            None => Ok(created),
+        }
+    }
+
+    /// Read-modify-write of an object's spec/metadata (`Sub::Main`) or status.
+    pub fn mutate(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        sub: Sub,
+        change: impl FnMut(&mut Value) -> bool,
+    ) -> ApiResult<Option<Value>> {
+        let r = crate::controllers::mutate(&self.api, def, Some(ns), name, sub, MANAGER, change);
+        if let Err(e) = &r {
+            complain(name, def, ns, e);
+        }
+        r
+    }
+
+    /// Deletes an object (background propagation); a missing object is not an error.
+    pub fn delete(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<()> {
+        match self.api.delete(
+            def,
+            &def.storage_version,
+            Some(ns),
+            name,
+            &DeleteOpts {
+                propagation: Some("Background".into()),
+                ..Default::default()
+            },
+        ) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds a finalizer if missing (no-op while deleting).
+    pub fn ensure_finalizer(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        finalizer: &str,
+    ) -> ApiResult<()> {
+        self.mutate(def, ns, name, Sub::Main, |o| {
+            if is_deleting(o) || finalizers(o).iter().any(|f| f == finalizer) {
+                return false;
+            }
+            let mut f: Vec<Value> = o
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            f.push(json!(finalizer));
+            o["metadata"]["finalizers"] = Value::Array(f);
+            true
+        })
+        .map(|_| ())
+    }
+
+    /// Removes a finalizer.
+    pub fn remove_finalizer(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        finalizer: &str,
+    ) -> ApiResult<()> {
+        match self.mutate(def, ns, name, Sub::Main, |o| {
+            let Some(list) = o
+                .pointer_mut("/metadata/finalizers")
+                .and_then(Value::as_array_mut)
+            else {
+                return false;
+            };
+            let before = list.len();
+            list.retain(|f| f != finalizer);
+            before != list.len()
+        }) {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == 404 => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A reference to an object in the served generation's form.
+    pub fn reference(&self, group: &str, kind: &str, name: &str, ns: &str) -> Value {
+        if self.v2() {
+            json!({"apiGroup": group, "kind": kind, "name": name})
+        } else {
+            json!({"apiVersion": self.api_version_of(group, kind), "kind": kind, "name": name, "namespace": ns})
+        }
+    }
+
+    /// Writes the new-style conditions (v1beta2: `status.conditions`; v1beta1:
+    /// `status.v1beta2.conditions`) and a v1beta1 `Ready` summary in the old place. Transition
+    /// times are kept when a condition's status does not change.
+    pub fn set_conditions(&self, status: &mut Value, conds: Vec<Cond>, core: bool) {
+        let (new_ptr, old_ptr) = if self.v2() || !core {
+            ("/conditions", "/deprecated/v1beta1/conditions")
+        } else {
+            ("/v1beta2/conditions", "/conditions")
+        };
+        let old_new = status.pointer(new_ptr).cloned().unwrap_or(json!([]));
+        let list: Vec<Value> = conds.iter().map(|c| c.to_json(&old_new)).collect();
+        set_ptr(status, new_ptr, Value::Array(list));
+        if core {
+            // The v1beta1 Ready summary: True when Ready (or Available) is True.
+            let summary = conds
+                .iter()
+                .find(|c| c.t == "Ready")
+                .or_else(|| conds.iter().find(|c| c.t == "Available"));
+            if let Some(s) = summary {
+                let prev = status.pointer(old_ptr).cloned().unwrap_or(json!([]));
+                let mut ready = json!({"type": "Ready", "status": s.status, "lastTransitionTime": keep_time(&prev, "Ready", s.status)});
+                if s.status != "True" {
+                    ready["severity"] = json!(if s.status == "False" { "Warning" } else { "Info" });
+                    ready["reason"] = json!(s.reason);
+                    if !s.message.is_empty() {
+                        ready["message"] =
+                            json!(s.message.lines().next().unwrap_or("").trim_start_matches("* "));
+                    }
+                }
+                set_ptr(status, old_ptr, json!([ready]));
+            }
+        }
+    }
+
+    /// Writes replica counters in the served generation's places.
+    pub fn set_counters(
+        &self,
+        status: &mut Value,
+        replicas: i64,
+        ready: i64,
+        available: i64,
+        up_to_date: i64,
+    ) {
+        status["replicas"] = json!(replicas);
+        if self.v2() {
+            status["readyReplicas"] = json!(ready);
+            status["availableReplicas"] = json!(available);
+            status["upToDateReplicas"] = json!(up_to_date);
+        } else {
+            status["readyReplicas"] = json!(ready);
+            status["availableReplicas"] = json!(available);
+            status["updatedReplicas"] = json!(up_to_date);
+            status["unavailableReplicas"] = json!((replicas - available).max(0));
+            set_ptr(status, "/v1beta2/readyReplicas", json!(ready));
+            set_ptr(status, "/v1beta2/availableReplicas", json!(available));
+            set_ptr(status, "/v1beta2/upToDateReplicas", json!(up_to_date));
+        }
+    }
+}
+
+/// Logs a write the simulation expected to succeed; a rejected write is a simulator bug
+/// (or a CRD that does not match), and silently dropping it would hide it.
+fn complain(what: &str, def: &ResourceDef, ns: &str, e: &ApiError) {
+    if !matches!(e.code, 404 | 409) {
+        tracing::warn!(kind = %def.kind, namespace = ns, object = what, code = e.code, error = %e.message, "simulated controller write rejected");
+    }
+}
+
+/// A condition to write.
+#[derive(Debug, Clone)]
+pub struct Cond {
+    /// Type.
+    pub t: &'static str,
+    /// Status.
+    pub status: &'static str,
+    /// Reason.
+    pub reason: String,
+    /// Message.
+    pub message: String,
+}
+
+impl Cond {
+    /// A condition: `ok` picks True/False and the matching reason.
+    pub fn new(
+        t: &'static str,
+        ok: bool,
+        reason_true: &str,
+        reason_false: &str,
+        message: impl Into<String>,
+    ) -> Cond {
+        let message = if ok { String::new() } else { message.into() };
+        Cond {
+            t,
+            status: if ok { "True" } else { "False" },
+            reason: (if ok { reason_true } else { reason_false }).into(),
+            message,
+        }
+    }
+
+    /// A negative-polarity condition (`Deleting`, `Paused`, `RollingOut`...): True when `on`.
+    pub fn flag(
+        t: &'static str,
+        on: bool,
+        reason_on: &str,
+        reason_off: &str,
+        message: impl Into<String>,
+    ) -> Cond {
+        let message = if on { message.into() } else { String::new() };
+        Cond {
+            t,
+            status: if on { "True" } else { "False" },
+            reason: (if on { reason_on } else { reason_off }).into(),
+            message,
+        }
+    }
+
+    /// An Unknown condition.
+    pub fn unknown(t: &'static str, reason: &str, message: impl Into<String>) -> Cond {
+        Cond {
+            t,
+            status: "Unknown",
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    fn to_json(&self, old: &Value) -> Value {
+        let mut v = json!({"type": self.t, "status": self.status, "reason": self.reason, "lastTransitionTime": keep_time(old, self.t, self.status)});
+        if !self.message.is_empty() {
+            v["message"] = json!(self.message);
+        }
+        v
+    }
+}
+
+fn keep_time(old: &Value, t: &str, status: &str) -> String {
+    old.as_array()
+        .and_then(|a| a.iter().find(|c| c["type"] == t))
+        .filter(|c| c["status"] == status)
+        .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string))
+        .unwrap_or_else(time::now_rfc3339)
+}
+
+/// Sets a value at a JSON pointer, creating objects on the way.
+pub fn set_ptr(root: &mut Value, ptr: &str, v: Value) {
+    let parts: Vec<&str> = ptr.trim_start_matches('/').split('/').collect();
+    let mut cur = root;
+    for (i, p) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let Value::Object(m) = cur else { return };
+        if i + 1 == parts.len() {
+            m.insert((*p).to_string(), v);
+            return;
+        }
+        cur = m
+            .entry((*p).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+/// A string at a pointer.
+pub fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// An integer at a pointer.
+pub fn i(v: &Value, ptr: &str) -> Option<i64> {
+    v.pointer(ptr).and_then(Value::as_i64)
+}
+
+/// The object's name.
+pub fn name(v: &Value) -> String {
+    s(v, "/metadata/name").to_string()
+}
+
+/// Whether the object is being deleted.
+pub fn is_deleting(v: &Value) -> bool {
+    v.pointer("/metadata/deletionTimestamp")
+        .is_some_and(|d| !d.is_null())
+}
+
+/// The object's finalizers.
+pub fn finalizers(v: &Value) -> Vec<String> {
+    v.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// A label value.
+pub fn label<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.pointer("/metadata/labels")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+/// An annotation value.
+pub fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
+    v.pointer("/metadata/annotations")
+        .and_then(|l| l.get(key))
+        .and_then(Value::as_str)
+}
+
+/// The controller owner's (kind, name).
+pub fn controller_owner(v: &Value) -> Option<(String, String)> {
+    v.pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .map(|r| (s(r, "/kind").to_string(), s(r, "/name").to_string()))
+}
+
+/// An owner reference to `owner` (controller or not).
+pub fn owner_ref(owner: &Value, controller: bool) -> Value {
+    let mut r = json!({"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]});
+    if controller {
+        r["controller"] = json!(true);
+        r["blockOwnerDeletion"] = json!(true);
+    }
+    r
+}
+
+/// Whether a condition of the new-style list is True.
+pub fn cond_true(obj: &Value, v2: bool, core: bool, t: &str) -> bool {
+    let ptr = if v2 || !core {
+        "/status/conditions"
+    } else {
+        "/status/v1beta2/conditions"
+    };
+    obj.pointer(ptr)
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|c| c["type"] == t && c["status"] == "True"))
+}
+
+/// Five random characters, as generateName uses.
+pub fn suffix() -> String {
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..5)
+        .map(|_| CHARS[rand::random::<u8>() as usize % CHARS.len()] as char)
+        .collect()
+}
+
+/// A short stable hash of a value (template hashes).
+pub fn hash(v: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(v.to_string().as_bytes());
+    const CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    d.iter()
+        .take(5)
+        .map(|b| CHARS[*b as usize % CHARS.len()] as char)
+        .collect()
+}
+
+/// Parses a Kubernetes version `v1.33.0` into (major, minor, patch).
+pub fn semver(v: &str) -> Option<(u64, u64, u64)> {
+    let v = v.strip_prefix('v').unwrap_or(v);
+    let core = v.split(['-', '+']).next()?;
+    let mut it = core.split('.');
+    Some((
+        it.next()?.parse().ok()?,
+        it.next()?.parse().ok()?,
+        it.next().unwrap_or("0").parse().ok()?,
+    ))
+}
+
+/// The error for a missing served kind.
+pub fn unserved(what: &str) -> ApiError {
+    ApiError::internal(format!("{what} is not served"))
+}

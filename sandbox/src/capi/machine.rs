@@ -1,0 +1,506 @@
+//! Machines, with the bootstrap config and infrastructure machine they reference: bootstrap data
+//! once the cluster allows it, provisioning, the Node joining the workload cluster, phases
+//! (Pending, Provisioning, Provisioned, Running, Deleting), conditions, and teardown.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use capi_shared::capi::object::obj_ref;
+use serde_json::{Value, json};
+
+use super::kit::{
+    CLUSTER_LABEL, CONTROL_PLANE_LABEL, Cond, Kind, PAUSED, annotation, controller_owner, is_deleting, label,
+    owner_ref, s,
+};
+use super::sim::{Sim, delay};
+use super::workload;
+use crate::rest::Sub;
+
+const FINALIZER: &str = "machine.cluster.x-k8s.io";
+
+/// Whether an infrastructure object (cluster or machine) reports provisioned, either contract.
+pub fn provisioned(o: &Value) -> bool {
+    o.pointer("/status/initialization/provisioned")
+        .and_then(Value::as_bool)
+        == Some(true)
+        || o.pointer("/status/ready").and_then(Value::as_bool) == Some(true)
+}
+
+/// Whether a bootstrap config has its data, either contract.
+fn bootstrap_ready(o: &Value) -> bool {
+    o.pointer("/status/initialization/dataSecretCreated")
+        .and_then(Value::as_bool)
+        == Some(true)
+        || o.pointer("/status/ready").and_then(Value::as_bool) == Some(true)
+}
+
+/// Status of a provisioned infrastructure object, in both contracts' fields.
+pub fn provisioned_status(old: &Value, extra: Value) -> Value {
+    let mut st = old.get("status").cloned().unwrap_or(json!({}));
+    st["initialization"] = json!({"provisioned": true});
+    st["ready"] = json!(true);
+    let now = crate::time::now_rfc3339();
+    st["conditions"] = json!([
+        {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": now},
+        {"type": "Provisioned", "status": "True", "reason": "Provisioned", "lastTransitionTime": now},
+    ]);
+    if let (Some(st), Some(extra)) = (st.as_object_mut(), extra.as_object()) {
+        st.extend(extra.clone());
+    }
+    st
+}
+
+/// Whether a cluster (and, for control-plane objects, nothing else) is paused.
+pub fn cluster_paused(cluster: Option<&Value>) -> bool {
+    cluster.is_some_and(|c| {
+        c.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) || annotation(c, PAUSED).is_some()
+    })
+}
+
+/// Whether the cluster's infrastructure is provisioned, either generation.
+pub fn cluster_infra_ready(c: &Value) -> bool {
+    c.pointer("/status/initialization/infrastructureProvisioned")
+        .and_then(Value::as_bool)
+        == Some(true)
+        || c.pointer("/status/infrastructureReady").and_then(Value::as_bool) == Some(true)
+}
+
+/// Whether the cluster's control plane is initialised, either generation.
+pub fn cluster_cp_initialized(c: &Value) -> bool {
+    c.pointer("/status/initialization/controlPlaneInitialized")
+        .and_then(Value::as_bool)
+        == Some(true)
+        || c.pointer("/status/controlPlaneReady").and_then(Value::as_bool) == Some(true)
+}
+
+fn ip_of(name: &str) -> String {
+    let h = super::kit::hash(&json!(name));
+    let b: Vec<u8> = h.bytes().collect();
+    format!("10.{}.{}.{}", b[0] % 250, b[1] % 250, 2 + b[2] % 250)
+}
+
+/// Reconciles one Machine.
+pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+    let kit = sim.kit.clone();
+    let def = kit.def(Kind::Machine)?;
+    let m = kit.get_def(&def, ns, name)?;
+    let uid = s(&m, "/metadata/uid").to_string();
+    let cluster_name = s(&m, "/spec/clusterName").to_string();
+    let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
+    let is_cp = label(&m, CONTROL_PLANE_LABEL).is_some();
+    let infra_ref = obj_ref(&m, "/spec/infrastructureRef");
+    let boot_ref = obj_ref(&m, "/spec/bootstrap/configRef");
+    let infra_def = infra_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
+    let boot_def = boot_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
+    let infra = infra_def
+        .as_ref()
+        .zip(infra_ref.as_ref())
+        .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
+    let boot = boot_def
+        .as_ref()
+        .zip(boot_ref.as_ref())
+        .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
+    let workloads = sim.cfg.workloads.clone();
+
+    if is_deleting(&m) {
+        write_status(sim, &m, Phase::Deleting, None);
+        if let Err(left) = sim.elapsed(&uid, "delete", delay::DELETE) {
+            return Some(left);
+        }
+        if let Some(ws) = workloads.get(ns, &cluster_name) {
+            workload::delete_node(&ws, name);
+        }
+        let mut waiting = false;
+        for (d, o) in [
+            (infra_def.as_ref(), infra.as_ref()),
+            (boot_def.as_ref(), boot.as_ref()),
+        ] {
+            if let (Some(d), Some(o)) = (d, o) {
+                waiting = true;
+                let _ = kit.delete(d, ns, s(o, "/metadata/name"));
+            }
+        }
+        if waiting {
+            return Some(Duration::from_millis(20));
+        }
+        let _ = kit.remove_finalizer(&def, ns, name, FINALIZER);
+        return None;
+    }
+    let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
+    if label(&m, CLUSTER_LABEL) != Some(cluster_name.as_str()) && !cluster_name.is_empty() {
+        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+            o["metadata"]["labels"][CLUSTER_LABEL] = json!(cluster_name);
+            true
+        });
+    }
+    if cluster_paused(cluster.as_ref()) || annotation(&m, PAUSED).is_some() {
+        write_paused(sim, &m);
+        return None;
+    }
+    // The Machine adopts its bootstrap config and infrastructure machine.
+    for (d, o) in [
+        (infra_def.as_ref(), infra.as_ref()),
+        (boot_def.as_ref(), boot.as_ref()),
+    ] {
+        if let (Some(d), Some(o)) = (d, o)
+            && (controller_owner(o).is_none_or(|(k, _)| k != "Machine") || label(o, CLUSTER_LABEL).is_none())
+        {
+            let owner = owner_ref(&m, true);
+            let cn = cluster_name.clone();
+            let _ = kit.mutate(d, ns, s(o, "/metadata/name"), Sub::Main, |x| {
+                x["metadata"]["ownerReferences"] = json!([owner]);
+                x["metadata"]["labels"][CLUSTER_LABEL] = json!(cn);
+                true
+            });
+        }
+    }
+    let mut wait: Option<Duration> = None;
+    let mut soonest = |d: Duration| wait = Some(wait.map_or(d, |w: Duration| w.min(d)));
+    // Bootstrap data: control plane machines once the infrastructure is up, workers once the
+    // control plane is initialised.
+    let has_data = !s(&m, "/spec/bootstrap/dataSecretName").is_empty();
+    let mut boot_ok = has_data || boot.as_ref().is_some_and(bootstrap_ready);
+    if !boot_ok && let (Some(d), Some(b)) = (boot_def.as_ref(), boot.as_ref()) {
+        let allowed = cluster.as_ref().is_some_and(|c| {
+            if is_cp {
+                cluster_infra_ready(c)
+            } else {
+                cluster_cp_initialized(c)
+            }
+        });
+        if allowed {
+            match sim.elapsed(&uid, "bootstrap", delay::BOOTSTRAP) {
+                Ok(()) => {
+                    let bname = s(b, "/metadata/name").to_string();
+                    write_bootstrap(sim, d, b, &m, &cluster_name);
+                    let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+                        if !s(o, "/spec/bootstrap/dataSecretName").is_empty() {
+                            return false;
+                        }
+                        o["spec"]["bootstrap"]["dataSecretName"] = json!(bname);
+                        true
+                    });
+                    boot_ok = true;
+                }
+                Err(left) => soonest(left),
+            }
+        } else {
+            soonest(sim.scaled(0.5));
+        }
+    }
+    let provider_id = format!("in-memory://{ns}/{name}");
+    let mut infra_ok = infra.as_ref().is_some_and(provisioned);
+    if boot_ok
+        && !infra_ok
+        && let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref())
+    {
+        match sim.elapsed(&uid, "infra", delay::INFRA_MACHINE) {
+            Ok(()) => {
+                let iname = s(i, "/metadata/name").to_string();
+                let pid = provider_id.clone();
+                let _ = kit.mutate(d, ns, &iname, Sub::Main, |o| {
+                    if s(o, "/spec/providerID") == pid {
+                        return false;
+                    }
+                    o["spec"]["providerID"] = json!(pid);
+                    true
+                });
+                let addr = ip_of(name);
+                let _ = kit.mutate(d, ns, &iname, Sub::Status, |o| {
+                    o["status"] = provisioned_status(
+                        o,
+                        json!({"addresses": [{"type": "InternalIP", "address": addr}]}),
+                    );
+                    true
+                });
+                infra_ok = true;
+            }
+            Err(left) => soonest(left),
+        }
+    }
+    if infra_ok && s(&m, "/spec/providerID").is_empty() {
+        let pid = provider_id.clone();
+        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+            o["spec"]["providerID"] = json!(pid);
+            true
+        });
+    }
+    // The Node joins the workload cluster.
+    let ws = workloads.get(ns, &cluster_name);
+    let mut node_ready = ws.as_ref().and_then(|w| workload::node_ready(w, name));
+    if infra_ok && node_ready.is_none() {
+        match sim.elapsed(&uid, "node", delay::NODE) {
+            Ok(()) => {
+                let ws = workloads.ensure(ns, &cluster_name, &sim.cfg.url);
+                let version = s(&m, "/spec/version").to_string();
+                workload::upsert_node(&ws, name, &version, &provider_id, is_cp, &ip_of(name));
+                node_ready = workload::node_ready(&ws, name);
+            }
+            Err(left) => soonest(left),
+        }
+    } else if let (Some(w), true) = (ws.as_ref(), node_ready.is_some()) {
+        workload::upsert_node(w, name, s(&m, "/spec/version"), &provider_id, is_cp, &ip_of(name));
+    }
+    let phase = match (&node_ready, infra_ok, boot_ok) {
+        (Some(_), _, _) => Phase::Running,
+        (None, true, _) => Phase::Provisioned,
+        (None, false, true) => Phase::Provisioning,
+        _ => Phase::Pending,
+    };
+    write_status(sim, &m, phase, node_ready.as_deref());
+    match phase {
+        // Node health lives in the workload cluster, which sends no events here: look again
+        // from time to time.
+        Phase::Running => Some(sim.scaled(5.0).max(Duration::from_millis(500))),
+        _ => wait.or(Some(sim.scaled(0.5))),
+    }
+}
+
+fn write_bootstrap(sim: &Sim, def: &crate::resource::ResourceDef, b: &Value, m: &Value, cluster: &str) {
+    let kit = &sim.kit;
+    let ns = s(m, "/metadata/namespace").to_string();
+    let bname = s(b, "/metadata/name").to_string();
+    if let Some(sdef) = kit.def(Kind::Secret)
+        && kit.get_def(&sdef, &ns, &bname).is_none()
+    {
+        let data = format!("## bootstrap data of {bname} (simulated by capi-sandbox)\n#cloud-config\n");
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+                "metadata": {"name": bname, "namespace": ns, "labels": {CLUSTER_LABEL: cluster}, "ownerReferences": [owner_ref(b, true)]},
+                "data": {"value": B64.encode(data), "format": B64.encode("cloud-config")}});
+        let _ = kit.create(&sdef, &ns, secret, None);
+    }
+    let _ = kit.mutate(def, &ns, &bname, Sub::Status, |o| {
+        let mut st = o.get("status").cloned().unwrap_or(json!({}));
+        st["dataSecretName"] = json!(bname);
+        st["initialization"] = json!({"dataSecretCreated": true});
+        st["ready"] = json!(true);
+        let now = crate::time::now_rfc3339();
+        st["conditions"] = json!([
+            {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": now},
+            {"type": "DataSecretAvailable", "status": "True", "reason": "Available", "lastTransitionTime": now},
+        ]);
+        o["status"] = st;
+        true
+    });
+}
+
+/// Lifecycle phases of a Machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for bootstrap data.
+    Pending,
+    /// Bootstrap data ready, infrastructure provisioning.
+    Provisioning,
+    /// Infrastructure ready, waiting for the Node.
+    Provisioned,
+    /// The Node is up.
+    Running,
+    /// Being deleted.
+    Deleting,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Pending => "Pending",
+            Phase::Provisioning => "Provisioning",
+            Phase::Provisioned => "Provisioned",
+            Phase::Running => "Running",
+            Phase::Deleting => "Deleting",
+        }
+    }
+}
+
+fn carried(m: &Value, v2: bool, t: &str) -> Option<Cond> {
+    let ptr = if v2 {
+        "/status/conditions"
+    } else {
+        "/status/v1beta2/conditions"
+    };
+    let c = m.pointer(ptr)?.as_array()?.iter().find(|c| c["type"] == t)?;
+    let status = match c["status"].as_str()? {
+        "True" => "True",
+        "False" => "False",
+        _ => "Unknown",
+    };
+    Some(Cond {
+        t: leak(t),
+        status,
+        reason: s(c, "/reason").to_string(),
+        message: s(c, "/message").to_string(),
+    })
+}
+
+fn leak(t: &str) -> &'static str {
+    match t {
+        "UpToDate" => "UpToDate",
+        "HealthCheckSucceeded" => "HealthCheckSucceeded",
+        "OwnerRemediated" => "OwnerRemediated",
+        _ => "Unknown",
+    }
+}
+
+fn write_paused(sim: &Sim, m: &Value) {
+    let kit = &sim.kit;
+    let Some(def) = kit.def(Kind::Machine) else { return };
+    let v2 = kit.v2();
+    let _ = kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
+        let ptr = if v2 { "/status/conditions" } else { "/status/v1beta2/conditions" };
+        let Some(list) = o.pointer_mut(ptr).and_then(Value::as_array_mut) else { return false };
+        let Some(p) = list.iter_mut().find(|c| c["type"] == "Paused") else { return false };
+        if p["status"] == "True" {
+            return false;
+        }
+        *p = json!({"type": "Paused", "status": "True", "reason": "Paused", "lastTransitionTime": crate::time::now_rfc3339()});
+        true
+    });
+}
+
+fn write_status(sim: &Sim, m: &Value, phase: Phase, node_ready: Option<&str>) {
+    let kit = &sim.kit;
+    let Some(def) = kit.def(Kind::Machine) else { return };
+    let v2 = kit.v2();
+    let ns = s(m, "/metadata/namespace").to_string();
+    let name = s(m, "/metadata/name").to_string();
+    let infra_ok = matches!(phase, Phase::Provisioned | Phase::Running)
+        || (phase == Phase::Deleting && m.pointer("/status/nodeRef").is_some());
+    let boot_ok = !matches!(phase, Phase::Pending) || !s(m, "/spec/bootstrap/dataSecretName").is_empty();
+    let node_ok = node_ready == Some("True");
+    let deleting = phase == Phase::Deleting;
+    let health = carried(m, v2, "HealthCheckSucceeded");
+    let remediated = carried(m, v2, "OwnerRemediated");
+    let health_ok = health.as_ref().is_none_or(|h| h.status != "False");
+    let ready = boot_ok && infra_ok && node_ok && health_ok && !deleting;
+    let mut reasons = vec![];
+    if !boot_ok {
+        reasons.push("* BootstrapConfigReady: waiting for bootstrap data".to_string());
+    }
+    if !infra_ok {
+        reasons.push(
+            "* InfrastructureReady: waiting for the infrastructure machine to be provisioned".to_string(),
+        );
+    }
+    if infra_ok && node_ready.is_none() && !deleting {
+        reasons.push("* NodeHealthy: waiting for a Node with spec.providerID to join".to_string());
+    } else if node_ready.is_some() && !node_ok {
+        reasons.push(format!("* NodeHealthy: Node {name} is not ready"));
+    }
+    if !health_ok {
+        reasons.push(format!(
+            "* HealthCheckSucceeded: {}",
+            health.as_ref().map(|h| h.message.clone()).unwrap_or_default()
+        ));
+    }
+    if deleting {
+        reasons.push("* Deleting: Machine deletion in progress".to_string());
+    }
+    let mut conds = vec![
+        Cond::new(
+            "Available",
+            ready,
+            "Available",
+            "NotAvailable",
+            "* Ready: condition is not True",
+        ),
+        Cond::new("Ready", ready, "Ready", "NotReady", reasons.join("\n")),
+        carried(m, v2, "UpToDate")
+            .unwrap_or_else(|| Cond::new("UpToDate", true, "UpToDate", "NotUpToDate", "")),
+        Cond::new(
+            "BootstrapConfigReady",
+            boot_ok,
+            "Ready",
+            "NotReady",
+            "waiting for bootstrap data",
+        ),
+        Cond::new(
+            "InfrastructureReady",
+            infra_ok,
+            "Ready",
+            "NotReady",
+            "waiting for the infrastructure machine",
+        ),
+    ];
+    match node_ready {
+        Some(r) => {
+            conds.push(Cond::new(
+                "NodeReady",
+                r == "True",
+                "NodeReady",
+                "NodeNotReady",
+                format!("Node Ready condition is {r}"),
+            ));
+            conds.push(Cond::new(
+                "NodeHealthy",
+                r == "True",
+                "NodeHealthy",
+                "NodeNotHealthy",
+                format!("Node {name} is not ready"),
+            ));
+        }
+        None => {
+            conds.push(Cond::unknown(
+                "NodeReady",
+                "NodeDoesNotExist",
+                "waiting for a Node to join",
+            ));
+            conds.push(Cond::unknown(
+                "NodeHealthy",
+                "NodeDoesNotExist",
+                "waiting for a Node to join",
+            ));
+        }
+    }
+    conds.extend(health);
+    conds.extend(remediated);
+    conds.push(Cond::flag(
+        "Deleting",
+        deleting,
+        "Deleting",
+        "NotDeleting",
+        "Machine deletion in progress",
+    ));
+    conds.push(Cond::flag("Paused", false, "Paused", "NotPaused", ""));
+    let ws = sim.cfg.workloads.get(&ns, s(m, "/spec/clusterName"));
+    let node_info = ws.as_ref().and_then(|w| {
+        let d = w.api.registry.get("", "nodes")?;
+        w.api.get_stored(&d, None, &name).map(|n| n.value())
+    });
+    let generation = m.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
+        let before = o.get("status").cloned().unwrap_or(json!({}));
+        let mut st = before.clone();
+        if st["phase"] != phase.as_str() {
+            st["lastUpdated"] = json!(crate::time::now_rfc3339());
+        }
+        st["phase"] = json!(phase.as_str());
+        st["observedGeneration"] = generation.clone();
+        if v2 {
+            st["initialization"] =
+                json!({"bootstrapDataSecretCreated": boot_ok, "infrastructureProvisioned": infra_ok});
+        } else {
+            st["bootstrapReady"] = json!(boot_ok);
+            st["infrastructureReady"] = json!(infra_ok);
+        }
+        if let Some(n) = &node_info {
+            st["nodeRef"] = if v2 {
+                json!({"name": name})
+            } else {
+                json!({"apiVersion": "v1", "kind": "Node", "name": name, "uid": n["metadata"]["uid"]})
+            };
+            st["nodeInfo"] = n.pointer("/status/nodeInfo").cloned().unwrap_or(json!({}));
+            st["addresses"] = n.pointer("/status/addresses").cloned().unwrap_or(json!([]));
+        } else if !deleting && let Some(o) = st.as_object_mut() {
+            o.remove("nodeRef");
+        }
+        if let Some(fd) = o.pointer("/spec/failureDomain").and_then(Value::as_str) {
+            st["failureDomain"] = json!(fd);
+        }
+        kit.set_conditions(&mut st, conds.clone(), true);
+        if st == before {
+            return false;
+        }
+        o["status"] = st;
+        true
+    });
+}

@@ -1,0 +1,678 @@
+//! MachineDeployments and MachineSets: one MachineSet per distinct machine template (named and
+//! labelled by a template hash), revision annotations, rolling updates honouring maxSurge and
+//! maxUnavailable, `paused` (scaling continues, template changes do not roll), `rollout.after`,
+//! removal of drained old MachineSets, and the counters and conditions of both.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use capi_shared::capi::object::obj_ref;
+use serde_json::{Value, json};
+
+use super::kcp::{clone_infra, rollout_after};
+use super::kit::{
+    CLUSTER_LABEL, Cond, DEPLOYMENT_LABEL, HASH_LABEL, Kind, REVISION, SET_LABEL, cond_true,
+    controller_owner, hash, is_deleting, label, owner_ref, s, suffix,
+};
+use super::machine::cluster_paused;
+use super::sim::Sim;
+use crate::rest::Sub;
+
+const MD_FINALIZER: &str = "machinedeployment.cluster.x-k8s.io";
+
+fn int_or_percent(v: Option<&Value>, of: i64, default: i64, round_up: bool) -> i64 {
+    match v {
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(default),
+        Some(Value::String(p)) if p.ends_with('%') => {
+            let pct: f64 = p.trim_end_matches('%').parse().unwrap_or(0.0);
+            let x = pct * of as f64 / 100.0;
+            if round_up {
+                x.ceil() as i64
+            } else {
+                x.floor() as i64
+            }
+        }
+        _ => default,
+    }
+}
+
+fn strategy(md: &Value, desired: i64) -> (i64, i64) {
+    let ru = md
+        .pointer("/spec/rollout/strategy/rollingUpdate")
+        .or_else(|| md.pointer("/spec/strategy/rollingUpdate"));
+    let surge = int_or_percent(ru.and_then(|r| r.get("maxSurge")), desired, 1, true);
+    let unavailable = int_or_percent(ru.and_then(|r| r.get("maxUnavailable")), desired, 0, false);
+    if surge == 0 && unavailable == 0 {
+        (1, 0)
+    } else {
+        (surge, unavailable)
+    }
+}
+
+/// The hash identifying a MachineDeployment's current machine template (a passed
+/// `rollout.after` makes a new one, so machines are replaced).
+pub fn template_hash(md: &Value) -> String {
+    let mut t = md.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    if let Some(o) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+        o.remove("annotations");
+    }
+    let after =
+        rollout_after(md).filter(|a| crate::time::parse(a).is_some_and(|t| t <= jiff::Timestamp::now()));
+    hash(&json!({"template": t, "rolloutAfter": after}))
+}
+
+fn revision(o: &Value) -> i64 {
+    super::kit::annotation(o, REVISION)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+fn owned_sets(sim: &Sim, ns: &str, md: &Value) -> Vec<Value> {
+    let name = s(md, "/metadata/name");
+    sim.kit
+        .list(Kind::MachineSet, ns, &format!("{DEPLOYMENT_LABEL}={name}"))
+        .into_iter()
+        .filter(|ms| controller_owner(ms).is_some_and(|(k, n)| k == "MachineDeployment" && n == name))
+        .collect()
+}
+
+fn set_machines(sim: &Sim, ns: &str, ms: &Value) -> Vec<Value> {
+    let name = s(ms, "/metadata/name");
+    sim.kit
+        .list(Kind::Machine, ns, &format!("{SET_LABEL}={name}"))
+        .into_iter()
+        .filter(|m| controller_owner(m).is_some_and(|(k, n)| k == "MachineSet" && n == name))
+        .collect()
+}
+
+fn spec_replicas(o: &Value) -> i64 {
+    o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)
+}
+
+fn set_replicas(sim: &Sim, ms: &Value, n: i64) {
+    if spec_replicas(ms) == n {
+        return;
+    }
+    let Some(def) = sim.kit.def(Kind::MachineSet) else {
+        return;
+    };
+    let _ = sim.kit.mutate(
+        &def,
+        s(ms, "/metadata/namespace"),
+        s(ms, "/metadata/name"),
+        Sub::Main,
+        |o| {
+            o["spec"]["replicas"] = json!(n);
+            o["metadata"]["annotations"]["machinedeployment.clusters.x-k8s.io/desired-replicas"] =
+                json!(n.to_string());
+            true
+        },
+    );
+}
+
+/// Reconciles one MachineDeployment.
+pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+    let kit = sim.kit.clone();
+    let v2 = kit.v2();
+    let def = kit.def(Kind::MachineDeployment)?;
+    let msdef = kit.def(Kind::MachineSet)?;
+    let md = kit.get_def(&def, ns, name)?;
+    let cluster_name = s(&md, "/spec/clusterName").to_string();
+    let sets = owned_sets(sim, ns, &md);
+    if is_deleting(&md) {
+        for ms in &sets {
+            if !is_deleting(ms) {
+                let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
+            }
+        }
+        if sets.is_empty() {
+            let _ = kit.remove_finalizer(&def, ns, name, MD_FINALIZER);
+            return None;
+        }
+        write_md_status(sim, &md, &sets, None);
+        return Some(Duration::from_millis(50));
+    }
+    let _ = kit.ensure_finalizer(&def, ns, name, MD_FINALIZER);
+    let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
+    // Like the real controller: the cluster label and a (non-controller) owner reference.
+    if let Some(c) = &cluster {
+        let has_owner = md
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
+        if !has_owner || label(&md, CLUSTER_LABEL) != Some(cluster_name.as_str()) {
+            let owner = owner_ref(c, false);
+            let cn = cluster_name.clone();
+            let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+                o["metadata"]["labels"][CLUSTER_LABEL] = json!(cn);
+                let mut refs: Vec<Value> = o
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if !refs.iter().any(|r| r["kind"] == "Cluster") {
+                    refs.push(owner.clone());
+                }
+                o["metadata"]["ownerReferences"] = Value::Array(refs);
+                true
+            });
+        }
+    }
+    if cluster_paused(cluster.as_ref()) {
+        return None;
+    }
+    let desired = spec_replicas(&md);
+    let paused = md.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+    let h = template_hash(&md);
+    let max_rev = sets.iter().map(revision).max().unwrap_or(0);
+    let mut current = sets
+        .iter()
+        .find(|ms| label(ms, HASH_LABEL) == Some(h.as_str()))
+        .cloned();
+    if current.is_none() && !paused {
+        current = create_set(
+            sim,
+            &md,
+            &h,
+            max_rev + 1,
+            if sets.is_empty() { desired } else { 0 },
+        );
+    }
+    // A template that came back (undo) makes its MachineSet the newest revision again.
+    if let Some(c) = &current {
+        let r = revision(c);
+        if r < max_rev || r == 0 {
+            let _ = kit.mutate(&msdef, ns, s(c, "/metadata/name"), Sub::Main, |o| {
+                o["metadata"]["annotations"][REVISION] = json!((max_rev + 1).to_string());
+                true
+            });
+        }
+    }
+    let sets = owned_sets(sim, ns, &md);
+    let current = current.and_then(|c| {
+        sets.iter()
+            .find(|x| x["metadata"]["name"] == c["metadata"]["name"])
+            .cloned()
+    });
+    let (surge, max_unavailable) = strategy(&md, desired);
+    let machines_of: BTreeMap<String, Vec<Value>> = sets
+        .iter()
+        .map(|ms| (s(ms, "/metadata/name").to_string(), set_machines(sim, ns, ms)))
+        .collect();
+    let available_of = |ms: &Value| {
+        machines_of
+            .get(s(ms, "/metadata/name"))
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| !is_deleting(m) && cond_true(m, v2, true, "Available"))
+                    .count() as i64
+            })
+            .unwrap_or(0)
+    };
+    match (&current, paused) {
+        (Some(cur), false) => {
+            let old: Vec<&Value> = sets
+                .iter()
+                .filter(|ms| ms["metadata"]["name"] != cur["metadata"]["name"])
+                .collect();
+            let old_replicas: i64 = old.iter().map(|ms| spec_replicas(ms)).sum();
+            if old_replicas == 0 {
+                set_replicas(sim, cur, desired);
+            } else {
+                // Surge the new set...
+                let total: i64 = sets.iter().map(spec_replicas).sum();
+                let room = (desired + surge - total).max(0);
+                let new_target = (spec_replicas(cur) + room).min(desired);
+                set_replicas(sim, cur, new_target);
+                // ...and retire old machines while enough stay available.
+                let available: i64 = sets.iter().map(available_of).sum();
+                let mut removable = (available - (desired - max_unavailable)).max(0);
+                let mut olds = old.clone();
+                olds.sort_by_key(|ms| revision(ms));
+                for ms in olds {
+                    let unavailable_here = (spec_replicas(ms) - available_of(ms)).max(0);
+                    let cut = (removable + unavailable_here).min(spec_replicas(ms));
+                    if cut > 0 {
+                        set_replicas(sim, ms, spec_replicas(ms) - cut);
+                        removable = (removable - (cut - unavailable_here).max(0)).max(0);
+                    }
+                }
+            }
+        }
+        _ => {
+            // Paused (or nothing to roll to): only scale, the newest set absorbing the change.
+            let total: i64 = sets.iter().map(spec_replicas).sum();
+            if let Some(newest) = sets.iter().max_by_key(|ms| revision(ms))
+                && total != desired
+            {
+                set_replicas(sim, newest, (spec_replicas(newest) + desired - total).max(0));
+            }
+        }
+    }
+    // Drained old sets go away (there is no revision history to keep).
+    for ms in &sets {
+        let is_current = current
+            .as_ref()
+            .is_some_and(|c| c["metadata"]["name"] == ms["metadata"]["name"]);
+        let empty = machines_of.get(s(ms, "/metadata/name")).is_none_or(Vec::is_empty);
+        if !is_current && !paused && spec_replicas(ms) == 0 && empty && !is_deleting(ms) {
+            let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
+        }
+    }
+    // Machines of the current set are up to date, the others not.
+    for (ms, machines) in &machines_of {
+        let ok = current.as_ref().is_some_and(|c| s(c, "/metadata/name") == ms);
+        for m in machines {
+            if !is_deleting(m) {
+                set_machine_up_to_date(sim, m, ok);
+            }
+        }
+    }
+    let rev = current.as_ref().map(revision).unwrap_or(max_rev);
+    if rev > 0 && revision(&md) != rev {
+        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+            o["metadata"]["annotations"][REVISION] = json!(rev.to_string());
+            true
+        });
+    }
+    let md = kit.get_def(&def, ns, name)?;
+    let settled = write_md_status(sim, &md, &sets, current.as_ref());
+    if settled { None } else { Some(sim.scaled(0.5)) }
+}
+
+fn set_machine_up_to_date(sim: &Sim, m: &Value, ok: bool) {
+    let v2 = sim.kit.v2();
+    let ptr = if v2 {
+        "/status/conditions"
+    } else {
+        "/status/v1beta2/conditions"
+    };
+    let now = m
+        .pointer(ptr)
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|c| c["type"] == "UpToDate"))
+        .and_then(|c| c["status"].as_str());
+    if now == Some(if ok { "True" } else { "False" }) {
+        return;
+    }
+    let Some(def) = sim.kit.def(Kind::Machine) else {
+        return;
+    };
+    let _ = sim.kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
+        let rel = ptr.trim_start_matches("/status");
+        let mut st = o.get("status").cloned().unwrap_or(json!({}));
+        let mut list: Vec<Value> = st.pointer(rel).and_then(Value::as_array).cloned().unwrap_or_default();
+        let c = if ok {
+            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "lastTransitionTime": crate::time::now_rfc3339()})
+        } else {
+            json!({"type": "UpToDate", "status": "False", "reason": "NotUpToDate", "message": "* The MachineDeployment's template changed", "lastTransitionTime": crate::time::now_rfc3339()})
+        };
+        match list.iter_mut().find(|x| x["type"] == "UpToDate") {
+            Some(x) => *x = c,
+            None => list.push(c),
+        }
+        super::kit::set_ptr(&mut st, rel, Value::Array(list));
+        o["status"] = st;
+        true
+    });
+}
+
+fn create_set(sim: &Sim, md: &Value, h: &str, rev: i64, replicas: i64) -> Option<Value> {
+    let kit = &sim.kit;
+    let def = kit.def(Kind::MachineSet)?;
+    let ns = s(md, "/metadata/namespace");
+    let mdname = s(md, "/metadata/name");
+    let cluster = s(md, "/spec/clusterName");
+    let mut labels = md
+        .pointer("/spec/template/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    labels[CLUSTER_LABEL] = json!(cluster);
+    labels[DEPLOYMENT_LABEL] = json!(mdname);
+    labels[HASH_LABEL] = json!(h);
+    let mut template = md.pointer("/spec/template").cloned().unwrap_or(json!({}));
+    template["metadata"]["labels"] = labels.clone();
+    let mut selector = md.pointer("/spec/selector").cloned().unwrap_or(json!({}));
+    selector["matchLabels"][HASH_LABEL] = json!(h);
+    let ms = json!({
+        "apiVersion": def.api_version(&def.storage_version), "kind": "MachineSet",
+        "metadata": {"name": format!("{mdname}-{h}"), "namespace": ns, "labels": labels,
+            "annotations": {REVISION: rev.to_string(), "machinedeployment.clusters.x-k8s.io/desired-replicas": replicas.to_string()},
+            "ownerReferences": [owner_ref(md, true)]},
+        "spec": {"clusterName": cluster, "replicas": replicas, "selector": selector, "template": template},
+    });
+    kit.create(&def, ns, ms, None).ok()
+}
+
+/// Writes the MachineDeployment's status; returns whether it is settled.
+fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value>) -> bool {
+    let kit = &sim.kit;
+    let v2 = kit.v2();
+    let Some(def) = kit.def(Kind::MachineDeployment) else {
+        return true;
+    };
+    let ns = s(md, "/metadata/namespace").to_string();
+    let name = s(md, "/metadata/name").to_string();
+    let mut machines = vec![];
+    let mut up_to_date = 0;
+    for ms in sets {
+        let ms_machines = set_machines(sim, &ns, ms);
+        if current.is_some_and(|c| c["metadata"]["name"] == ms["metadata"]["name"]) {
+            up_to_date += ms_machines.iter().filter(|m| !is_deleting(m)).count() as i64;
+        }
+        machines.extend(ms_machines);
+    }
+    let desired = spec_replicas(md);
+    let replicas = machines.len() as i64;
+    let ready = machines
+        .iter()
+        .filter(|m| cond_true(m, v2, true, "Ready"))
+        .count() as i64;
+    let available = machines
+        .iter()
+        .filter(|m| cond_true(m, v2, true, "Available"))
+        .count() as i64;
+    let (_, max_unavailable) = strategy(md, desired);
+    let paused = md.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
+    let old_sets = sets
+        .iter()
+        .filter(|ms| current.is_none_or(|c| c["metadata"]["name"] != ms["metadata"]["name"]))
+        .filter(|ms| spec_replicas(ms) > 0 || !set_machines(sim, &ns, ms).is_empty())
+        .count();
+    let rolling = old_sets > 0 || up_to_date < desired.min(replicas);
+    let deleting = is_deleting(md);
+    let is_available = available >= desired - max_unavailable;
+    let mut versions: BTreeMap<String, i64> = BTreeMap::new();
+    for m in &machines {
+        *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
+    }
+    let conds = vec![
+        Cond::new(
+            "Available",
+            is_available,
+            "Available",
+            "NotAvailable",
+            format!(
+                "{available} available replicas, at least {} required",
+                desired - max_unavailable
+            ),
+        ),
+        Cond::new(
+            "MachinesReady",
+            ready == replicas,
+            "Ready",
+            "NotReady",
+            format!("{} of {replicas} Machines are not ready", replicas - ready),
+        ),
+        Cond::new(
+            "MachinesUpToDate",
+            up_to_date == replicas,
+            "UpToDate",
+            "NotUpToDate",
+            format!(
+                "{} of {replicas} Machines are not up to date",
+                replicas - up_to_date
+            ),
+        ),
+        Cond::flag(
+            "RollingOut",
+            rolling,
+            "RollingOut",
+            "NotRollingOut",
+            format!(
+                "Rolling out {} not up-to-date replicas",
+                (replicas - up_to_date).max(0)
+            ),
+        ),
+        Cond::flag(
+            "ScalingUp",
+            replicas < desired,
+            "ScalingUp",
+            "NotScalingUp",
+            format!("Scaling up from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag(
+            "ScalingDown",
+            replicas > desired,
+            "ScalingDown",
+            "NotScalingDown",
+            format!("Scaling down from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+        Cond::flag(
+            "Deleting",
+            deleting,
+            "Deleting",
+            "NotDeleting",
+            "deleting MachineSets",
+        ),
+        Cond::flag(
+            "Paused",
+            paused,
+            "Paused",
+            "NotPaused",
+            "spec.paused is true: template changes are not rolled out",
+        ),
+    ];
+    let phase = if replicas < desired {
+        "ScalingUp"
+    } else if replicas > desired {
+        "ScalingDown"
+    } else {
+        "Running"
+    };
+    let cluster = s(md, "/spec/clusterName").to_string();
+    let generation = md.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
+        let before = o.get("status").cloned().unwrap_or(json!({}));
+        let mut st = before.clone();
+        kit.set_counters(&mut st, replicas, ready, available, up_to_date);
+        st["selector"] = json!(format!("{CLUSTER_LABEL}={cluster},{DEPLOYMENT_LABEL}={name}"));
+        st["phase"] = json!(phase);
+        st["observedGeneration"] = generation.clone();
+        if v2 {
+            st["versions"] = json!(
+                versions
+                    .iter()
+                    .filter(|(v, _)| !v.is_empty())
+                    .map(|(v, n)| json!({"version": v, "replicas": n}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        kit.set_conditions(&mut st, conds.clone(), true);
+        if st == before {
+            return false;
+        }
+        o["status"] = st;
+        true
+    });
+    !rolling && replicas == desired && ready == replicas
+}
+
+/// Reconciles one MachineSet.
+pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+    let kit = sim.kit.clone();
+    let v2 = kit.v2();
+    let def = kit.def(Kind::MachineSet)?;
+    let mdef = kit.def(Kind::Machine)?;
+    let ms = kit.get_def(&def, ns, name)?;
+    let machines = set_machines(sim, ns, &ms);
+    let cluster = kit.get(Kind::Cluster, ns, s(&ms, "/spec/clusterName"));
+    if is_deleting(&ms) {
+        for m in &machines {
+            if !is_deleting(m) {
+                let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+            }
+        }
+        return if machines.is_empty() {
+            None
+        } else {
+            Some(Duration::from_millis(50))
+        };
+    }
+    if cluster_paused(cluster.as_ref()) {
+        return None;
+    }
+    let desired = spec_replicas(&ms);
+    // Remediate machines a health check marked.
+    for m in &machines {
+        let ptr = if v2 {
+            "/status/conditions"
+        } else {
+            "/status/v1beta2/conditions"
+        };
+        let marked = m.pointer(ptr).and_then(Value::as_array).is_some_and(|a| {
+            a.iter()
+                .any(|c| c["type"] == "OwnerRemediated" && c["status"] == "False")
+        });
+        if marked && !is_deleting(m) {
+            let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+        }
+    }
+    let machines = set_machines(sim, ns, &ms);
+    let active: Vec<&Value> = machines.iter().filter(|m| !is_deleting(m)).collect();
+    let n = active.len() as i64;
+    if n < desired {
+        for _ in 0..(desired - n) {
+            create_machine(sim, &ms);
+        }
+    } else if n > desired {
+        // Not-ready machines go first, then the newest.
+        let mut order = active.clone();
+        order.sort_by_key(|m| {
+            (
+                cond_true(m, v2, true, "Ready"),
+                std::cmp::Reverse(s(m, "/metadata/creationTimestamp").to_string()),
+            )
+        });
+        for m in order.iter().take((n - desired) as usize) {
+            let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+        }
+    }
+    let machines = set_machines(sim, ns, &ms);
+    let replicas = machines.len() as i64;
+    let ready = machines
+        .iter()
+        .filter(|m| cond_true(m, v2, true, "Ready"))
+        .count() as i64;
+    let available = machines
+        .iter()
+        .filter(|m| cond_true(m, v2, true, "Available"))
+        .count() as i64;
+    let up_to_date = machines
+        .iter()
+        .filter(|m| cond_true(m, v2, true, "UpToDate"))
+        .count() as i64;
+    let conds = vec![
+        Cond::new(
+            "MachinesReady",
+            ready == replicas,
+            "Ready",
+            "NotReady",
+            format!("{} of {replicas} Machines are not ready", replicas - ready),
+        ),
+        Cond::new(
+            "MachinesUpToDate",
+            up_to_date == replicas,
+            "UpToDate",
+            "NotUpToDate",
+            format!(
+                "{} of {replicas} Machines are not up to date",
+                replicas - up_to_date
+            ),
+        ),
+        Cond::flag(
+            "ScalingUp",
+            replicas < desired,
+            "ScalingUp",
+            "NotScalingUp",
+            format!("Scaling up from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag(
+            "ScalingDown",
+            replicas > desired,
+            "ScalingDown",
+            "NotScalingDown",
+            format!("Scaling down from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+        Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
+        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+    ];
+    let labels = ms
+        .pointer("/spec/selector/matchLabels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let generation = ms.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let _ = kit.mutate(&def, ns, name, Sub::Status, |o| {
+        let before = o.get("status").cloned().unwrap_or(json!({}));
+        let mut st = before.clone();
+        kit.set_counters(&mut st, replicas, ready, available, up_to_date);
+        st["selector"] = json!(labels);
+        st["observedGeneration"] = generation.clone();
+        kit.set_conditions(&mut st, conds.clone(), true);
+        if st == before {
+            return false;
+        }
+        o["status"] = st;
+        true
+    });
+    if replicas == desired && ready == replicas {
+        None
+    } else {
+        Some(sim.scaled(0.5))
+    }
+}
+
+fn create_machine(sim: &Sim, ms: &Value) {
+    let kit = &sim.kit;
+    let ns = s(ms, "/metadata/namespace").to_string();
+    let msname = s(ms, "/metadata/name").to_string();
+    let name = format!("{msname}-{}", suffix());
+    let mut labels = ms
+        .pointer("/spec/template/metadata/labels")
+        .cloned()
+        .unwrap_or(json!({}));
+    labels[SET_LABEL] = json!(msname);
+    labels[CLUSTER_LABEL] = json!(s(ms, "/spec/clusterName"));
+    let Some(mdef) = kit.def(Kind::Machine) else {
+        return;
+    };
+    let mut spec = ms.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
+    if let Some(t) = obj_ref(ms, "/spec/template/spec/infrastructureRef") {
+        if clone_infra(sim, &ns, &t, &name, &labels, ms).is_none() {
+            return;
+        }
+        spec["infrastructureRef"] = kit.reference(&t.group, t.kind.trim_end_matches("Template"), &name, &ns);
+    }
+    if let Some(t) = obj_ref(ms, "/spec/template/spec/bootstrap/configRef") {
+        let Some(tdef) = kit.def_of(&t.group, &t.kind) else {
+            return;
+        };
+        let Some(tmpl) = kit.get_def(&tdef, &ns, &t.name) else {
+            return;
+        };
+        let kind = t.kind.trim_end_matches("Template").to_string();
+        let Some(bdef) = kit.def_of(&t.group, &kind) else {
+            return;
+        };
+        let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": kind,
+            "metadata": {"name": name, "namespace": ns, "labels": labels,
+                "annotations": {super::kcp::CLONED_FROM: t.name},
+                "ownerReferences": [owner_ref(ms, true)]},
+            "spec": tmpl.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
+        if kit.create(&bdef, &ns, boot, None).is_err() {
+            return;
+        }
+        spec["bootstrap"]["configRef"] = kit.reference(&t.group, &kind, &name, &ns);
+    }
+    let machine = json!({"apiVersion": mdef.api_version(&mdef.storage_version), "kind": "Machine",
+        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(ms, true)]}, "spec": spec});
+    let _ = kit.create(&mdef, &ns, machine, None);
+}

@@ -1,0 +1,257 @@
+//! The simulator: a queue of work per object, fed by the store's events, drained by the
+//! reconcilers. Simulated durations (provisioning, bootstrapping, joining...) are measured from
+//! when a step first became possible, scaled by `--speed`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use super::kit::{Kit, controller_owner, s};
+use super::{SimConfig, cluster, kcp, machine, md, mhc};
+use crate::controllers::Controller;
+use crate::rest::Api;
+use crate::store::{Event, EventType};
+
+/// A unit of work: reconcile one object.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Work {
+    /// A Cluster (and its infrastructure cluster and topology).
+    Cluster(String, String),
+    /// A KubeadmControlPlane.
+    Kcp(String, String),
+    /// A MachineDeployment.
+    Md(String, String),
+    /// A MachineSet.
+    Ms(String, String),
+    /// A Machine (and its infrastructure machine and bootstrap config).
+    Machine(String, String),
+    /// A MachineHealthCheck.
+    Mhc(String, String),
+}
+
+/// Simulated durations at speed 1, in seconds.
+pub mod delay {
+    /// Infrastructure cluster provisioning.
+    pub const INFRA_CLUSTER: f64 = 2.0;
+    /// Bootstrap data generation.
+    pub const BOOTSTRAP: f64 = 1.0;
+    /// Infrastructure machine provisioning.
+    pub const INFRA_MACHINE: f64 = 3.0;
+    /// Node joining and becoming Ready.
+    pub const NODE: f64 = 2.0;
+    /// Draining and shutting a machine down.
+    pub const DELETE: f64 = 1.0;
+}
+
+/// The simulator.
+pub struct Sim {
+    /// API access.
+    pub kit: Kit,
+    /// Settings.
+    pub cfg: SimConfig,
+    queue: BTreeMap<Work, Instant>,
+    timers: HashMap<(String, &'static str), Instant>,
+}
+
+impl Sim {
+    /// A simulator over the given API.
+    pub fn new(api: Api, cfg: SimConfig) -> Sim {
+        Sim {
+            kit: Kit::new(api),
+            cfg,
+            queue: BTreeMap::new(),
+            timers: HashMap::new(),
+        }
+    }
+
+    /// Queues work now.
+    pub fn enqueue(&mut self, w: Work) {
+        self.queue.insert(w, Instant::now());
+    }
+
+    fn enqueue_at(&mut self, w: Work, at: Instant) {
+        let e = self.queue.entry(w).or_insert(at);
+        if at < *e {
+            *e = at;
+        }
+    }
+
+    /// Whether a simulated step of `uid` that takes `secs` (at speed 1) is done; the first call
+    /// starts its clock. `Err` holds the time left.
+    pub fn elapsed(&mut self, uid: &str, stage: &'static str, secs: f64) -> Result<(), Duration> {
+        let need = Duration::from_secs_f64((secs * self.cfg.speed).max(0.0));
+        if need.is_zero() {
+            return Ok(());
+        }
+        let start = *self
+            .timers
+            .entry((uid.to_string(), stage))
+            .or_insert_with(Instant::now);
+        let gone = start.elapsed();
+        if gone >= need { Ok(()) } else { Err(need - gone) }
+    }
+
+    /// Forgets the timers of an object (when it goes away).
+    pub fn forget(&mut self, uid: &str) {
+        self.timers.retain(|(u, _), _| u != uid);
+    }
+
+    /// A duration scaled by speed, never below 10 ms (for periodic checks).
+    pub fn scaled(&self, secs: f64) -> Duration {
+        Duration::from_secs_f64((secs * self.cfg.speed).max(0.01))
+    }
+
+    fn run(&mut self, w: &Work) -> Option<Duration> {
+        match w {
+            Work::Cluster(ns, n) => cluster::reconcile(self, ns, n),
+            Work::Kcp(ns, n) => kcp::reconcile(self, ns, n),
+            Work::Md(ns, n) => md::reconcile_md(self, ns, n),
+            Work::Ms(ns, n) => md::reconcile_ms(self, ns, n),
+            Work::Machine(ns, n) => machine::reconcile(self, ns, n),
+            Work::Mhc(ns, n) => mhc::reconcile(self, ns, n),
+        }
+    }
+}
+
+fn is_infra_machine(res: &str) -> bool {
+    res.starts_with("infrastructure.cluster.x-k8s.io/") && res.ends_with("machines")
+}
+
+fn is_infra_cluster(res: &str) -> bool {
+    res.starts_with("infrastructure.cluster.x-k8s.io/") && res.ends_with("clusters")
+}
+
+impl Controller for Sim {
+    fn name(&self) -> &'static str {
+        "capi-sim"
+    }
+
+    fn resync(&mut self) {
+        for (kind, ctor) in [
+            (
+                super::kit::Kind::Cluster,
+                Work::Cluster as fn(String, String) -> Work,
+            ),
+            (super::kit::Kind::KubeadmControlPlane, Work::Kcp),
+            (super::kit::Kind::MachineDeployment, Work::Md),
+            (super::kit::Kind::MachineSet, Work::Ms),
+            (super::kit::Kind::Machine, Work::Machine),
+            (super::kit::Kind::MachineHealthCheck, Work::Mhc),
+        ] {
+            let Some(def) = self.kit.def(kind) else { continue };
+            let (_, table) = self
+                .kit
+                .api
+                .store
+                .snapshot(&std::sync::Arc::from(def.key().as_str()));
+            for (k, _) in table.iter() {
+                self.enqueue(ctor(k.ns.clone(), k.name.clone()));
+            }
+        }
+    }
+
+    fn handle(&mut self, e: &Event) {
+        let res = &*e.res;
+        let ns = e.obj.ns.clone();
+        let name = e.obj.name.clone();
+        if e.ty == EventType::Deleted {
+            self.forget(&e.obj.uid);
+        }
+        let cluster = e.obj.labels.get(super::kit::CLUSTER_LABEL).map(str::to_string);
+        let owner = || {
+            let v = e.obj.value();
+            controller_owner(&v)
+        };
+        match res {
+            "cluster.x-k8s.io/clusters" => self.enqueue(Work::Cluster(ns, name)),
+            "controlplane.cluster.x-k8s.io/kubeadmcontrolplanes" => {
+                self.enqueue(Work::Kcp(ns.clone(), name));
+                if let Some(c) = cluster {
+                    self.enqueue(Work::Cluster(ns, c));
+                }
+            }
+            "cluster.x-k8s.io/machinedeployments" => {
+                self.enqueue(Work::Md(ns.clone(), name));
+                if let Some(c) = cluster {
+                    self.enqueue(Work::Cluster(ns, c));
+                }
+            }
+            "cluster.x-k8s.io/machinesets" => {
+                self.enqueue(Work::Ms(ns.clone(), name));
+                if let Some((k, o)) = owner()
+                    && k == "MachineDeployment"
+                {
+                    self.enqueue(Work::Md(ns, o));
+                }
+            }
+            "cluster.x-k8s.io/machines" => {
+                self.enqueue(Work::Machine(ns.clone(), name));
+                match owner() {
+                    Some((k, o)) if k == "MachineSet" => self.enqueue(Work::Ms(ns.clone(), o)),
+                    Some((k, o)) if k == "KubeadmControlPlane" => self.enqueue(Work::Kcp(ns.clone(), o)),
+                    _ => {}
+                }
+                if let Some(c) = cluster {
+                    self.enqueue(Work::Cluster(ns.clone(), c.clone()));
+                    // Health checks of the cluster look at its Machines.
+                    // (Every health check carries its cluster's label: the MHC reconciler
+                    // adds it, so a label selector finds them without reading all of them.)
+                    if let Some(def) = self.kit.def(super::kit::Kind::MachineHealthCheck) {
+                        for m in self
+                            .kit
+                            .list_def(&def, &ns, &format!("{}={c}", super::kit::CLUSTER_LABEL))
+                        {
+                            self.enqueue(Work::Mhc(ns.clone(), s(&m, "/metadata/name").to_string()));
+                        }
+                    }
+                }
+            }
+            "cluster.x-k8s.io/machinehealthchecks" => self.enqueue(Work::Mhc(ns, name)),
+            "cluster.x-k8s.io/clusterclasses" => {
+                for c in self.kit.list(super::kit::Kind::Cluster, &ns, "") {
+                    self.enqueue(Work::Cluster(ns.clone(), s(&c, "/metadata/name").to_string()));
+                }
+            }
+            "bootstrap.cluster.x-k8s.io/kubeadmconfigs" => {
+                if let Some((k, o)) = owner()
+                    && k == "Machine"
+                {
+                    self.enqueue(Work::Machine(ns, o));
+                }
+            }
+            r if is_infra_machine(r) => {
+                if let Some((k, o)) = owner()
+                    && k == "Machine"
+                {
+                    self.enqueue(Work::Machine(ns, o));
+                }
+            }
+            r if is_infra_cluster(r) => {
+                if let Some(c) = cluster.or_else(|| owner().filter(|(k, _)| k == "Cluster").map(|(_, n)| n)) {
+                    self.enqueue(Work::Cluster(ns, c));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn tick(&mut self) -> Option<Duration> {
+        let now = Instant::now();
+        let due: Vec<Work> = self
+            .queue
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(w, _)| w.clone())
+            .collect();
+        for w in due {
+            self.queue.remove(&w);
+            if let Some(after) = self.run(&w) {
+                self.enqueue_at(w, Instant::now() + after);
+            }
+        }
+        let next = self.queue.values().min().copied();
+        next.map(|at| {
+            at.saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1))
+        })
+    }
+}

@@ -1,0 +1,171 @@
+//! Workload clusters: each provisioned cluster gets a small API server of its own (built-in kinds
+//! only), served under `/workload/NAMESPACE/NAME/` on the sandbox's port. Its Nodes are the
+//! running Machines of the cluster; its kubeconfig is the `<cluster>-kubeconfig` Secret the
+//! simulated control plane writes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::http::ServerState;
+use crate::registry::Registry;
+use crate::rest::{Api, Sub, WriteOpts};
+use crate::store::Store;
+
+/// The workload API servers of a sandbox.
+#[derive(Debug, Default)]
+pub struct Workloads {
+    servers: RwLock<HashMap<(String, String), Arc<ServerState>>>,
+}
+
+const MANAGER: &str = "kubelet";
+
+impl Workloads {
+    /// The API server of a workload cluster, if it runs.
+    pub fn get(&self, ns: &str, name: &str) -> Option<Arc<ServerState>> {
+        self.servers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(ns.to_string(), name.to_string()))
+            .cloned()
+    }
+
+    /// Starts (or returns) the API server of a workload cluster.
+    pub fn ensure(&self, ns: &str, name: &str, address: &str) -> Arc<ServerState> {
+        if let Some(s) = self.get(ns, name) {
+            return s;
+        }
+        let mut map = self.servers.write().unwrap_or_else(|p| p.into_inner());
+        map.entry((ns.to_string(), name.to_string()))
+            .or_insert_with(|| {
+                let store = Arc::new(Store::new(crate::time::unix_millis(), 10_000));
+                let api = Api::new(store, Arc::new(Registry::new()));
+                let nsdef = api.registry.get("", "namespaces");
+                if let Some(nsdef) = nsdef {
+                    for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+                        let _ = api.create(&nsdef, "v1", None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}}), &WriteOpts::controller("kube-apiserver"));
+                    }
+                }
+                if let Some(svc) = api.registry.get("", "services") {
+                    let _ = api.create(
+                        &svc,
+                        "v1",
+                        Some("default"),
+                        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default"},
+                               "spec": {"clusterIP": "10.128.0.1", "ports": [{"name": "https", "port": 443, "protocol": "TCP"}]}}),
+                        &WriteOpts::controller("kube-apiserver"),
+                    );
+                }
+                Arc::new(ServerState {
+                    api,
+                    openapi: Default::default(),
+                    metrics: Default::default(),
+                    tokens: None,
+                    address: address.to_string(),
+                    bookmark_every: Duration::from_secs(60),
+                    workloads: None,
+                    path_prefix: format!("/workload/{ns}/{name}"),
+                })
+            })
+            .clone()
+    }
+
+    /// Stops the API server of a deleted workload cluster.
+    pub fn remove(&self, ns: &str, name: &str) {
+        self.servers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(ns.to_string(), name.to_string()));
+    }
+
+    /// Number of running workload API servers.
+    pub fn len(&self) -> usize {
+        self.servers.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Whether none runs.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Registers (or refreshes) the Node of a Machine in its workload cluster.
+pub fn upsert_node(
+    state: &ServerState,
+    name: &str,
+    version: &str,
+    provider_id: &str,
+    control_plane: bool,
+    address: &str,
+) {
+    let api = &state.api;
+    let Some(def) = api.registry.get("", "nodes") else {
+        return;
+    };
+    let opts = WriteOpts::controller(MANAGER);
+    let existing = api.get_stored(&def, None, name).map(|o| o.value());
+    let mut labels =
+        json!({"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"});
+    if control_plane {
+        labels["node-role.kubernetes.io/control-plane"] = json!("");
+    }
+    let node_info = json!({"kubeletVersion": version, "kubeProxyVersion": version, "osImage": "in-memory (capi-sandbox)",
+        "containerRuntimeVersion": "containerd://1.7.0", "kernelVersion": "6.1.0", "operatingSystem": "linux", "architecture": "amd64"});
+    match existing {
+        None => {
+            let obj = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
+                "spec": {"providerID": provider_id, "podCIDR": "10.244.0.0/24"}});
+            if api.create(&def, "v1", None, obj, &opts).is_err() {
+                return;
+            }
+            let now = crate::time::now_rfc3339();
+            let _ = crate::controllers::mutate(api, &def, None, name, Sub::Status, MANAGER, |n| {
+                n["status"] = json!({
+                    "conditions": [
+                        {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                        {"type": "MemoryPressure", "status": "False", "reason": "KubeletHasSufficientMemory", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                        {"type": "DiskPressure", "status": "False", "reason": "KubeletHasNoDiskPressure", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                        {"type": "PIDPressure", "status": "False", "reason": "KubeletHasSufficientPID", "lastHeartbeatTime": now, "lastTransitionTime": now},
+                    ],
+                    "addresses": [{"type": "InternalIP", "address": address}, {"type": "Hostname", "address": name}],
+                    "nodeInfo": node_info,
+                    "capacity": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+                    "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
+                });
+                true
+            });
+        }
+        Some(n) => {
+            // An in-place version change (rare) is reflected; health is left to whoever set it.
+            if n.pointer("/status/nodeInfo/kubeletVersion")
+                .and_then(Value::as_str)
+                != Some(version)
+            {
+                let _ = crate::controllers::mutate(api, &def, None, name, Sub::Status, MANAGER, |n| {
+                    n["status"]["nodeInfo"] = node_info.clone();
+                    true
+                });
+            }
+        }
+    }
+}
+
+/// Removes the Node of a Machine.
+pub fn delete_node(state: &ServerState, name: &str) {
+    if let Some(def) = state.api.registry.get("", "nodes") {
+        let _ = state.api.delete(&def, "v1", None, name, &Default::default());
+    }
+}
+
+/// The Ready condition of a Node: (status, seconds since its last transition is not tracked).
+pub fn node_ready(state: &ServerState, name: &str) -> Option<String> {
+    let def = state.api.registry.get("", "nodes")?;
+    let n = state.api.get_stored(&def, None, name)?.value();
+    n.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|c| c["type"] == "Ready"))
+        .and_then(|c| c["status"].as_str())
+        .map(str::to_string)
+}
