@@ -90,7 +90,12 @@ impl Error {
 
 impl From<crate::kubeconfig_file::KubeconfigFileError> for Error {
     fn from(e: crate::kubeconfig_file::KubeconfigFileError) -> Self {
-        Error::Config(e.to_string())
+        use crate::kubeconfig_file::KubeconfigFileError as E;
+        match e {
+            E::Rejected { .. } => Error::Usage(e.to_string()),
+            E::Io { .. } => Error::Other(e.to_string()),
+            _ => Error::Config(e.to_string()),
+        }
     }
 }
 

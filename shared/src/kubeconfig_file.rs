@@ -35,6 +35,14 @@ pub enum KubeconfigFileError {
         /// Why parsing failed.
         reason: String,
     },
+    /// The requested change was refused (for example a name already taken); nothing was written.
+    #[error("{reason} (nothing was written to {path})")]
+    Rejected {
+        /// The file concerned.
+        path: PathBuf,
+        /// Why the change was refused.
+        reason: String,
+    },
     /// Another process held the lock for too long.
     #[error(
         "timed out after {waited:?} waiting for the lock {lock}; if no other kubectl is writing the file, remove the lock file"
@@ -267,19 +275,15 @@ impl FileLock {
         let start = Instant::now();
         let mut delay = Duration::from_millis(5);
         loop {
-            match OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&lock)
-            {
-                Ok(mut f) => {
-                    let _ = write!(f, "{}", std::process::id());
-                    return Ok(FileLock { path: lock });
-                }
+            match create_with_pid(&lock) {
+                Ok(()) => return Ok(FileLock { path: lock }),
                 Err(e) if e.kind() == ErrorKind::AlreadyExists => {
-                    if lock_is_stale(&lock) {
-                        let _ = fs::remove_file(&lock);
+                    if let Some(seen) = stale_lock(&lock) {
+                        // Only remove the lock we judged stale: another waiter may have broken
+                        // it and taken a fresh one in the meantime.
+                        if fs::read_to_string(&lock).ok().as_deref() == Some(seen.as_str()) {
+                            let _ = fs::remove_file(&lock);
+                        }
                         continue;
                     }
                     if start.elapsed() >= timeout {
@@ -305,20 +309,48 @@ impl Drop for FileLock {
     }
 }
 
-/// A lock is stale when it names a process that is gone, or (for client-go's empty lock files)
-/// when it is older than five minutes.
-fn lock_is_stale(lock: &Path) -> bool {
-    let Ok(text) = fs::read_to_string(lock) else {
-        return false;
-    };
-    if let Ok(pid) = text.trim().parse::<i32>() {
-        return !process_alive(pid);
+/// Creates the lock file already holding our pid: the pid is written to a private temporary file
+/// that is then hard-linked into place, so a process killed at any instant never leaves an empty
+/// lock that others would have to wait out.
+fn create_with_pid(lock: &Path) -> std::io::Result<()> {
+    let mut tmp = lock.as_os_str().to_owned();
+    tmp.push(format!(".{}-{:08x}", std::process::id(), rand::random::<u32>()));
+    let tmp = PathBuf::from(tmp);
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .and_then(|mut f| write!(f, "{}", std::process::id()));
+    let linked = written.and_then(|()| fs::hard_link(&tmp, lock));
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => {
+            // Filesystems without hard links: create the lock directly.
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(lock)
+                .and_then(|mut f| write!(f, "{}", std::process::id()))
+        }
+        other => other,
     }
-    fs::metadata(lock)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| SystemTime::now().duration_since(t).ok())
-        .is_some_and(|age| age > Duration::from_secs(300))
+}
+
+/// The content of a stale lock: one naming a process that is gone, or (client-go's locks are
+/// empty) one older than five minutes.
+fn stale_lock(lock: &Path) -> Option<String> {
+    let text = fs::read_to_string(lock).ok()?;
+    let stale = match text.trim().parse::<i32>() {
+        Ok(pid) => !process_alive(pid),
+        Err(_) => fs::metadata(lock)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|age| age > Duration::from_secs(300)),
+    };
+    stale.then_some(text)
 }
 
 /// Whether a process with this pid exists (signal 0 probe). A zombie (killed, not yet reaped
@@ -415,7 +447,7 @@ pub fn edit<T>(
         reason,
     })?;
     let before = doc.clone();
-    let out = change(&mut doc).map_err(|reason| KubeconfigFileError::Parse {
+    let out = change(&mut doc).map_err(|reason| KubeconfigFileError::Rejected {
         path: target.clone(),
         reason,
     })?;
@@ -504,7 +536,7 @@ mod tests {
         let path = dir.path().join("config");
         fs::write(&path, "apiVersion: v1\nkind: Config\n").unwrap();
         let r: Result<((), bool)> = edit(&path, &EditOptions::default(), |_| Err("nope".into()));
-        assert!(r.is_err());
+        assert!(matches!(r, Err(KubeconfigFileError::Rejected { .. })), "{r:?}");
         assert_eq!(
             fs::read_to_string(&path).unwrap(),
             "apiVersion: v1\nkind: Config\n"

@@ -77,7 +77,14 @@ pub async fn fetch(
     let Some(cluster) = cluster? else {
         return Err(crate::tree::fetch::cluster_not_found(kube, &cluster_ar, ns, name).await);
     };
-    let (secret_name, secret) = match (user?, admin?) {
+    // Users often may read Clusters but not Secrets (Kubernetes' `view` role): say what is missing.
+    let forbidden = |e: Error| match e {
+        Error::Forbidden(m) => Error::Forbidden(format!(
+            "{m}; fetching a workload kubeconfig needs permission to get Secrets in namespace {ns:?} (ask for it, or use a context that has it)"
+        )),
+        other => other,
+    };
+    let (secret_name, secret) = match (user.map_err(forbidden)?, admin.map_err(forbidden)?) {
         (Some(u), _) => (user_name, u),
         (None, Some(a)) => (admin_name, a),
         (None, None) => {

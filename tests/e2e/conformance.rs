@@ -1507,6 +1507,22 @@ fn readonly_user_and_unauthenticated_requests() {
         ])
         .fails();
     assert!(e.contains("cannot patch resource \"widgets/scale\""), "{e}");
+    // Like the built-in `view` role, the read-only user cannot read Secrets.
+    let e = sb
+        .kubectl()
+        .args([
+            "--context",
+            "capi-sandbox-readonly",
+            "get",
+            "secrets",
+            "-n",
+            "default",
+        ])
+        .fails();
+    assert_eq!(
+        e,
+        "Error from server (Forbidden): secrets is forbidden: User \"capi-sandbox-readonly\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\"\n"
+    );
     // No token: 401 on resources, health endpoints stay open.
     let kc = std::fs::read_to_string(&sb.kubeconfig)
         .unwrap()

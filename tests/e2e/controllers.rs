@@ -24,12 +24,19 @@ fn live(generation: Generation) -> TestSandbox {
 
 /// A sandbox with `templates/demo.yaml` applied (client-side, as users do) and both clusters
 /// Available with every machine up.
-fn demo() -> TestSandbox {
+pub(crate) fn demo() -> TestSandbox {
     let sb = live(Generation::V1beta2);
     let file = project_root().join("templates").join("demo.yaml");
     sb.kubectl().args(["apply", "-f"]).arg(&file).ok();
     wait_condition(&sb, &["cluster/demo", "cluster/edge"], "Available");
+    // Every Machine created (scaling up is over), then every one of them Ready.
     wait_condition(&sb, &["cluster/demo", "cluster/edge"], "ScalingUp=false");
+    wait_condition(
+        &sb,
+        &["cluster/demo", "cluster/edge"],
+        "ControlPlaneMachinesReady",
+    );
+    wait_condition(&sb, &["cluster/demo", "cluster/edge"], "WorkerMachinesReady");
     sb
 }
 

@@ -4,5 +4,6 @@
 mod conformance;
 mod controllers;
 mod describe;
+mod get_kubeconfig;
 mod kube_client;
 mod sandbox_cli;

@@ -94,7 +94,8 @@ fn demo() -> Result<(), String> {
         ]),
         "waiting for the demo clusters",
     )?;
-    // Available comes with a control plane quorum; the demo shows every machine up.
+    // Available comes with a control plane quorum; the demo shows every machine up: all created
+    // (scaling up is over), then all Ready.
     println!("$ kubectl wait --for=condition=ScalingUp=false cluster/demo cluster/edge --timeout=2m");
     run(
         kubectl(&[
@@ -106,6 +107,19 @@ fn demo() -> Result<(), String> {
         ]),
         "waiting for the demo clusters to finish scaling up",
     )?;
+    for cond in ["ControlPlaneMachinesReady", "WorkerMachinesReady"] {
+        println!("$ kubectl wait --for=condition={cond} cluster/demo cluster/edge --timeout=2m");
+        run(
+            kubectl(&[
+                "wait",
+                &format!("--for=condition={cond}"),
+                "cluster/demo",
+                "cluster/edge",
+                "--timeout=2m",
+            ]),
+            "waiting for the demo clusters' machines",
+        )?;
+    }
     println!("\n$ kubectl capi describe cluster demo");
     run(
         kubectl(&["capi", "describe", "cluster", "demo"]),
@@ -116,26 +130,12 @@ fn demo() -> Result<(), String> {
         kubectl(&["capi", "describe", "clusters", "-A"]),
         "kubectl capi describe clusters",
     )?;
-    println!(
-        "\n$ kubectl get secret demo-kubeconfig -o go-template='{{{{.data.value | base64decode}}}}' > {}",
-        workload.display()
-    );
-    let out = kubectl(&[
-        "get",
-        "secret",
-        "demo-kubeconfig",
-        "-o",
-        "go-template={{.data.value | base64decode}}",
-    ])
-    .output()
-    .map_err(|e| format!("running kubectl: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "fetching the workload kubeconfig: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    write_private(&workload, &out.stdout)?;
+    let workload_arg = workload.display().to_string();
+    println!("\n$ kubectl capi get-kubeconfig demo --output {workload_arg}");
+    run(
+        kubectl(&["capi", "get-kubeconfig", "demo", "--output", &workload_arg]),
+        "kubectl capi get-kubeconfig",
+    )?;
     println!("\n$ kubectl --kubeconfig {} get nodes", workload.display());
     let mut nodes = Command::new("kubectl");
     nodes.args(["--kubeconfig", &workload.display().to_string(), "get", "nodes"]);
@@ -146,22 +146,6 @@ fn demo() -> Result<(), String> {
         bin.display()
     );
     Ok(())
-}
-
-/// Writes a credentials file readable by its owner only.
-fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    o.mode(0o600);
-    let mut f = o
-        .open(path)
-        .map_err(|e| format!("writing {}: {e}", path.display()))?;
-    f.write_all(data)
-        .map_err(|e| format!("writing {}: {e}", path.display()))
 }
 
 fn demo_stop() -> Result<(), String> {

@@ -191,8 +191,7 @@ async fn run(cli: Cli) -> Result<()> {
                 out.push(wk::merge(target, s, exact, cli.use_context)?);
             }
             Ok(out)
-        })
-        .map_err(|e| Error::Other(format!("merging into {}: {e}", path.display())))?;
+        })?;
         for (m, (_, info)) in merged.iter().zip(singles) {
             let mut info = info;
             info.context = m.context().to_string();

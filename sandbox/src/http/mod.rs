@@ -400,6 +400,24 @@ async fn dispatch(st: &Arc<ServerState>, req: Request, labels: &mut Labels) -> A
     };
     labels.verb = verb.to_string();
     let write = !matches!(verb, "GET" | "LIST" | "WATCH");
+    // The read-only user has the rights of Kubernetes' built-in `view` role, which leaves out
+    // Secrets: credentials (workload kubeconfigs, the sandbox CA key) stay with the admin.
+    let secret = target.def.plural == "secrets" && group.is_empty();
+    if user.readonly && !write && secret {
+        let rbac_verb = match verb {
+            "GET" => "get",
+            "LIST" => "list",
+            _ => "watch",
+        };
+        return Err(ApiError::forbidden_rbac(
+            &user.name,
+            rbac_verb,
+            "secrets",
+            group,
+            target.ns.as_deref(),
+            target.name.as_deref(),
+        ));
+    }
     if write && user.readonly {
         let rbac_verb = match verb {
             "POST" => "create",
