@@ -10,10 +10,22 @@ pub const VERBS: &[(&str, &str)] = &[
         "Show a cluster as a tree of its objects and conditions, or every cluster at a glance",
     ),
     (
+        "delete",
+        "Delete a cluster, and show what blocks it while it goes",
+    ),
+    (
+        "generate",
+        "Render a cluster template with clusterctl's variables, ready for kubectl apply",
+    ),
+    (
         "get-kubeconfig",
         "Print, write or merge a workload cluster's kubeconfig (unique names, locked, atomic)",
     ),
     ("sandbox", "Run a local, in-memory Cluster API management cluster"),
+    (
+        "scale",
+        "Scale MachineDeployments, MachinePools and control planes (topology-aware)",
+    ),
     ("version", "Print the version of the plugins"),
 ];
 

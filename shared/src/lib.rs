@@ -7,16 +7,22 @@
 pub mod capi;
 pub mod cli;
 pub mod client;
+pub mod deletion;
 pub mod dispatch;
 pub mod duration;
 pub mod error;
 pub mod flags;
 pub mod fleet;
+pub mod generate;
+pub mod http_get;
 pub mod kubeconfig;
 pub mod kubeconfig_file;
 pub mod output;
+pub mod scale;
+pub mod target;
 pub mod template;
 pub mod tree;
+pub mod version;
 pub mod workload_kubeconfig;
 
 pub use error::{Error, Result};

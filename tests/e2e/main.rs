@@ -6,4 +6,5 @@ mod controllers;
 mod describe;
 mod get_kubeconfig;
 mod kube_client;
+mod lifecycle;
 mod sandbox_cli;

@@ -17,6 +17,9 @@ pub const REQUIRED_BINS: &[&str] = &[
     "kubectl-capi-sandbox",
     "kubectl-capi-describe",
     "kubectl-capi-get_kubeconfig",
+    "kubectl-capi-generate",
+    "kubectl-capi-scale",
+    "kubectl-capi-delete",
 ];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.

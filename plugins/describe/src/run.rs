@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use capi_shared::capi::object::{obj_ref, to_value};
-use capi_shared::capi::{CLUSTER_NAME_LABEL, Catalog, Generation};
+use capi_shared::capi::{Catalog, Generation};
 use capi_shared::client::Kube;
 use capi_shared::flags::ConnArgs;
 use capi_shared::output::color::Palette;
@@ -13,7 +12,6 @@ use capi_shared::tree::fetch::{FetchOptions, core, fetch_cluster};
 use capi_shared::tree::text::{ConditionFilter, RenderOptions, render};
 use capi_shared::{Error, Result, fleet};
 use futures::StreamExt;
-use kube::runtime::watcher;
 
 use crate::{ClusterArgs, FleetArgs};
 
@@ -100,63 +98,8 @@ async fn watch(
         }
     };
     show(&first)?;
-    let selector = format!("{CLUSTER_NAME_LABEL}={name}");
-    let mut streams = vec![];
-    let cluster_ar = core(kube, catalog, "Cluster").await?;
-    streams.push(
-        watcher(
-            kube.api(&cluster_ar, Some(ns)),
-            watcher::Config::default().fields(&format!("metadata.name={name}")),
-        )
-        .map(|_| ())
-        .boxed(),
-    );
-    for kind in ["Machine", "MachineSet", "MachineDeployment", "MachinePool"] {
-        let ar = core(kube, catalog, kind).await?;
-        streams.push(
-            watcher(
-                kube.api(&ar, Some(ns)),
-                watcher::Config::default().labels(&selector),
-            )
-            .map(|_| ())
-            .boxed(),
-        );
-    }
-    let mhc = core(kube, catalog, "MachineHealthCheck").await?;
-    streams.push(
-        watcher(kube.api(&mhc, Some(ns)), watcher::Config::default())
-            .map(|_| ())
-            .boxed(),
-    );
-    // The control plane and infrastructure cluster, found through the Cluster's references.
     let objs = fetch_cluster(kube, catalog, ns, name, FetchOptions::default()).await?;
-    let cv = to_value(&objs.cluster);
-    for p in ["/spec/controlPlaneRef", "/spec/infrastructureRef"] {
-        if let Some(r) = obj_ref(&cv, p)
-            && let Some((ar, _)) = catalog.resolve(kube, &r.group, &r.kind).await?
-        {
-            let cfg = watcher::Config::default().fields(&format!("metadata.name={}", r.name));
-            streams.push(watcher(kube.api(&ar, Some(ns)), cfg).map(|_| ()).boxed());
-        }
-    }
-    let kinds: std::collections::BTreeSet<(String, String)> = objs
-        .provider_objects
-        .iter()
-        .filter_map(|o| o.types.as_ref().map(|t| (t.api_version.clone(), t.kind.clone())))
-        .collect();
-    for (av, kind) in kinds {
-        if let Some((ar, _)) = catalog.resolve_api_version(kube, &av, &kind).await? {
-            streams.push(
-                watcher(
-                    kube.api(&ar, Some(ns)),
-                    watcher::Config::default().labels(&selector),
-                )
-                .map(|_| ())
-                .boxed(),
-            );
-        }
-    }
-    let mut events = futures::stream::select_all(streams);
+    let mut events = capi_shared::tree::changes::cluster_changes(kube, catalog, ns, name, &objs).await?;
     let mut last = first;
     loop {
         tokio::select! {

@@ -9,6 +9,7 @@
 //! `upgradePlan` and `children`.
 
 pub mod build;
+pub mod changes;
 pub mod fetch;
 pub mod text;
 

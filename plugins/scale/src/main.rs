@@ -1,0 +1,101 @@
+//! `kubectl capi scale`: set the replicas of a MachineDeployment, MachinePool or control plane,
+//! through the Cluster's topology when the topology controller owns the object.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use capi_shared::capi::Catalog;
+use capi_shared::client::Kube;
+use capi_shared::flags::ConnArgs;
+use capi_shared::{Error, Result, scale, target};
+use clap::Parser;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DryRun {
+    /// Send the change with dryRun=All: the API server validates it and stores nothing.
+    Server,
+    /// Change for real (the default).
+    None,
+}
+
+#[derive(Parser)]
+#[command(
+    name = "kubectl capi scale",
+    bin_name = "kubectl capi scale",
+    version,
+    about = "Scale a MachineDeployment, MachinePool or control plane; topology-managed ones through their Cluster so the change sticks",
+    after_help = "Types: machinedeployment (md), machinepool (mp), kubeadmcontrolplane (kcp), or KIND.GROUP for any other\ncontrol plane that follows the Cluster API contract.\n\nExamples:\n  kubectl capi scale md/my-cluster-md-0 --replicas 5\n  kubectl capi scale kcp my-cluster-control-plane --replicas 5 --wait\n  kubectl capi scale md/my-cluster-md-0 --replicas 10 --dry-run=server\n\nA MachineDeployment, MachinePool or control plane created from a ClusterClass is scaled by patching\nthe matching replicas in Cluster.spec.topology (a direct change would be reverted). A KubeadmControlPlane\nwith stacked etcd is refused an even count unless --force. Node groups managed by the cluster\nautoscaler get a warning, and a count outside the autoscaler's bounds is refused unless --force."
+)]
+struct Cli {
+    #[command(flatten)]
+    conn: ConnArgs,
+    /// TYPE/NAME, or TYPE NAME.
+    #[arg(value_name = "TYPE/NAME", num_args = 1..=2, required = true)]
+    target: Vec<String>,
+    /// The new number of replicas.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    replicas: i64,
+    /// Skip the even-control-plane and autoscaler-bounds checks.
+    #[arg(long)]
+    force: bool,
+    /// Wait until the object has N ready replicas.
+    #[arg(long)]
+    wait: bool,
+    /// How long --wait waits (e.g. 10m); then exit code 3.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
+    timeout: Duration,
+    /// server: validate on the API server without storing anything.
+    #[arg(long, value_name = "server", num_args = 0..=1, default_missing_value = "server", value_enum)]
+    dry_run: Option<DryRun>,
+}
+
+fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    capi_shared::duration::parse_go(s).map_err(|e| e.to_string())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    capi_shared::cli::init_logging(cli.conn.verbosity);
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            return capi_shared::cli::exit_with(Err(Error::Other(format!(
+                "starting the async runtime: {e}"
+            ))));
+        }
+    };
+    capi_shared::cli::exit_with(rt.block_on(run(cli)))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let (ty, name) = target::split_args(&cli.target)?;
+    let dry_run = match cli.dry_run {
+        Some(DryRun::Server) => true,
+        Some(DryRun::None) | None => false,
+    };
+    if dry_run && cli.wait {
+        return Err(Error::Usage(
+            "--wait cannot be used with --dry-run (nothing changes)".into(),
+        ));
+    }
+    let kube = Kube::connect(&cli.conn, None).await?;
+    let catalog = Catalog::fetch(&kube).await?;
+    catalog.generation(&kube)?;
+    let resolved = target::resolve(&kube, &catalog, &ty).await?;
+    let ns = kube.namespace.clone();
+    let plan = scale::plan(&kube, &catalog, &resolved, &ns, &name, cli.replicas, cli.force).await?;
+    for w in &plan.warnings {
+        eprintln!("warning: {w}");
+    }
+    if plan.from != Some(plan.to) {
+        scale::apply(&kube, &catalog, &resolved, &ns, &name, &plan, dry_run).await?;
+    }
+    println!("{}", plan.summary(dry_run));
+    if cli.wait {
+        scale::wait(&kube, &resolved, &ns, &name, plan.to, cli.timeout, |line| {
+            eprintln!("{line}")
+        })
+        .await?;
+    }
+    Ok(())
+}

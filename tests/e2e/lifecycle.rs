@@ -1,0 +1,564 @@
+//! `kubectl capi generate`, `scale` and `delete` through the real kubectl against the sandbox
+//! (with its simulated controllers where the outcome depends on them).
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+use capi_e2e::{Opts, TestSandbox, eventually, stderr, stdout};
+use capi_sandbox::crds::Generation;
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn items(sb: &TestSandbox, args: &[&str]) -> Vec<Value> {
+    sb.get_json(args)["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn md_of(sb: &TestSandbox, cluster: &str, topology_name: &str) -> Value {
+    items(
+        sb,
+        &[
+            "machinedeployments",
+            "-l",
+            &format!("cluster.x-k8s.io/cluster-name={cluster},topology.cluster.x-k8s.io/deployment-name={topology_name}"),
+        ],
+    )
+    .pop()
+    .expect("the topology MachineDeployment exists")
+}
+
+fn running_machines(sb: &TestSandbox, selector: &str) -> usize {
+    items(sb, &["machines", "-l", selector])
+        .iter()
+        .filter(|m| m["status"]["phase"] == "Running" && m["metadata"]["deletionTimestamp"].is_null())
+        .count()
+}
+
+// ---------------------------------------------------------------- generate
+
+const TEMPLATE: &str = "apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata:\n  name: ${CLUSTER_NAME}\n  namespace: ${NAMESPACE}\n  labels:\n    region: ${REGION}\n    zone: ${ZONE:=zone-a}\n    upper: ${CLUSTER_NAME^^}\n    short: ${CLUSTER_NAME:0:3}\n    domain: ${DOMAIN##*.}\nspec:\n  topology:\n    classRef:\n      name: sandbox\n    version: ${KUBERNETES_VERSION}\n    controlPlane:\n      replicas: ${CONTROL_PLANE_MACHINE_COUNT}\n    workers:\n      machineDeployments:\n      - class: default-worker\n        name: md-0\n        replicas: ${WORKER_MACHINE_COUNT}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${CLUSTER_NAME}-settings\ndata:\n  owner: \"${OWNER}\"\n";
+
+#[test]
+fn generate_substitutes_every_form_and_lists_what_is_missing() {
+    let sb = TestSandbox::start();
+    let dir = sb.dir.path().join("repo");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster-template-small.yaml"), TEMPLATE).unwrap();
+    let config = sb.dir.path().join("clusterctl.yaml");
+    std::fs::write(
+        &config,
+        "REGION: from-config\nOWNER: config-owner\nproviders: []\n",
+    )
+    .unwrap();
+    let gen_ = |args: &[&str]| {
+        sb.plugin("kubectl-capi-generate")
+            .args(["cluster"])
+            .args(args)
+            .env("DOMAIN", "a.b.example.com")
+            .output()
+    };
+    // Missing variables: all listed at once, nothing on stdout, exit 2.
+    let o = gen_(&["web1", "--from", dir.to_str().unwrap(), "--flavor", "small"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).contains("value for variables [KUBERNETES_VERSION, OWNER, REGION] is not set"),
+        "{}",
+        stderr(&o)
+    );
+    // --list-variables shows required and optional ones with their values.
+    let o = gen_(&[
+        "web1",
+        "--from",
+        dir.to_str().unwrap(),
+        "--flavor",
+        "small",
+        "--list-variables",
+    ]);
+    let list = stdout(&o);
+    assert!(list.starts_with("Required Variables:\n"), "{list}");
+    assert!(
+        list.contains("CLUSTER_NAME") && list.contains("(set to \"web1\")"),
+        "{list}"
+    );
+    assert!(list.contains("REGION") && list.contains("(NOT SET)"), "{list}");
+    assert!(
+        list.contains("Optional Variables:\n") && list.contains("(defaults to \"zone-a\")"),
+        "{list}"
+    );
+
+    // Flags, then environment, then the config file; the namespace reaches every object.
+    let o = sb
+        .plugin("kubectl-capi-generate")
+        .args([
+            "cluster",
+            "web1",
+            "--from",
+            dir.to_str().unwrap(),
+            "--flavor",
+            "small",
+        ])
+        .args([
+            "--kubernetes-version",
+            "v1.33.0",
+            "--worker-machine-count",
+            "2",
+            "-n",
+            "team-a",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .env("DOMAIN", "a.b.example.com")
+        .env("REGION", "from-env")
+        .ok();
+    let docs: Vec<Value> = serde_saphyr::from_str_multiple(&o).unwrap();
+    assert_eq!(docs.len(), 2);
+    let c = &docs[0];
+    assert_eq!(c["metadata"]["namespace"], "team-a");
+    assert_eq!(c["metadata"]["labels"]["region"], "from-env");
+    assert_eq!(c["metadata"]["labels"]["zone"], "zone-a");
+    assert_eq!(c["metadata"]["labels"]["upper"], "WEB1");
+    assert_eq!(c["metadata"]["labels"]["short"], "web");
+    assert_eq!(c["metadata"]["labels"]["domain"], "com");
+    assert_eq!(c["spec"]["topology"]["version"], "v1.33.0");
+    assert_eq!(c["spec"]["topology"]["controlPlane"]["replicas"], 1);
+    assert_eq!(
+        c["spec"]["topology"]["workers"]["machineDeployments"][0]["replicas"],
+        2
+    );
+    assert_eq!(
+        docs[1]["metadata"]["namespace"], "team-a",
+        "namespace added where the template had none"
+    );
+    assert_eq!(docs[1]["data"]["owner"], "config-owner");
+
+    // The output is what kubectl apply accepts (server-side dry run of every object).
+    sb.kubectl().args(["create", "namespace", "team-a"]).ok();
+    let applied = sb
+        .kubectl()
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .stdin_str(&o);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert!(
+        stdout(&applied).contains("cluster.cluster.x-k8s.io/web1 created (server dry run)"),
+        "{}",
+        stdout(&applied)
+    );
+
+    // Standard input, and --write-to with mode 0600.
+    let out = sb.dir.path().join("web2.yaml");
+    let o = sb
+        .plugin("kubectl-capi-generate")
+        .args([
+            "cluster",
+            "web2",
+            "--from",
+            "-",
+            "--kubernetes-version",
+            "v1.33.0",
+            "--write-to",
+        ])
+        .arg(&out)
+        .env("REGION", "r")
+        .env("OWNER", "o")
+        .env("DOMAIN", "d")
+        .stdin_str(TEMPLATE);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert!(std::fs::read_to_string(&out).unwrap().contains("name: web2\n"));
+
+    // Bad inputs: each named, exit 2 (usage) or 1 (a source that cannot be read).
+    for (args, code, says) in [
+        (
+            vec!["Bad_Name", "--from", "-"],
+            2,
+            "cluster name \"Bad_Name\" is not valid",
+        ),
+        (
+            vec!["web1", "--from", dir.to_str().unwrap(), "--flavor", "nope"],
+            1,
+            "flavors there: small",
+        ),
+        (
+            vec!["web1", "--from", "ftp://example.com/t.yaml"],
+            2,
+            "ftp:// scheme is not supported",
+        ),
+        (
+            vec!["web1", "--from", "-", "--kubernetes-version", "1.33"],
+            2,
+            "is not a version like v1.33.0",
+        ),
+        (
+            vec!["web1", "--from", "https://127.0.0.1:1/t.yaml"],
+            1,
+            "downloading https://127.0.0.1:1/t.yaml",
+        ),
+    ] {
+        let o = sb
+            .plugin("kubectl-capi-generate")
+            .args(["cluster"])
+            .args(&args)
+            .stdin_str("");
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn generate_renders_the_upstream_templates_and_they_provision() {
+    let Some(shared) = capi_e2e::shared_dir() else {
+        eprintln!(
+            "SKIPPED generate_renders_the_upstream_templates_and_they_provision: ../shared/capi-templates is not present beside the project"
+        );
+        return;
+    };
+    let sb = TestSandbox::with(Opts {
+        controllers: true,
+        ..Default::default()
+    });
+    let repo = shared.join("capi-templates").join("v1.14");
+    let repo = repo.to_str().unwrap();
+    // Through kubectl's plugin dispatch; the ClusterClass is added because the sandbox lacks it.
+    let o = sb.capi(&[
+        "generate",
+        "cluster",
+        "mem",
+        "--from",
+        repo,
+        "--flavor",
+        "in-memory",
+        "--kubernetes-version",
+        "v1.33.0",
+        "--control-plane-machine-count",
+        "1",
+        "--worker-machine-count",
+        "2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("adding ClusterClass default/in-memory from clusterclass-in-memory.yaml"),
+        "{}",
+        stderr(&o)
+    );
+    let yaml = stdout(&o);
+    assert!(yaml.contains("kind: ClusterClass"));
+    let applied = sb.kubectl().args(["apply", "-f", "-"]).stdin_str(&yaml);
+    assert!(applied.status.success(), "{}", stderr(&applied));
+    assert!(
+        eventually(WAIT, || running_machines(
+            &sb,
+            "cluster.x-k8s.io/cluster-name=mem"
+        ) == 3),
+        "1 control plane and 2 worker machines run"
+    );
+    // The class now exists: a second cluster's YAML does not carry it again.
+    let o = sb.capi(&[
+        "generate",
+        "cluster",
+        "mem2",
+        "--from",
+        repo,
+        "--flavor",
+        "in-memory",
+        "--kubernetes-version",
+        "v1.33.0",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("kind: ClusterClass"));
+    assert!(
+        stderr(&o).contains("exists on the management cluster"),
+        "{}",
+        stderr(&o)
+    );
+    // Every upstream flavor of both releases renders and the API server accepts it.
+    for (release, generation) in [("v1.14", Generation::V1beta2), ("v1.10", Generation::V1beta1)] {
+        let sb = TestSandbox::with(Opts {
+            generation,
+            ..Default::default()
+        });
+        let repo = shared.join("capi-templates").join(release);
+        for flavor in ["in-memory", "development", "development-mp"] {
+            let o = sb
+                .plugin("kubectl-capi-generate")
+                .args(["cluster", "c1", "--from"])
+                .arg(&repo)
+                .args([
+                    "--flavor",
+                    flavor,
+                    "--kubernetes-version",
+                    "v1.33.0",
+                    "--no-class",
+                ])
+                .ok();
+            let applied = sb
+                .kubectl()
+                .args(["apply", "--dry-run=server", "-f", "-"])
+                .stdin_str(&o);
+            assert!(
+                applied.status.success(),
+                "{release} {flavor}: {}",
+                stderr(&applied)
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------- scale
+
+#[test]
+fn scale_sticks_on_hand_built_and_topology_clusters() {
+    let sb = crate::controllers::demo();
+    // Hand-built: the scale subresource, then --wait until the machines run.
+    let o = sb.capi(&[
+        "scale",
+        "md/edge-md-0",
+        "--replicas",
+        "3",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "machinedeployment.cluster.x-k8s.io/edge-md-0 scaled from 2 to 3\n"
+    );
+    assert!(
+        stderr(&o).ends_with("machinedeployment.cluster.x-k8s.io/edge-md-0: 3 of 3 replicas ready\n"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        running_machines(&sb, "cluster.x-k8s.io/deployment-name=edge-md-0"),
+        3
+    );
+    assert!(sb.metrics().lines().any(|l| l.contains("verb=\"PATCH\"")
+        && l.contains("resource=\"machinedeployments\"")
+        && l.contains("subresource=\"scale\"")));
+
+    // Topology-managed: patched in Cluster.spec.topology, so the controller keeps it.
+    let md = md_of(&sb, "demo", "md-0");
+    let md_name = md["metadata"]["name"].as_str().unwrap().to_string();
+    let o = sb.capi(&[
+        "scale",
+        "machinedeployment",
+        &md_name,
+        "--replicas",
+        "1",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "machinedeployment.cluster.x-k8s.io/{md_name} scaled from 3 to 1 through Cluster default/demo (spec.topology.workers.machineDeployments.0.replicas)\n"
+        )
+    );
+    let cluster = sb.get_json(&["cluster", "demo"]);
+    assert_eq!(
+        cluster["spec"]["topology"]["workers"]["machineDeployments"][0]["replicas"],
+        1
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        md_of(&sb, "demo", "md-0")["spec"]["replicas"],
+        1,
+        "the topology controller kept it"
+    );
+    assert!(eventually(WAIT, || running_machines(
+        &sb,
+        &format!("cluster.x-k8s.io/deployment-name={md_name}")
+    ) == 1));
+
+    // Server dry run changes nothing.
+    let o = sb.capi(&["scale", "md/edge-md-0", "--replicas", "5", "--dry-run=server"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).ends_with("scaled from 3 to 5 (server dry run)\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(sb.get_json(&["md", "edge-md-0"])["spec"]["replicas"], 3);
+
+    // Stacked etcd: an even control plane is refused before anything changes.
+    let kcp = sb.get_json(&["cluster", "demo"])["spec"]["controlPlaneRef"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = sb.capi(&["scale", "kcp", &kcp, "--replicas", "2"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("runs stacked etcd") && stderr(&o).contains("Use 1 or 3"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        sb.get_json(&["cluster", "demo"])["spec"]["topology"]["controlPlane"]["replicas"],
+        3
+    );
+
+    // Autoscaler bounds: outside refused, inside warned about.
+    sb.kubectl()
+        .args(["annotate", "md", "edge-md-0"])
+        .args([
+            "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size=1",
+            "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size=4",
+        ])
+        .ok();
+    let o = sb.capi(&["scale", "md/edge-md-0", "--replicas", "6"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("within [1, 4]"), "{}", stderr(&o));
+    let o = sb.capi(&["scale", "md/edge-md-0", "--replicas", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with(
+            "warning: machinedeployment.cluster.x-k8s.io/edge-md-0 is managed by the cluster autoscaler"
+        ),
+        "{}",
+        stderr(&o)
+    );
+
+    // Errors.
+    for (args, code, says) in [
+        (
+            vec!["md/nope", "--replicas", "1"],
+            1,
+            "machinedeployment.cluster.x-k8s.io/nope not found in namespace \"default\"",
+        ),
+        (vec!["widget/x", "--replicas", "1"], 2, "unknown type \"widget\""),
+        (
+            vec!["md/edge-md-0", "--replicas", "-1"],
+            2,
+            "--replicas must be 0 or more",
+        ),
+        (vec!["md/edge-md-0"], 2, "--replicas"),
+    ] {
+        let o = sb.capi(&[&["scale"][..], &args].concat());
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+}
+
+// ---------------------------------------------------------------- delete
+
+#[test]
+fn delete_asks_waits_and_names_what_blocks() {
+    let sb = crate::controllers::demo();
+    // No terminal and no --yes: refused, nothing deleted.
+    let o = sb.capi(&["delete", "cluster", "edge"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("pass --yes"), "{}", stderr(&o));
+    // Server dry run: nothing deleted.
+    let o = sb.capi(&["delete", "cluster", "edge", "--dry-run=server"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "cluster.cluster.x-k8s.io/edge would be deleted (server dry run)\n"
+    );
+    assert!(sb.get_json(&["cluster", "edge"])["metadata"]["deletionTimestamp"].is_null());
+
+    // A healthy cluster: --wait follows it to the end.
+    let o = sb.capi(&["delete", "cluster", "edge", "--yes", "--wait", "--timeout", "60s"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "cluster.cluster.x-k8s.io/edge deletion requested\ncluster.cluster.x-k8s.io/edge deleted\n"
+    );
+    assert!(
+        stderr(&o).starts_with("waiting for the deletion: "),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("Machine"), "{}", stderr(&o));
+    assert!(items(&sb, &["machines", "-l", "cluster.x-k8s.io/cluster-name=edge"]).is_empty());
+    let gone = sb.kubectl().args(["get", "cluster", "edge"]).fails();
+    assert!(gone.contains("NotFound"), "{gone}");
+
+    // A finalizer someone else holds: the stall is reported, naming the object and why.
+    let machine = items(
+        &sb,
+        &[
+            "machines",
+            "-l",
+            "cluster.x-k8s.io/cluster-name=demo,cluster.x-k8s.io/deployment-name",
+        ],
+    )
+    .first()
+    .map(|m| m["metadata"]["name"].as_str().unwrap().to_string())
+    .unwrap();
+    sb.kubectl()
+        .args(["patch", "machine", &machine, "--type=json", "-p"])
+        .arg(r#"[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/hold"}]"#)
+        .ok();
+    let o = sb.capi(&[
+        "delete",
+        "cluster",
+        "demo",
+        "--yes",
+        "--wait",
+        "--timeout",
+        "12s",
+        "--stall-after",
+        "3s",
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("the deletion has not progressed for 3s"), "{e}");
+    assert!(
+        e.contains(&format!("Machine/{machine} is held by finalizers [")) && e.contains("example.com/hold]"),
+        "{e}"
+    );
+    assert!(e.contains("is still being deleted after 12s"), "{e}");
+    // Running again picks up the deletion in progress; releasing the finalizer lets it finish.
+    let mut again = std::process::Command::new(capi_e2e::kubectl_path());
+    sb.env(&mut again);
+    let again = again
+        .args(["capi", "delete", "cluster", "demo", "--wait", "--timeout", "60s"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let held = sb.get_json(&["machine", &machine])["metadata"]["finalizers"].clone();
+    let i = held
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|f| f == "example.com/hold")
+        .unwrap();
+    sb.kubectl()
+        .args(["patch", "machine", &machine, "--type=json", "-p"])
+        .arg(format!(
+            r#"[{{"op":"test","path":"/metadata/finalizers/{i}","value":"example.com/hold"}},{{"op":"remove","path":"/metadata/finalizers/{i}"}}]"#
+        ))
+        .ok();
+    let o = again.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).ends_with("cluster.cluster.x-k8s.io/demo deleted\n"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stderr(&o).starts_with("Cluster default/demo is already being deleted"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        sb.kubectl()
+            .args(["get", "cluster", "demo"])
+            .fails()
+            .contains("NotFound")
+    );
+    // And an unknown cluster is named.
+    let o = sb.capi(&["delete", "cluster", "nope", "--yes"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}
