@@ -697,8 +697,8 @@ fn render(path: &std::path::Path, name: &str) -> String {
 #[test]
 fn upstream_in_memory_and_quick_start_templates_provision() {
     let Some(shared) = capi_e2e::shared_dir() else {
-        eprintln!(
-            "SKIPPED upstream_in_memory_and_quick_start_templates_provision: ../shared/capi-templates is not present beside the project"
+        capi_e2e::skip(
+            "upstream_in_memory_and_quick_start_templates_provision: ../shared/capi-templates is not present beside the project",
         );
         return;
     };

@@ -212,8 +212,8 @@ fn generate_substitutes_every_form_and_lists_what_is_missing() {
 #[test]
 fn generate_renders_the_upstream_templates_and_they_provision() {
     let Some(shared) = capi_e2e::shared_dir() else {
-        eprintln!(
-            "SKIPPED generate_renders_the_upstream_templates_and_they_provision: ../shared/capi-templates is not present beside the project"
+        capi_e2e::skip(
+            "generate_renders_the_upstream_templates_and_they_provision: ../shared/capi-templates is not present beside the project",
         );
         return;
     };
@@ -455,6 +455,26 @@ fn delete_asks_waits_and_names_what_blocks() {
     let o = sb.capi(&["delete", "cluster", "edge"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("pass --yes"), "{}", stderr(&o));
+    // On a terminal it asks, showing what will go; anything but y/yes cancels.
+    if std::path::Path::new("/usr/bin/script").exists() {
+        let o = capi_e2e::kubectl_path();
+        let mut c = std::process::Command::new("/usr/bin/script");
+        sb.env(&mut c);
+        c.args(["-qec"])
+            .arg(format!("{} capi delete cluster edge", o.display()))
+            .arg("/dev/null");
+        let out = capi_e2e::Cmd(c).stdin_str("n\n");
+        let text = format!("{}{}", stdout(&out), stderr(&out));
+        assert!(
+            text.contains("Delete Cluster default/edge (context \"capi-sandbox\") and everything it owns: "),
+            "{text}"
+        );
+        assert!(text.contains("Machine") && text.contains("[y/N]"), "{text}");
+        assert!(text.contains("deletion cancelled; nothing was deleted"), "{text}");
+        assert!(sb.get_json(&["cluster", "edge"])["metadata"]["deletionTimestamp"].is_null());
+    } else {
+        capi_e2e::skip("the interactive confirmation check: /usr/bin/script (util-linux) is not installed");
+    }
     // Server dry run: nothing deleted.
     let o = sb.capi(&["delete", "cluster", "edge", "--dry-run=server"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -354,3 +354,10 @@ pub fn project_root() -> PathBuf {
         .unwrap()
         .to_path_buf()
 }
+
+/// Reports a skipped test or check. Written straight to the process's stderr, past the test
+/// harness's output capture, so a skip is visible in every run, passing or not.
+pub fn skip(message: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {message}");
+}
