@@ -50,3 +50,19 @@ pub fn exit_with(result: crate::error::Result<()>) -> std::process::ExitCode {
     };
     std::process::ExitCode::from(code as u8)
 }
+
+/// Runs a plugin's async body on a small runtime and turns its result into the exit code.
+pub fn run_async<F>(verbosity: u8, body: F) -> std::process::ExitCode
+where
+    F: std::future::Future<Output = crate::error::Result<()>>,
+{
+    init_logging(verbosity);
+    match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => exit_with(rt.block_on(body)),
+        Err(e) => exit_with(Err(Error::Other(format!("starting the async runtime: {e}")))),
+    }
+}

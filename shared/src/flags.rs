@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-fn parse_timeout(s: &str) -> Result<Duration, String> {
+/// Parses a Go-style duration flag (`30s`, `10m`, `1h30m`).
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     crate::duration::parse_go(s).map_err(|e| e.to_string())
 }
 
@@ -31,7 +32,7 @@ pub struct ConnArgs {
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
     /// How long to wait for each API request, e.g. 30s or 1m; 0 means no limit.
-    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_timeout, default_value = "0")]
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration, default_value = "0")]
     pub request_timeout: Duration,
     /// Log verbosity like kubectl: 6 and above logs every HTTP request with status and latency.
     #[arg(short = 'v', long = "v", global = true, value_name = "N", default_value_t = 0)]
@@ -58,4 +59,13 @@ pub enum ColorChoice {
     Always,
     /// Never colour.
     Never,
+}
+
+/// `--dry-run` of the verbs that write, as kubectl spells it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DryRun {
+    /// Send the change with dryRun=All: the API server checks it and stores nothing.
+    Server,
+    /// Change for real (the default).
+    None,
 }

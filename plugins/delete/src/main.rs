@@ -8,20 +8,12 @@ use std::time::Duration;
 use capi_shared::capi::Catalog;
 use capi_shared::client::Kube;
 use capi_shared::deletion::{self, Left};
-use capi_shared::flags::ConnArgs;
+use capi_shared::flags::{ConnArgs, DryRun, parse_duration};
 use capi_shared::tree::fetch::{FetchOptions, core, fetch_cluster};
 use capi_shared::{Error, Result};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
 use kube::api::DeleteParams;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum DryRun {
-    /// Send the deletion with dryRun=All: the API server checks it and deletes nothing.
-    Server,
-    /// Delete for real (the default).
-    None,
-}
 
 #[derive(Parser)]
 #[command(
@@ -67,27 +59,10 @@ struct ClusterArgs {
     dry_run: Option<DryRun>,
 }
 
-fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    capi_shared::duration::parse_go(s).map_err(|e| e.to_string())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let What::Cluster(args) = cli.what;
-    capi_shared::cli::init_logging(args.conn.verbosity);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return capi_shared::cli::exit_with(Err(Error::Other(format!(
-                "starting the async runtime: {e}"
-            ))));
-        }
-    };
-    capi_shared::cli::exit_with(rt.block_on(run(args)))
+    capi_shared::cli::run_async(args.conn.verbosity, run(args))
 }
 
 /// Asks on the terminal; anything but y/yes cancels.

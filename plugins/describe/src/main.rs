@@ -88,20 +88,8 @@ pub struct FleetArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    capi_shared::cli::init_logging(cli.conn.verbosity);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return capi_shared::cli::exit_with(Err(capi_shared::Error::Other(format!(
-                "starting the async runtime: {e}"
-            ))));
-        }
-    };
-    let result = rt.block_on(async {
+    let verbosity = cli.conn.verbosity;
+    capi_shared::cli::run_async(verbosity, async move {
         match cli.what {
             What::Cluster(a) => match a.name.clone() {
                 Some(name) => run::cluster(&cli.conn, cli.user.user.as_deref(), &name, &a).await,
@@ -115,6 +103,5 @@ fn main() -> ExitCode {
             },
             What::Clusters(f) => run::fleet(&cli.conn, cli.user.user.as_deref(), &f).await,
         }
-    });
-    capi_shared::cli::exit_with(result)
+    })
 }

@@ -72,16 +72,7 @@ struct ClusterArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let What::Cluster(args) = cli.what;
-    capi_shared::cli::init_logging(args.conn.verbosity);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            return capi_shared::cli::exit_with(Err(Error::Other(format!(
-                "starting the async runtime: {e}"
-            ))));
-        }
-    };
-    capi_shared::cli::exit_with(rt.block_on(run(args)))
+    capi_shared::cli::run_async(args.conn.verbosity, run(args))
 }
 
 /// The namespace without contacting the cluster: `-n`, else the context's, else "default".

@@ -66,20 +66,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    capi_shared::cli::init_logging(cli.conn.verbosity);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            return capi_shared::cli::exit_with(Err(Error::Other(format!(
-                "starting the async runtime: {e}"
-            ))));
-        }
-    };
-    capi_shared::cli::exit_with(rt.block_on(run(cli)))
+    capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }
 
 fn validate(cli: &Cli) -> Result<()> {

@@ -6,17 +6,9 @@ use std::time::Duration;
 
 use capi_shared::capi::Catalog;
 use capi_shared::client::Kube;
-use capi_shared::flags::ConnArgs;
+use capi_shared::flags::{ConnArgs, DryRun, parse_duration};
 use capi_shared::{Error, Result, scale, target};
 use clap::Parser;
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-enum DryRun {
-    /// Send the change with dryRun=All: the API server validates it and stores nothing.
-    Server,
-    /// Change for real (the default).
-    None,
-}
 
 #[derive(Parser)]
 #[command(
@@ -49,22 +41,9 @@ struct Cli {
     dry_run: Option<DryRun>,
 }
 
-fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    capi_shared::duration::parse_go(s).map_err(|e| e.to_string())
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    capi_shared::cli::init_logging(cli.conn.verbosity);
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            return capi_shared::cli::exit_with(Err(Error::Other(format!(
-                "starting the async runtime: {e}"
-            ))));
-        }
-    };
-    capi_shared::cli::exit_with(rt.block_on(run(cli)))
+    capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }
 
 async fn run(cli: Cli) -> Result<()> {
