@@ -855,7 +855,7 @@ fn kinds(g: Generation) -> Vec<Kind> {
             description: "MachineDeployment declares a group of worker machines and rolls out changes to them through MachineSets.",
             spec: obj(
                 "spec is the desired state of the MachineDeployment.",
-                vec![
+                [
                     ("clusterName", s("clusterName is the name of the Cluster.")),
                     ("replicas", int("replicas is the number of machines wanted.")),
                     (
@@ -869,7 +869,15 @@ fn kinds(g: Generation) -> Vec<Kind> {
                     ),
                     rollout,
                     ("strategy", free("strategy (v1beta1) of the rollout.")),
-                ],
+                ]
+                .into_iter()
+                .chain((g == Generation::V1beta1).then(|| {
+                    (
+                        "revisionHistoryLimit",
+                        int("revisionHistoryLimit (v1beta1) is how many drained old MachineSets are kept for rollbacks (default 1)."),
+                    )
+                }))
+                .collect(),
             ),
             status_schema: md_status,
         },

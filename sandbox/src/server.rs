@@ -71,6 +71,10 @@ pub struct SandboxConfig {
     pub fsync: bool,
     /// How often watches that ask for bookmarks get one.
     pub bookmark_every: Duration,
+    /// Keep an audit log of write requests (see [`crate::http::audit`]).
+    pub audit: bool,
+    /// Seconds added to the Date header, to test clients that must use the server's clock.
+    pub clock_skew_secs: i64,
 }
 
 impl Default for SandboxConfig {
@@ -85,6 +89,8 @@ impl Default for SandboxConfig {
             watch_history: 20_000,
             fsync: false,
             bookmark_every: Duration::from_secs(60),
+            audit: false,
+            clock_skew_secs: 0,
         }
     }
 }
@@ -248,6 +254,8 @@ impl Sandbox {
             bookmark_every: cfg.bookmark_every,
             workloads: Some(workloads.clone()),
             path_prefix: String::new(),
+            audit: cfg.audit.then(Default::default),
+            clock_skew_secs: cfg.clock_skew_secs,
         });
         if cfg.controllers {
             tasks.extend(crate::capi::spawn_all(

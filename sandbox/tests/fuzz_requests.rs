@@ -49,6 +49,9 @@ fn state() -> Arc<ServerState> {
         bookmark_every: std::time::Duration::from_secs(60),
         workloads: None,
         path_prefix: String::new(),
+        // Audited, so the fuzzer also covers recording odd bodies.
+        audit: Some(Default::default()),
+        clock_skew_secs: 0,
     })
 }
 

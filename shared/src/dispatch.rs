@@ -21,6 +21,10 @@ pub const VERBS: &[(&str, &str)] = &[
         "get-kubeconfig",
         "Print, write or merge a workload cluster's kubeconfig (unique names, locked, atomic)",
     ),
+    (
+        "rollout",
+        "Restart, pause, resume, follow, list and undo rollouts (topology-aware)",
+    ),
     ("sandbox", "Run a local, in-memory Cluster API management cluster"),
     (
         "scale",

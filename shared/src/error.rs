@@ -51,6 +51,9 @@ pub enum Error {
     /// The API server refused the request.
     #[error("{0}")]
     Api(String),
+    /// The object's state forbids the action (paused, managed elsewhere, nothing to restore).
+    #[error("{0}")]
+    Refused(String),
     /// A file could not be read or written.
     #[error("{context} {path}: {source}")]
     Io {

@@ -18,6 +18,7 @@ pub mod http_get;
 pub mod kubeconfig;
 pub mod kubeconfig_file;
 pub mod output;
+pub mod rollout;
 pub mod scale;
 pub mod target;
 pub mod template;

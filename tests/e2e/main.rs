@@ -7,4 +7,5 @@ mod describe;
 mod get_kubeconfig;
 mod kube_client;
 mod lifecycle;
+mod rollout;
 mod sandbox_cli;

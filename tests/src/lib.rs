@@ -20,6 +20,7 @@ pub const REQUIRED_BINS: &[&str] = &[
     "kubectl-capi-generate",
     "kubectl-capi-scale",
     "kubectl-capi-delete",
+    "kubectl-capi-rollout",
 ];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.
@@ -64,6 +65,10 @@ pub struct Opts {
     pub state_dir: Option<PathBuf>,
     pub crds_dir: Option<PathBuf>,
     pub watch_history: Option<usize>,
+    /// Keep an audit log of writes (read with [`TestSandbox::audit`]).
+    pub audit: bool,
+    /// Seconds added to the server's Date header.
+    pub clock_skew_secs: i64,
 }
 
 impl Default for Opts {
@@ -75,6 +80,8 @@ impl Default for Opts {
             state_dir: None,
             crds_dir: None,
             watch_history: None,
+            audit: false,
+            clock_skew_secs: 0,
         }
     }
 }
@@ -110,6 +117,8 @@ impl TestSandbox {
             crds_dir: opts.crds_dir,
             bookmark_every: Duration::from_secs(1),
             watch_history: opts.watch_history.unwrap_or(20_000),
+            audit: opts.audit,
+            clock_skew_secs: opts.clock_skew_secs,
             ..Default::default()
         };
         let sandbox = rt.block_on(Sandbox::start(cfg)).expect("sandbox starts");
@@ -235,6 +244,23 @@ impl TestSandbox {
     /// The Prometheus request counters.
     pub fn metrics(&self) -> String {
         String::from_utf8(self.raw("GET", "/metrics", None, vec![]).1).unwrap()
+    }
+
+    /// The audited write requests so far (the sandbox must run with `Opts { audit: true }`).
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        self.sandbox()
+            .state
+            .audit
+            .as_ref()
+            .expect("the sandbox was started without an audit log")
+            .events()
+    }
+
+    /// Forgets the audited requests so far.
+    pub fn clear_audit(&self) {
+        if let Some(a) = &self.sandbox().state.audit {
+            a.clear();
+        }
     }
 }
 

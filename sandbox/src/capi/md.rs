@@ -249,15 +249,33 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
             }
         }
     }
-    // Drained old sets go away (there is no revision history to keep).
-    for ms in &sets {
-        let is_current = current
-            .as_ref()
-            .is_some_and(|c| c["metadata"]["name"] == ms["metadata"]["name"]);
-        let empty = machines_of.get(s(ms, "/metadata/name")).is_none_or(Vec::is_empty);
-        if !is_current && !paused && spec_replicas(ms) == 0 && empty && !is_deleting(ms) {
-            let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
+    // Drained old sets go away. v1beta1 (Cluster API before v1.11) keeps the newest
+    // `spec.revisionHistoryLimit` of them (default 1) as revision history; v1beta2 keeps none.
+    let mut keep = if v2 {
+        0
+    } else {
+        md.pointer("/spec/revisionHistoryLimit")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0)
+    };
+    let mut drained: Vec<&Value> = sets
+        .iter()
+        .filter(|ms| {
+            let is_current = current
+                .as_ref()
+                .is_some_and(|c| c["metadata"]["name"] == ms["metadata"]["name"]);
+            let empty = machines_of.get(s(ms, "/metadata/name")).is_none_or(Vec::is_empty);
+            !is_current && !paused && spec_replicas(ms) == 0 && empty && !is_deleting(ms)
+        })
+        .collect();
+    drained.sort_by_key(|ms| std::cmp::Reverse(revision(ms)));
+    for ms in drained {
+        if keep > 0 {
+            keep -= 1;
+            continue;
         }
+        let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
     }
     // Machines of the current set are up to date, the others not.
     for (ms, machines) in &machines_of {

@@ -67,6 +67,8 @@ impl Workloads {
                     bookmark_every: Duration::from_secs(60),
                     workloads: None,
                     path_prefix: format!("/workload/{ns}/{name}"),
+                    audit: None,
+                    clock_skew_secs: 0,
                 })
             })
             .clone()

@@ -2,6 +2,7 @@
 //! authorisation, request decoding (JSON, YAML, Protobuf), response representations (JSON, YAML,
 //! Table, PartialObjectMetadata, aggregated discovery), metrics and watches.
 
+pub mod audit;
 pub mod metrics;
 pub mod negotiate;
 pub mod watch;
@@ -60,6 +61,10 @@ pub struct ServerState {
     pub workloads: Option<Arc<crate::capi::workload::Workloads>>,
     /// The path this server is mounted at (empty for the management server).
     pub path_prefix: String,
+    /// The audit log of writes, when enabled.
+    pub audit: Option<audit::Audit>,
+    /// Seconds added to the Date header: simulates a server whose clock differs from the client's.
+    pub clock_skew_secs: i64,
 }
 
 /// The verified client certificate of a connection, if the client presented one.
@@ -68,7 +73,22 @@ pub struct PeerIdentity(pub Option<crate::tls::ClientIdentity>);
 
 /// The router serving the Kubernetes API for this state.
 pub fn router(state: Arc<ServerState>) -> Router {
-    Router::new().fallback(handle).with_state(state)
+    let skew = state.clock_skew_secs;
+    let r = Router::new().fallback(handle).with_state(state);
+    if skew == 0 {
+        return r;
+    }
+    // hyper only adds a Date header when the response has none.
+    r.layer(axum::middleware::map_response(
+        move |mut resp: Response| async move {
+            let t = jiff::Timestamp::now() + jiff::SignedDuration::from_secs(skew);
+            let date = jiff::fmt::rfc2822::DateTimePrinter::new().timestamp_to_rfc9110_string(&t);
+            if let Ok(Ok(v)) = date.map(|d| header::HeaderValue::from_str(&d)) {
+                resp.headers_mut().insert(header::DATE, v);
+            }
+            resp
+        },
+    ))
 }
 
 /// Parses a query string the way Go's `url.ParseQuery` does (`+` is a space).
@@ -163,11 +183,15 @@ async fn handle(State(st): State<Arc<ServerState>>, req: Request) -> Response {
         scope: String::new(),
         code: 0,
     };
-    let resp = match dispatch(&st, req, &mut labels).await {
+    let mut pending = None;
+    let resp = match dispatch(&st, req, &mut labels, &mut pending).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
     };
     labels.code = resp.status().as_u16();
+    if let (Some(audit), Some(p)) = (&st.audit, pending) {
+        audit.record(p, labels.code);
+    }
     tracing::debug!(method = %method, path = %path, code = labels.code, elapsed_us = start.elapsed().as_micros() as u64, "request");
     if path != "/metrics" {
         st.metrics.record(labels);
@@ -216,7 +240,12 @@ fn authenticate(
     }
 }
 
-async fn dispatch(st: &Arc<ServerState>, req: Request, labels: &mut Labels) -> ApiResult<Response> {
+async fn dispatch(
+    st: &Arc<ServerState>,
+    req: Request,
+    labels: &mut Labels,
+    pending: &mut Option<audit::Pending>,
+) -> ApiResult<Response> {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
@@ -248,7 +277,7 @@ async fn dispatch(st: &Arc<ServerState>, req: Request, labels: &mut Labels) -> A
         *inner.method_mut() = parts.method.clone();
         *inner.headers_mut() = parts.headers.clone();
         *inner.uri_mut() = uri.parse().map_err(|_| ApiError::bad_request("invalid path"))?;
-        return Box::pin(dispatch(&ws, inner, labels)).await;
+        return Box::pin(dispatch(&ws, inner, labels, pending)).await;
     }
     let accept = header_str(&parts.headers, header::ACCEPT);
     let reg = &st.api.registry;
@@ -458,6 +487,33 @@ async fn dispatch(st: &Arc<ServerState>, req: Request, labels: &mut Labels) -> A
     } else {
         Bytes::new()
     };
+    if write && st.audit.is_some() {
+        *pending = Some(audit::Pending {
+            verb: match verb {
+                "POST" => "create",
+                "PUT" => "update",
+                "PATCH" | "APPLY" => "patch",
+                "DELETE" => "delete",
+                _ => "deletecollection",
+            },
+            request_uri: parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_default(),
+            user: user.name.clone(),
+            object_ref: json!({
+                "resource": target.def.plural,
+                "namespace": target.ns,
+                "name": target.name,
+                "apiGroup": group,
+                "apiVersion": version,
+                "subresource": (target.sub != Sub::Main).then(|| target.sub.as_str()),
+            }),
+            content_type: content_type.clone(),
+            request_object: serde_json::from_slice(&body).ok(),
+        });
+    }
     let opts = write_opts(&query, &user_agent)?;
     let api = &st.api;
     let def = &*target.def;
