@@ -71,6 +71,10 @@ pub fn usage() -> String {
     for (v, d) in VERBS {
         s.push_str(&format!("  {v:width$}  {d}\n"));
     }
+    s.push_str(&format!(
+        "  {:width$}  Install shell completion (`kubectl capi completion install`)\n",
+        "completion"
+    ));
     s.push_str("\nRun `kubectl capi VERB --help` for the flags of a verb.\n");
     s
 }

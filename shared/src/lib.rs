@@ -7,6 +7,7 @@
 pub mod capi;
 pub mod cli;
 pub mod client;
+pub mod completion;
 pub mod deletion;
 pub mod dispatch;
 pub mod duration;

@@ -5,6 +5,7 @@ mod conformance;
 mod controllers;
 mod describe;
 mod get_kubeconfig;
+mod krew;
 mod kube_client;
 mod lifecycle;
 mod rollout;

@@ -3,7 +3,10 @@
 //! - `demo`: build everything, start a sandbox with demo clusters and show `kubectl capi describe`;
 //! - `test`: build the binaries, then run every test of the workspace;
 //! - `bench [NAME]`: build optimised binaries and run the benchmarks (they print figures);
-//! - `demo-stop`: stop the demo sandbox.
+//! - `demo-stop`: stop the demo sandbox;
+//! - `release [--version vX.Y.Z] [--out DIR] [--base-url URL]`: optimised, stripped binaries (the
+//!   `dist` profile) packed per platform into `capi-VERSION-OS-ARCH.tar.gz` with LICENSE and
+//!   README, their sha256, and `krew-manifests/capi.yaml` rendered from its template.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -191,6 +194,157 @@ fn bench(which: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Platforms of a release: Go's os/arch names and the Rust target that builds them.
+const PLATFORMS: &[(&str, &str, &str)] = &[
+    ("linux", "amd64", "x86_64-unknown-linux-gnu"),
+    ("linux", "arm64", "aarch64-unknown-linux-gnu"),
+    ("darwin", "amd64", "x86_64-apple-darwin"),
+    ("darwin", "arm64", "aarch64-apple-darwin"),
+];
+
+fn host_triple() -> Option<String> {
+    let out = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
+        .arg("-vV")
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("host: ").map(str::to_string))
+}
+
+fn installed_targets() -> Vec<String> {
+    Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The package names under plugins/ (only they ship).
+fn plugin_packages() -> Result<Vec<String>, String> {
+    let dir = root().join("plugins");
+    let mut out = vec![];
+    for e in std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
+        let manifest = e.map_err(|e| e.to_string())?.path().join("Cargo.toml");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        if let Some(name) = text.lines().find_map(|l| {
+            l.strip_prefix("name = \"")
+                .and_then(|r| r.strip_suffix('"'))
+                .map(str::to_string)
+        }) {
+            out.push(name);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn release(args: &[String]) -> Result<(), String> {
+    let mut version = format!("v{}", env!("CARGO_PKG_VERSION"));
+    let mut out = root().join("target").join("krew");
+    let mut base = String::new();
+    let mut base_set = false;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || it.next().cloned().ok_or_else(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--version" => version = val()?,
+            "--out" => out = PathBuf::from(val()?),
+            "--base-url" => {
+                base = val()?;
+                base_set = true;
+            }
+            other => return Err(format!("unknown release option {other:?}")),
+        }
+    }
+    if !base_set {
+        base = format!("https://github.com/kubectl-capi/kubectl-capi/releases/download/{version}");
+    }
+    std::fs::create_dir_all(&out).map_err(|e| format!("creating {}: {e}", out.display()))?;
+    let host = host_triple().unwrap_or_default();
+    let installed = installed_targets();
+    let mut platforms = vec![];
+    for (os, arch, triple) in PLATFORMS {
+        let native = *triple == host;
+        if !native && !installed.iter().any(|t| t == triple) {
+            println!(
+                "skipping {os}/{arch}: no Rust toolchain for {triple} here (rustup target add {triple}, plus a linker)"
+            );
+            continue;
+        }
+        let mut c = cargo();
+        c.args(["build", "--profile", "dist", "--bins"]);
+        for p in plugin_packages()? {
+            c.args(["-p", &p]);
+        }
+        if !native {
+            c.args(["--target", triple]);
+        }
+        if let Err(e) = run(c, &format!("building {os}/{arch}")) {
+            println!("skipping {os}/{arch}: {e}");
+            continue;
+        }
+        let dir = if native {
+            root().join("target").join("dist")
+        } else {
+            root().join("target").join(triple).join("dist")
+        };
+        let mut files = xtask::pack::binaries(&dir)?;
+        files.push(root().join("LICENSE"));
+        files.push(root().join("README.md"));
+        let name = format!("capi-{version}-{os}-{arch}.tar.gz");
+        let archive = out.join(&name);
+        xtask::pack::archive(&files, &archive)?;
+        let sha = xtask::pack::sha256(&archive)?;
+        let size = std::fs::metadata(&archive).map(|m| m.len()).unwrap_or(0);
+        println!("{name}: {} bytes, sha256 {sha}", size);
+        for f in &files {
+            let s = std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
+            println!(
+                "  {:<32} {:>10} bytes",
+                f.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                s
+            );
+        }
+        std::fs::write(out.join(format!("{name}.sha256")), format!("{sha}  {name}\n"))
+            .map_err(|e| format!("writing the checksum: {e}"))?;
+        platforms.push(xtask::krew::Platform {
+            os: os.to_string(),
+            arch: arch.to_string(),
+            uri: format!("{base}/{name}"),
+            sha256: sha,
+        });
+    }
+    if platforms.is_empty() {
+        return Err("no platform could be built".into());
+    }
+    let tmpl_path = root().join("krew-manifests").join("capi.yaml.tmpl");
+    let tmpl =
+        std::fs::read_to_string(&tmpl_path).map_err(|e| format!("reading {}: {e}", tmpl_path.display()))?;
+    let manifest = xtask::krew::render(&tmpl, &version, &platforms);
+    let errs = xtask::krew::validate("capi.yaml", &manifest);
+    if !errs.is_empty() {
+        return Err(format!(
+            "the rendered manifest is invalid:\n  {}",
+            errs.join("\n  ")
+        ));
+    }
+    let dest = root().join("krew-manifests").join("capi.yaml");
+    std::fs::write(&dest, &manifest).map_err(|e| format!("writing {}: {e}", dest.display()))?;
+    std::fs::write(out.join("capi.yaml"), &manifest).map_err(|e| format!("writing the manifest: {e}"))?;
+    println!("wrote {} and {}", dest.display(), out.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -198,6 +352,7 @@ fn main() -> ExitCode {
         Some("demo-stop") => demo_stop(),
         Some("test") => test(&args[1..]),
         Some("bench") => bench(&args[1..]),
+        Some("release") => release(&args[1..]),
         _ => Err("usage: cargo xtask demo | demo-stop | test [cargo test args] | bench [sandbox|describe|controllers]".into()),
     };
     match result {

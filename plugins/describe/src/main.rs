@@ -87,6 +87,7 @@ pub struct FleetArgs {
 }
 
 fn main() -> ExitCode {
+    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     let verbosity = cli.conn.verbosity;
     capi_shared::cli::run_async(verbosity, async move {

@@ -65,6 +65,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }

@@ -109,6 +109,7 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
+    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     capi_shared::cli::init_logging(cli.verbosity);
     capi_shared::cli::exit_with(run(cli))
