@@ -442,7 +442,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&made[0]).unwrap(), "mine", "left alone");
         install(d.path(), &target, &["scale"], true).unwrap();
         assert_eq!(std::fs::read_link(&made[0]).unwrap(), target);
-        assert!(matches!(install(&target, &target, &[], false), Err(Error::Usage(_))));
+        assert!(matches!(
+            install(&target, &target, &[], false),
+            Err(Error::Usage(_))
+        ));
     }
 
     #[test]
