@@ -46,7 +46,7 @@ pub fn choose<'a>(
             .find(|r| r.revision < current_rev && !r.refs.same(current))
             .ok_or_else(|| {
                 Error::Refused(format!(
-                    "{what}: no earlier revision can be restored. Cluster API v1.11+ deletes a MachineDeployment's old MachineSets once they are drained, and no earlier revision was recorded (`kubectl capi rollout undo` and `kubectl capi upgrade apply` record one on the MachineDeployment before they change its template){}",
+                    "{what}: no earlier revision can be restored. Cluster API v1.11+ deletes a MachineDeployment's old MachineSets once they are drained, and no earlier revision was recorded (`kubectl capi rollout undo` records one on the MachineDeployment whenever it changes the template){}",
                     if revs.is_empty() { String::new() } else { format!("; known revisions: {}", listed()) }
                 ))
             }),
