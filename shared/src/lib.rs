@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod flags;
 pub mod fleet;
+pub mod follow;
 pub mod generate;
 pub mod http_get;
 pub mod kubeconfig;

@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::api::{DynamicObject, Patch, PatchParams};
-use kube::runtime::watcher;
 use serde_json::{Value, json};
 
 use crate::capi::object::{i64_at, to_value};
@@ -378,41 +376,25 @@ pub async fn wait(
     timeout: Duration,
     mut report: impl FnMut(&str),
 ) -> Result<()> {
-    let api = kube.api(&r.resource, Some(ns));
-    let cfg = watcher::Config::default().fields(&format!("metadata.name={name}"));
-    let mut stream = watcher(api, cfg).boxed();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut follow = crate::follow::Follow::new(
+        kube,
+        &r.resource,
+        ns,
+        name,
+        deadline,
+        format!("{} was deleted while waiting", display(r, name)),
+    );
     let mut last = String::new();
     let mut last_obj = Value::Null;
-    let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let ev = tokio::time::timeout_at(deadline, stream.next()).await;
-        let ev = match ev {
-            Err(_) => {
-                return Err(Error::Timeout(format!(
-                    "{} did not reach {n} ready replicas within {timeout:?}: {}{}",
-                    display(r, name),
-                    counts(&last_obj).progress(n),
-                    explain(&last_obj)
-                )));
-            }
-            Ok(None) => return Err(Error::Connection("the watch ended".into())),
-            Ok(Some(ev)) => ev,
-        };
-        let obj = match ev {
-            Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
-            Ok(watcher::Event::Delete(_)) => {
-                return Err(Error::NotFound(format!(
-                    "{} was deleted while waiting",
-                    display(r, name)
-                )));
-            }
-            Ok(_) => continue,
-            // The watcher retries by itself (e.g. after 410 Gone); keep waiting.
-            Err(e) => {
-                tracing::debug!("watch error: {e}");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
-            }
+        let Some(obj) = follow.next().await? else {
+            return Err(Error::Timeout(format!(
+                "{} did not reach {n} ready replicas within {timeout:?}: {}{}",
+                display(r, name),
+                counts(&last_obj).progress(n),
+                explain(&last_obj)
+            )));
         };
         let v = to_value(&obj);
         let c = counts(&v);

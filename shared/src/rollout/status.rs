@@ -2,21 +2,19 @@
 //! and available, kubectl style. A topology-managed object also waits for the topology
 //! controller to carry the Cluster's `rollout.after` and version down to it.
 
-use futures::StreamExt;
-use kube::runtime::watcher;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::restart::owning_cluster;
 use super::targets::Target;
 use super::{is_paused, rollout_after_pointer};
+use crate::Result;
 use crate::capi::conditions::{self, Condition};
 use crate::capi::object::{i64_at, str_at, to_value};
 use crate::capi::{CORE_GROUP, Catalog, Generation};
 use crate::client::Kube;
 use crate::scale::{TOPOLOGY_MD_NAME, TOPOLOGY_OWNED};
 use crate::target::TargetKind;
-use crate::{Error, Result};
 
 /// Where a rollout stands.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -272,32 +270,16 @@ pub async fn follow(
         let v = to_value(&t.get(kube).await?);
         return Ok(evaluate(t, &v, intent.as_ref()));
     }
-    let api = kube.api(&t.resolved.resource, Some(&t.ns));
-    let cfg = watcher::Config::default().fields(&format!("metadata.name={}", t.name));
-    let mut stream = watcher(api, cfg).boxed();
+    let mut follow = crate::follow::Follow::new(
+        kube,
+        &t.resolved.resource,
+        &t.ns,
+        &t.name,
+        deadline,
+        format!("{} was deleted while following its rollout", t.display()),
+    );
     let mut last: Option<RolloutStatus> = None;
-    loop {
-        let ev = match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => break,
-            Ok(None) => return Err(Error::Connection("the watch ended".into())),
-            Ok(Some(ev)) => ev,
-        };
-        let obj = match ev {
-            Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => o,
-            Ok(watcher::Event::Delete(_)) => {
-                return Err(Error::NotFound(format!(
-                    "{} was deleted while following its rollout",
-                    t.display()
-                )));
-            }
-            Ok(_) => continue,
-            // The watcher re-lists by itself (e.g. after 410 Gone); keep following.
-            Err(e) => {
-                tracing::debug!("watch error: {e}");
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                continue;
-            }
-        };
+    while let Some(obj) = follow.next().await? {
         let s = evaluate(t, &to_value(&obj), intent.as_ref());
         if last.as_ref().is_none_or(|l| l.message != s.message) {
             report(&s.message);
