@@ -1908,6 +1908,52 @@ fn provider_crd() -> Value {
     })
 }
 
+/// The Cluster API release the bundled CRDs of a generation follow.
+pub fn release(g: Generation) -> &'static str {
+    match g {
+        Generation::V1beta1 => "v1.10.0",
+        Generation::V1beta2 => "v1.14.0",
+    }
+}
+
+/// clusterctl's inventory objects for the bundled providers: (namespace, Provider).
+pub fn inventory(g: Generation) -> Vec<(&'static str, Value)> {
+    let version = release(g);
+    [
+        ("cluster-api", "cluster-api", "CoreProvider", "capi-system"),
+        (
+            "bootstrap-kubeadm",
+            "kubeadm",
+            "BootstrapProvider",
+            "capi-kubeadm-bootstrap-system",
+        ),
+        (
+            "control-plane-kubeadm",
+            "kubeadm",
+            "ControlPlaneProvider",
+            "capi-kubeadm-control-plane-system",
+        ),
+        (
+            "infrastructure-docker",
+            "docker",
+            "InfrastructureProvider",
+            "capd-system",
+        ),
+    ]
+    .into_iter()
+    .map(|(name, provider, ty, ns)| {
+        (
+            ns,
+            json!({"apiVersion": "clusterctl.cluster.x-k8s.io/v1alpha3", "kind": "Provider",
+                "metadata": {"name": name, "namespace": ns, "labels": {
+                    "clusterctl.cluster.x-k8s.io": "", "clusterctl.cluster.x-k8s.io/core": "inventory",
+                    "cluster.x-k8s.io/provider": name}},
+                "providerName": provider, "type": ty, "version": version}),
+        )
+    })
+    .collect()
+}
+
 /// Every bundled CRD for one API generation.
 pub fn bundled(g: Generation) -> Vec<Value> {
     let mut out: Vec<Value> = kinds(g).iter().map(|k| crd(k, g)).collect();

@@ -35,6 +35,7 @@ pub mod table;
 pub mod time;
 pub mod tls;
 pub mod validation;
+pub mod webhooks;
 
 pub use server::{Sandbox, SandboxConfig};
 pub mod demo;

@@ -21,6 +21,7 @@ use crate::resource::{Builtin, ResourceDef, VersionDef};
 use crate::schema;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{CommitError, ObjKey, Precondition, ResKey, Store, StoredObject, Write};
+use crate::webhooks;
 use crate::{strategy, time, validation};
 
 /// `fieldValidation` query parameter.
@@ -318,6 +319,12 @@ impl Api {
             .get(&Self::res_key(def), &Self::obj_key(def, ns, name))
             .ok_or_else(|| ApiError::not_found(&def.plural, &def.group, name))?;
         Ok(Self::convert_out(def, version, obj.value()))
+    }
+
+    /// A ClusterClass as stored, for the admission checks.
+    fn read_class(&self, ns: &str, name: &str) -> Option<Value> {
+        let def = self.registry.get("cluster.x-k8s.io", "clusterclasses")?;
+        Some(self.get_stored(&def, Some(ns), name)?.value())
     }
 
     /// Reads one stored object without conversion.
@@ -760,6 +767,9 @@ impl Api {
             }
         }
         strategy::on_update(def, old, &mut new)?;
+        if sub == Sub::Main {
+            webhooks::on_update(def, old, &new, |ns, name| self.read_class(ns, name))?;
+        }
         self.shape(def, version, &mut new, opts, warnings)?;
         if def.uses_generation && without_meta_and(old, has_status) != without_meta_and(&new, has_status) {
             let g = old

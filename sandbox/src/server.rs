@@ -207,6 +207,7 @@ impl Sandbox {
         for (key, _) in crd_table.iter() {
             crd_ctrl.establish(&key.name);
         }
+        seed_inventory(&api, &cfg)?;
         let mut tasks = vec![
             controllers::spawn(api.clone(), Box::new(crd_ctrl)),
             controllers::spawn(api.clone(), Box::new(Gc::new(api.clone()))),
@@ -483,6 +484,50 @@ fn bootstrap(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
     };
     for crd in crd_list {
         create("apiextensions.k8s.io", "customresourcedefinitions", None, crd)?;
+    }
+    Ok(())
+}
+
+/// clusterctl's inventory of the providers the simulated controllers stand for, as
+/// `clusterctl init` leaves it (only with the bundled CRDs, whose release it names; once the
+/// Provider CRD is served; objects already there are left alone).
+fn seed_inventory(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
+    if cfg.crds_dir.is_some() {
+        return Ok(());
+    }
+    let (Some(nsdef), Some(pdef)) = (
+        api.registry.get("", "namespaces"),
+        api.registry.get("clusterctl.cluster.x-k8s.io", "providers"),
+    ) else {
+        return Ok(());
+    };
+    let opts = WriteOpts::controller(BOOT);
+    for (ns, obj) in crds::inventory(cfg.generation) {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let writes = [
+            (
+                &nsdef,
+                None,
+                ns.to_string(),
+                json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}}}),
+            ),
+            (&pdef, Some(ns), name, obj),
+        ];
+        for (def, in_ns, name, obj) in writes {
+            if api.get_stored(def, in_ns, &name).is_some() {
+                continue;
+            }
+            match api.create(def, &def.storage_version.clone(), in_ns, obj, &opts) {
+                Ok(_) => {}
+                Err(e) if e.code == 409 => {}
+                Err(e) => {
+                    return Err(SandboxError::Invalid(format!(
+                        "creating {}/{name}: {e}",
+                        def.plural
+                    )));
+                }
+            }
+        }
     }
     Ok(())
 }

@@ -30,6 +30,10 @@ pub const VERBS: &[(&str, &str)] = &[
         "scale",
         "Scale MachineDeployments, MachinePools and control planes (topology-aware)",
     ),
+    (
+        "upgrade",
+        "Plan and apply Kubernetes version upgrades of a cluster (skew-checked, resumable); plan provider upgrades",
+    ),
     ("version", "Print the version of the plugins"),
 ];
 

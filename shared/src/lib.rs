@@ -25,6 +25,7 @@ pub mod scale;
 pub mod target;
 pub mod template;
 pub mod tree;
+pub mod upgrade;
 pub mod version;
 pub mod workload_kubeconfig;
 

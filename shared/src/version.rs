@@ -39,6 +39,33 @@ impl Semver {
         };
         it.next().is_none().then_some(v)
     }
+
+    /// Semver precedence: numbers first, then a pre-release sorts before its release.
+    pub fn precedence(&self, o: &Semver) -> std::cmp::Ordering {
+        (self.major, self.minor, self.patch)
+            .cmp(&(o.major, o.minor, o.patch))
+            .then_with(|| match (&self.pre, &o.pre) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (Some(a), Some(b)) => a.cmp(b),
+            })
+    }
+
+    /// `v1.34`, the release series.
+    pub fn series(&self) -> String {
+        format!("v{}.{}", self.major, self.minor)
+    }
+}
+
+impl std::fmt::Display for Semver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "v{}.{}.{}", self.major, self.minor, self.patch)?;
+        if let Some(p) = &self.pre {
+            write!(f, "-{p}")?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -57,5 +84,14 @@ mod tests {
             assert!(Semver::parse(bad).is_none(), "{bad}");
         }
         assert!(Semver::parse("v1.33.0") < Semver::parse("v1.34.0"));
+        let rc = Semver::parse("v1.34.0-rc.1").unwrap();
+        let ga = Semver::parse("v1.34.0").unwrap();
+        assert_eq!(rc.precedence(&ga), std::cmp::Ordering::Less);
+        assert_eq!(
+            ga.precedence(&Semver::parse("1.33.9").unwrap()),
+            std::cmp::Ordering::Greater
+        );
+        assert_eq!(rc.to_string(), "v1.34.0-rc.1");
+        assert_eq!(ga.series(), "v1.34");
     }
 }

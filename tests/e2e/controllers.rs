@@ -25,7 +25,20 @@ fn live(generation: Generation) -> TestSandbox {
 /// A sandbox with `templates/demo.yaml` applied (client-side, as users do) and both clusters
 /// Available with every machine up.
 pub(crate) fn demo() -> TestSandbox {
-    let sb = live(Generation::V1beta2);
+    demo_with(Opts {
+        generation: Generation::V1beta2,
+        controllers: true,
+        speed: 0.0,
+        ..Default::default()
+    })
+}
+
+/// [`demo`] on a sandbox started with `opts` (controllers on).
+pub(crate) fn demo_with(opts: Opts) -> TestSandbox {
+    let sb = TestSandbox::with(Opts {
+        controllers: true,
+        ..opts
+    });
     let file = project_root().join("templates").join("demo.yaml");
     sb.kubectl().args(["apply", "-f"]).arg(&file).ok();
     wait_condition(&sb, &["cluster/demo", "cluster/edge"], "Available");

@@ -10,3 +10,4 @@ mod kube_client;
 mod lifecycle;
 mod rollout;
 mod sandbox_cli;
+mod upgrade;

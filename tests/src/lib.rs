@@ -21,6 +21,7 @@ pub const REQUIRED_BINS: &[&str] = &[
     "kubectl-capi-scale",
     "kubectl-capi-delete",
     "kubectl-capi-rollout",
+    "kubectl-capi-upgrade",
 ];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.

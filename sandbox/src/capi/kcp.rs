@@ -128,7 +128,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
                 let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
             }
         }
-        write_status(sim, &kcp, &machines, &cluster_name);
+        write_status(sim, &kcp, &machines, None, &cluster_name);
         if machines.is_empty() {
             let _ = kit.remove_finalizer(&def, ns, name, FINALIZER);
             return None;
@@ -193,7 +193,10 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
             }
         }
     }
-    let initialized = write_status(sim, &kcp, &machines, &cluster_name);
+    // Counted from the spec just compared, not from the Machines' UpToDate conditions as read
+    // (set above, after the read): a changed version must never look rolled out.
+    let fresh = active.len() - outdated.len();
+    let initialized = write_status(sim, &kcp, &machines, Some(fresh as i64), &cluster_name);
     if initialized {
         ensure_secrets(sim, &kcp, &cluster);
     }
@@ -334,7 +337,14 @@ fn create_machine(
 }
 
 /// Writes counters, versions and conditions; returns whether the control plane is initialised.
-fn write_status(sim: &Sim, kcp: &Value, machines: &[Value], cluster_name: &str) -> bool {
+/// `up_to_date` overrides the count read from the Machines' UpToDate conditions.
+fn write_status(
+    sim: &Sim,
+    kcp: &Value,
+    machines: &[Value],
+    up_to_date: Option<i64>,
+    cluster_name: &str,
+) -> bool {
     let kit = &sim.kit;
     let v2 = kit.v2();
     let Some(def) = kit.def(Kind::KubeadmControlPlane) else {
@@ -349,10 +359,12 @@ fn write_status(sim: &Sim, kcp: &Value, machines: &[Value], cluster_name: &str) 
         .iter()
         .filter(|m| cond_true(m, v2, true, "Available"))
         .count() as i64;
-    let up_to_date = machines
-        .iter()
-        .filter(|m| !is_deleting(m) && cond_true(m, v2, true, "UpToDate"))
-        .count() as i64;
+    let up_to_date = up_to_date.unwrap_or_else(|| {
+        machines
+            .iter()
+            .filter(|m| !is_deleting(m) && cond_true(m, v2, true, "UpToDate"))
+            .count() as i64
+    });
     let was_initialized = kcp
         .pointer("/status/initialization/controlPlaneInitialized")
         .and_then(Value::as_bool)

@@ -265,6 +265,18 @@ pub async fn follow(
     deadline: tokio::time::Instant,
     mut report: impl FnMut(&str),
 ) -> Result<RolloutStatus> {
+    follow_status(kube, catalog, t, watch, deadline, |s| report(&s.message)).await
+}
+
+/// [`follow`], reporting every new state whole (for progress bars).
+pub async fn follow_status(
+    kube: &Kube,
+    catalog: &Catalog,
+    t: &Target,
+    watch: bool,
+    deadline: tokio::time::Instant,
+    mut report: impl FnMut(&RolloutStatus),
+) -> Result<RolloutStatus> {
     let intent = topology_intent(kube, catalog, t).await?;
     if !watch {
         let v = to_value(&t.get(kube).await?);
@@ -282,7 +294,7 @@ pub async fn follow(
     while let Some(obj) = follow.next().await? {
         let s = evaluate(t, &to_value(&obj), intent.as_ref());
         if last.as_ref().is_none_or(|l| l.message != s.message) {
-            report(&s.message);
+            report(&s);
         }
         if s.complete {
             return Ok(s);

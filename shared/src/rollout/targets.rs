@@ -8,7 +8,7 @@ use crate::capi::object::{obj_ref, to_value};
 use crate::capi::{CLUSTER_NAME_LABEL, Catalog};
 use crate::client::Kube;
 use crate::target::{self, Resolved, TargetKind};
-use crate::tree::fetch::{cluster_not_found, core};
+use crate::tree::fetch::read_cluster;
 use crate::{Error, Result};
 
 /// One object a rollout command acts on.
@@ -152,16 +152,7 @@ pub async fn resolve(
 
 /// A Cluster's control plane, then its MachineDeployments by name.
 async fn expand_cluster(kube: &Kube, catalog: &Catalog, ns: &str, name: &str) -> Result<Vec<Target>> {
-    let car = core(kube, catalog, "Cluster").await?;
-    let Some(cluster) = kube
-        .call(
-            &format!("reading Cluster {ns}/{name}"),
-            kube.api(&car, Some(ns)).get_opt(name),
-        )
-        .await?
-    else {
-        return Err(cluster_not_found(kube, &car, ns, name).await);
-    };
+    let cluster = read_cluster(kube, catalog, ns, name).await?;
     let cv = to_value(&cluster);
     let mut out = vec![];
     if let Some(r) = obj_ref(&cv, "/spec/controlPlaneRef") {

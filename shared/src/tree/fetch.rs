@@ -167,6 +167,21 @@ pub async fn cluster_not_found(kube: &Kube, ar: &ApiResource, ns: &str, name: &s
     Error::NotFound(msg)
 }
 
+/// Reads a Cluster by name; a missing one is [`cluster_not_found`]'s helpful error.
+pub async fn read_cluster(kube: &Kube, catalog: &Catalog, ns: &str, name: &str) -> Result<DynamicObject> {
+    let car = core(kube, catalog, "Cluster").await?;
+    match kube
+        .call(
+            &format!("reading Cluster {ns}/{name}"),
+            kube.api(&car, Some(ns)).get_opt(name),
+        )
+        .await?
+    {
+        Some(c) => Ok(c),
+        None => Err(cluster_not_found(kube, &car, ns, name).await),
+    }
+}
+
 /// Fetches a cluster and everything its tree shows.
 pub async fn fetch_cluster(
     kube: &Kube,

@@ -1,0 +1,256 @@
+//! The validating admission webhooks of Cluster API that guard Kubernetes version changes, as the
+//! providers register them: the KubeadmControlPlane webhook (a version moves at most one minor
+//! up, never down) and the Cluster webhook for `spec.topology.version` (no decrease, no jump of
+//! two or more minors unless the ClusterClass lists `kubernetesVersions` or names an upgrade plan
+//! extension, and then only to a listed version). Denials carry the API server's
+//! `admission webhook "..." denied the request: ` prefix. Dry-run requests are checked too,
+//! since these webhooks declare no side effects.
+
+use serde_json::{Value, json};
+
+use crate::capi::kit::semver;
+use crate::error::{ApiError, ApiResult, field_forbidden, field_invalid};
+use crate::resource::ResourceDef;
+
+const KCP_WEBHOOK: &str = "validation.kubeadmcontrolplane.controlplane.cluster.x-k8s.io";
+const CLUSTER_WEBHOOK: &str = "validation.cluster.cluster.x-k8s.io";
+const SKIP_CHECK: &str = "unsafe.topology.cluster.x-k8s.io/disable-update-version-check";
+
+fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
+    v.pointer(p).and_then(Value::as_str)
+}
+
+fn denied(webhook: &str, def: &ResourceDef, name: &str, cause: crate::error::Cause) -> ApiError {
+    let mut e = ApiError::invalid(&def.kind, &def.group, name, vec![cause]);
+    e.message = format!("admission webhook {webhook:?} denied the request: {}", e.message);
+    e
+}
+
+/// Whether `v` is a Kubernetes version as the webhooks accept it (`v` prefix, semver).
+fn well_formed(v: &str) -> bool {
+    v.starts_with('v')
+        && semver(v).is_some()
+        && v[1..]
+            .split(['-', '+'])
+            .next()
+            .is_some_and(|c| c.split('.').count() == 3)
+}
+
+/// What the ClusterClass of a topology says about version changes.
+#[derive(Debug, Default)]
+pub struct ClassVersions {
+    /// `spec.kubernetesVersions`.
+    pub listed: Vec<String>,
+    /// Whether an upgrade plan extension is named.
+    pub extension: bool,
+}
+
+impl ClassVersions {
+    /// Reads them from a ClusterClass.
+    pub fn of(class: &Value) -> ClassVersions {
+        ClassVersions {
+            listed: class
+                .pointer("/spec/kubernetesVersions")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                .unwrap_or_default(),
+            extension: class
+                .pointer("/spec/upgrade/external/generateUpgradePlanExtension")
+                .is_some_and(|x| !x.is_null()),
+        }
+    }
+}
+
+/// The ClusterClass a Cluster's topology names: (namespace, name), in either generation.
+pub fn class_of(cluster: &Value) -> Option<(String, String)> {
+    let ns = str_at(cluster, "/metadata/namespace").unwrap_or("default");
+    let t = cluster.pointer("/spec/topology")?;
+    let (name, cns) = match t.get("classRef") {
+        Some(r) => (str_at(r, "/name")?, str_at(r, "/namespace")),
+        None => (str_at(t, "/class")?, str_at(t, "/classNamespace")),
+    };
+    Some((
+        cns.filter(|n| !n.is_empty()).unwrap_or(ns).to_string(),
+        name.to_string(),
+    ))
+}
+
+/// Checks an update; `class` reads a ClusterClass by namespace and name.
+pub fn on_update(
+    def: &ResourceDef,
+    old: &Value,
+    new: &Value,
+    class: impl Fn(&str, &str) -> Option<Value>,
+) -> ApiResult<()> {
+    let name = str_at(new, "/metadata/name")
+        .or(str_at(old, "/metadata/name"))
+        .unwrap_or("");
+    match (def.group.as_str(), def.kind.as_str()) {
+        ("controlplane.cluster.x-k8s.io", "KubeadmControlPlane") => {
+            let (Some(from), Some(to)) = (str_at(old, "/spec/version"), str_at(new, "/spec/version")) else {
+                return Ok(());
+            };
+            if from == to {
+                return Ok(());
+            }
+            if !well_formed(to) {
+                return Err(denied(
+                    KCP_WEBHOOK,
+                    def,
+                    name,
+                    field_invalid("spec.version", &json!(to), "must be a valid semantic version"),
+                ));
+            }
+            let (Some(f), Some(t)) = (semver(from), semver(to)) else {
+                return Ok(());
+            };
+            if t < f || t.0 != f.0 || t.1 > f.1 + 1 {
+                return Err(denied(
+                    KCP_WEBHOOK,
+                    def,
+                    name,
+                    field_forbidden(
+                        "spec.version",
+                        &format!("cannot update Kubernetes version from {from} to {to}"),
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        ("cluster.x-k8s.io", "Cluster") => {
+            let (Some(from), Some(to)) = (
+                str_at(old, "/spec/topology/version"),
+                str_at(new, "/spec/topology/version"),
+            ) else {
+                return Ok(());
+            };
+            if from == to
+                || new
+                    .pointer("/metadata/annotations")
+                    .and_then(|a| a.get(SKIP_CHECK))
+                    .is_some()
+            {
+                return Ok(());
+            }
+            let field = "spec.topology.version";
+            if !well_formed(to) {
+                return Err(denied(
+                    CLUSTER_WEBHOOK,
+                    def,
+                    name,
+                    field_invalid(field, &json!(to), "version must be a valid semantic version"),
+                ));
+            }
+            let (Some(f), Some(t)) = (semver(from), semver(to)) else {
+                return Ok(());
+            };
+            if t < f {
+                return Err(denied(
+                    CLUSTER_WEBHOOK,
+                    def,
+                    name,
+                    field_forbidden(
+                        field,
+                        &format!("version cannot be decreased from {from:?} to {to:?}"),
+                    ),
+                ));
+            }
+            let cv = class_of(new)
+                .and_then(|(ns, n)| class(&ns, &n))
+                .map(|c| ClassVersions::of(&c))
+                .unwrap_or_default();
+            if !cv.listed.is_empty() && !cv.listed.iter().any(|v| v == to) {
+                return Err(denied(
+                    CLUSTER_WEBHOOK,
+                    def,
+                    name,
+                    field_invalid(
+                        field,
+                        &json!(to),
+                        &format!(
+                            "version must be one of the versions in the ClusterClass's spec.kubernetesVersions: {}",
+                            cv.listed.join(", ")
+                        ),
+                    ),
+                ));
+            }
+            let chained = !cv.listed.is_empty() || cv.extension;
+            if !chained && (t.0 != f.0 || t.1 > f.1 + 1) {
+                return Err(denied(
+                    CLUSTER_WEBHOOK,
+                    def,
+                    name,
+                    field_forbidden(
+                        field,
+                        &format!(
+                            "version cannot be increased from {from:?} to {to:?}: upgrade one minor at a time, or define spec.kubernetesVersions in the ClusterClass"
+                        ),
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn def(group: &str, kind: &str) -> ResourceDef {
+        let mut d = crate::registry::def_from_crd(
+            &crate::crds::bundled(crate::crds::Generation::V1beta2)
+                .into_iter()
+                .find(|c| c["spec"]["group"] == group && c["spec"]["names"]["kind"] == kind)
+                .unwrap(),
+        )
+        .unwrap();
+        d.kind = kind.into();
+        d
+    }
+
+    #[test]
+    fn kcp_moves_one_minor_up_at_most() {
+        let d = def("controlplane.cluster.x-k8s.io", "KubeadmControlPlane");
+        let kcp = |v: &str| json!({"metadata": {"name": "cp"}, "spec": {"version": v}});
+        let none = |_: &str, _: &str| None;
+        assert!(on_update(&d, &kcp("v1.33.0"), &kcp("v1.34.2"), none).is_ok());
+        assert!(on_update(&d, &kcp("v1.33.0"), &kcp("v1.33.5"), none).is_ok());
+        let e = on_update(&d, &kcp("v1.33.0"), &kcp("v1.35.0"), none).unwrap_err();
+        assert_eq!(e.code, 422);
+        assert!(
+            e.message
+                .starts_with("admission webhook \"validation.kubeadmcontrolplane"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message
+                .contains("cannot update Kubernetes version from v1.33.0 to v1.35.0"),
+            "{}",
+            e.message
+        );
+        assert!(on_update(&d, &kcp("v1.33.0"), &kcp("v1.32.0"), none).is_err());
+        assert!(on_update(&d, &kcp("v1.33.0"), &kcp("1.34.0"), none).is_err());
+    }
+
+    #[test]
+    fn topology_version_rules_follow_the_class() {
+        let d = def("cluster.x-k8s.io", "Cluster");
+        let c = |v: &str| json!({"metadata": {"name": "c", "namespace": "ns"}, "spec": {"topology": {"classRef": {"name": "cc"}, "version": v}}});
+        let plain = |_: &str, _: &str| Some(json!({"spec": {}}));
+        assert!(on_update(&d, &c("v1.33.0"), &c("v1.34.0"), plain).is_ok());
+        let e = on_update(&d, &c("v1.33.0"), &c("v1.35.0"), plain).unwrap_err();
+        assert!(e.message.contains("cannot be increased"), "{}", e.message);
+        let e = on_update(&d, &c("v1.34.0"), &c("v1.33.0"), plain).unwrap_err();
+        assert!(e.message.contains("cannot be decreased"), "{}", e.message);
+        let listed = |ns: &str, n: &str| {
+            assert_eq!((ns, n), ("ns", "cc"));
+            Some(json!({"spec": {"kubernetesVersions": ["v1.33.0", "v1.34.0", "v1.35.0"]}}))
+        };
+        assert!(on_update(&d, &c("v1.33.0"), &c("v1.35.0"), listed).is_ok());
+        let e = on_update(&d, &c("v1.33.0"), &c("v1.35.1"), listed).unwrap_err();
+        assert!(e.message.contains("spec.kubernetesVersions"), "{}", e.message);
+    }
+}

@@ -1,0 +1,190 @@
+//! Reading what an upgrade is planned from: the Cluster, its control plane, its
+//! MachineDeployments, MachinePools and Machines (one list per kind, by the cluster-name label,
+//! concurrently) and its ClusterClass.
+
+use serde_json::Value;
+
+use crate::capi::object::{obj_ref, str_at, to_value};
+use crate::capi::{CLUSTER_NAME_LABEL, CORE_GROUP, Catalog};
+use crate::client::Kube;
+use crate::rollout::Target;
+use crate::target::{self, Resolved, TargetKind};
+use crate::tree::fetch::{core, read_cluster};
+use crate::{Error, Result};
+
+/// One object of the cluster that an upgrade changes or waits for.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// How to reach it.
+    pub target: Target,
+    /// Its state when read.
+    pub value: Value,
+}
+
+impl Member {
+    /// `Kind/name`.
+    pub fn display(&self) -> String {
+        format!("{}/{}", self.target.resolved.resource.kind, self.target.name)
+    }
+}
+
+/// Everything a plan is computed from.
+#[derive(Debug, Clone)]
+pub struct ClusterState {
+    /// Namespace.
+    pub namespace: String,
+    /// Cluster name.
+    pub name: String,
+    /// The Cluster.
+    pub cluster: Value,
+    /// Its control plane.
+    pub control_plane: Option<Member>,
+    /// Its MachineDeployments, by name.
+    pub deployments: Vec<Member>,
+    /// Its MachinePools, by name.
+    pub pools: Vec<Member>,
+    /// Its Machines.
+    pub machines: Vec<Value>,
+    /// Its ClusterClass, for a topology.
+    pub class: Option<Value>,
+}
+
+fn not_deleting(v: &Value) -> bool {
+    v.pointer("/metadata/deletionTimestamp")
+        .is_none_or(Value::is_null)
+}
+
+/// The ClusterClass a Cluster's topology names, in either generation: (namespace, name).
+pub fn class_of(cluster: &Value) -> Option<(String, String)> {
+    let ns = str_at(cluster, "/metadata/namespace").unwrap_or("default");
+    let t = cluster.pointer("/spec/topology").filter(|t| !t.is_null())?;
+    let (name, cns) = match t.get("classRef") {
+        Some(r) => (str_at(r, "/name")?, str_at(r, "/namespace")),
+        None => (str_at(t, "/class")?, str_at(t, "/classNamespace")),
+    };
+    Some((
+        cns.filter(|n| !n.is_empty()).unwrap_or(ns).to_string(),
+        name.to_string(),
+    ))
+}
+
+async fn members(kube: &Kube, resolved: Option<Resolved>, ns: &str, selector: &str) -> Result<Vec<Member>> {
+    let Some(resolved) = resolved else {
+        return Ok(vec![]);
+    };
+    let (items, _) = kube
+        .list_all(&resolved.resource, Some(ns), Some(selector), None)
+        .await?;
+    let mut out: Vec<Member> = items
+        .iter()
+        .map(to_value)
+        .filter(not_deleting)
+        .map(|value| Member {
+            target: Target {
+                resolved: resolved.clone(),
+                ns: ns.to_string(),
+                name: str_at(&value, "/metadata/name").unwrap_or("").to_string(),
+            },
+            value,
+        })
+        .collect();
+    out.sort_by(|a, b| a.target.name.cmp(&b.target.name));
+    Ok(out)
+}
+
+/// Reads the cluster and everything its upgrade touches.
+pub async fn load(kube: &Kube, catalog: &Catalog, ns: &str, name: &str) -> Result<ClusterState> {
+    let cluster = to_value(&read_cluster(kube, catalog, ns, name).await?);
+    let selector = format!("{CLUSTER_NAME_LABEL}={name}");
+    let cp_target = match obj_ref(&cluster, "/spec/controlPlaneRef") {
+        Some(r) => match catalog.resolve(kube, &r.group, &r.kind).await? {
+            Some((resource, served)) => Some(Target {
+                resolved: Resolved {
+                    kind: TargetKind::ControlPlane,
+                    resource,
+                    served,
+                },
+                ns: ns.to_string(),
+                name: r.name,
+            }),
+            None => {
+                return Err(Error::NotCapi(format!(
+                    "Cluster {ns}/{name}'s control plane is a {} ({}), which the server does not serve",
+                    r.kind, r.group
+                )));
+            }
+        },
+        None => None,
+    };
+    let md = target::resolve(kube, catalog, "machinedeployment").await?;
+    let mp = catalog
+        .resolve(kube, CORE_GROUP, "MachinePool")
+        .await?
+        .map(|(resource, served)| Resolved {
+            kind: TargetKind::MachinePool,
+            resource,
+            served,
+        });
+    let machine_ar = core(kube, catalog, "Machine").await?;
+    let class_ref = class_of(&cluster);
+    let cp_fut = async {
+        match &cp_target {
+            Some(t) => Ok::<_, Error>(Some(Member {
+                target: t.clone(),
+                value: to_value(&t.get(kube).await?),
+            })),
+            None => Ok(None),
+        }
+    };
+    let class_fut = async {
+        match &class_ref {
+            Some((cns, cname)) => {
+                let ar = core(kube, catalog, "ClusterClass").await?;
+                Ok::<_, Error>(
+                    kube.call(
+                        &format!("reading ClusterClass {cns}/{cname}"),
+                        kube.api(&ar, Some(cns)).get_opt(cname),
+                    )
+                    .await?
+                    .map(|c| to_value(&c)),
+                )
+            }
+            None => Ok(None),
+        }
+    };
+    let machines_fut = async {
+        let (items, _) = kube
+            .list_all(&machine_ar, Some(ns), Some(&selector), None)
+            .await?;
+        Ok::<_, Error>(
+            items
+                .iter()
+                .map(to_value)
+                .filter(not_deleting)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (control_plane, deployments, pools, machines, class) = tokio::try_join!(
+        cp_fut,
+        members(kube, Some(md), ns, &selector),
+        members(kube, mp, ns, &selector),
+        machines_fut,
+        class_fut,
+    )?;
+    if class_ref.is_some() && class.is_none() {
+        let (cns, cname) = class_ref.unwrap_or_default();
+        return Err(Error::NotFound(format!(
+            "Cluster {ns}/{name} uses ClusterClass {cns}/{cname}, which does not exist"
+        )));
+    }
+    Ok(ClusterState {
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        cluster,
+        control_plane,
+        deployments,
+        pools,
+        machines,
+        class,
+    })
+}
