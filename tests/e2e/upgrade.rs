@@ -85,7 +85,8 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
         audit: true,
         ..Default::default()
     });
-    let plan = ok(&sb, &["plan", "cluster", "edge", "--to", "v1.34.0"]);
+    // NAME, cluster NAME and cluster/NAME all name the cluster.
+    let plan = ok(&sb, &["plan", "edge", "--to", "v1.34.0"]);
     for want in [
         "KubeadmControlPlane/edge-control-plane  v1.33.0 -> v1.34.0  pending",
         "template DevMachineTemplate edge-control-plane -> edge-control-plane-v1-34-0",

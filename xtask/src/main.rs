@@ -173,7 +173,7 @@ fn bench(which: &[String]) -> Result<(), String> {
     let mut c = cargo();
     c.args(["build", "--release", "-p", "capi-bench"]);
     run(c, "building the benchmarks")?;
-    let all = ["sandbox", "describe", "controllers"];
+    let all = ["sandbox", "describe", "controllers", "upgrade"];
     let chosen: Vec<&str> = if which.is_empty() {
         all.to_vec()
     } else {

@@ -105,8 +105,8 @@ Examples:
 
 #[derive(Args)]
 struct ClusterArg {
-    /// cluster NAME or cluster/NAME.
-    #[arg(value_name = "cluster NAME", required = true, num_args = 1..=2)]
+    /// The cluster: cluster NAME, cluster/NAME, or just NAME.
+    #[arg(value_name = "CLUSTER", required = true, num_args = 1..=2)]
     object: Vec<String>,
     /// The Kubernetes version to upgrade to, e.g. v1.34.0.
     #[arg(long, value_name = "VERSION")]
@@ -168,8 +168,13 @@ fn main() -> ExitCode {
     capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }
 
-/// `cluster NAME` or `cluster/NAME` → NAME.
+/// `cluster NAME`, `cluster/NAME` or `NAME` → NAME.
 fn cluster_name(args: &[String]) -> Result<String> {
+    if let [one] = args
+        && !one.contains('/')
+    {
+        return Ok(one.clone());
+    }
     let (ty, name) = capi_shared::target::split_args(args)?;
     match ty.to_ascii_lowercase().as_str() {
         "cluster" | "clusters" | "cluster.cluster.x-k8s.io" => Ok(name),

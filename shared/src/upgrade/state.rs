@@ -2,7 +2,7 @@
 //! MachineDeployments, MachinePools and Machines (one list per kind, by the cluster-name label,
 //! concurrently) and its ClusterClass.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::capi::object::{obj_ref, str_at, to_value};
 use crate::capi::{CLUSTER_NAME_LABEL, CORE_GROUP, Catalog};
@@ -43,7 +43,7 @@ pub struct ClusterState {
     pub deployments: Vec<Member>,
     /// Its MachinePools, by name.
     pub pools: Vec<Member>,
-    /// Its Machines.
+    /// Its Machines (name and spec.version only).
     pub machines: Vec<Value>,
     /// Its ClusterClass, for a topology.
     pub class: Option<Value>,
@@ -156,11 +156,14 @@ pub async fn load(kube: &Kube, catalog: &Catalog, ns: &str, name: &str) -> Resul
         let (items, _) = kube
             .list_all(&machine_ar, Some(ns), Some(&selector), None)
             .await?;
+        // Only what the checks read: a cluster may have thousands of Machines.
         Ok::<_, Error>(
             items
-                .iter()
-                .map(to_value)
-                .filter(not_deleting)
+                .into_iter()
+                .filter(|m| m.metadata.deletion_timestamp.is_none())
+                .map(|m| {
+                    json!({"metadata": {"name": m.metadata.name}, "spec": {"version": m.data.pointer("/spec/version")}})
+                })
                 .collect::<Vec<_>>(),
         )
     };
