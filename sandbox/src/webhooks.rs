@@ -8,6 +8,8 @@
 
 use serde_json::{Value, json};
 
+use capi_shared::upgrade::state::class_of;
+
 use crate::capi::kit::semver;
 use crate::error::{ApiError, ApiResult, field_forbidden, field_invalid};
 use crate::resource::ResourceDef;
@@ -59,20 +61,6 @@ impl ClassVersions {
                 .is_some_and(|x| !x.is_null()),
         }
     }
-}
-
-/// The ClusterClass a Cluster's topology names: (namespace, name), in either generation.
-pub fn class_of(cluster: &Value) -> Option<(String, String)> {
-    let ns = str_at(cluster, "/metadata/namespace").unwrap_or("default");
-    let t = cluster.pointer("/spec/topology")?;
-    let (name, cns) = match t.get("classRef") {
-        Some(r) => (str_at(r, "/name")?, str_at(r, "/namespace")),
-        None => (str_at(t, "/class")?, str_at(t, "/classNamespace")),
-    };
-    Some((
-        cns.filter(|n| !n.is_empty()).unwrap_or(ns).to_string(),
-        name.to_string(),
-    ))
 }
 
 /// Checks an update; `class` reads a ClusterClass by namespace and name.

@@ -150,30 +150,43 @@ pub async fn resolve(
     Ok(out)
 }
 
+/// The control plane a Cluster names (`spec.controlPlaneRef`), if any; an unserved kind is an error.
+pub async fn control_plane_of(kube: &Kube, catalog: &Catalog, cluster: &Value) -> Result<Option<Target>> {
+    let Some(r) = obj_ref(cluster, "/spec/controlPlaneRef") else {
+        return Ok(None);
+    };
+    let ns = cluster
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let name = cluster
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    match catalog.resolve(kube, &r.group, &r.kind).await? {
+        Some((resource, served)) => Ok(Some(Target {
+            resolved: Resolved {
+                kind: TargetKind::ControlPlane,
+                resource,
+                served,
+            },
+            ns: ns.to_string(),
+            name: r.name,
+        })),
+        None => Err(Error::NotCapi(format!(
+            "Cluster {ns}/{name}'s control plane is a {} ({}), which the server does not serve",
+            r.kind, r.group
+        ))),
+    }
+}
+
 /// A Cluster's control plane, then its MachineDeployments by name.
 async fn expand_cluster(kube: &Kube, catalog: &Catalog, ns: &str, name: &str) -> Result<Vec<Target>> {
     let cluster = read_cluster(kube, catalog, ns, name).await?;
-    let cv = to_value(&cluster);
-    let mut out = vec![];
-    if let Some(r) = obj_ref(&cv, "/spec/controlPlaneRef") {
-        match catalog.resolve(kube, &r.group, &r.kind).await? {
-            Some((resource, served)) => out.push(Target {
-                resolved: Resolved {
-                    kind: TargetKind::ControlPlane,
-                    resource,
-                    served,
-                },
-                ns: ns.to_string(),
-                name: r.name,
-            }),
-            None => {
-                return Err(Error::NotCapi(format!(
-                    "Cluster {ns}/{name}'s control plane is a {} ({}), which the server does not serve",
-                    r.kind, r.group
-                )));
-            }
-        }
-    }
+    let mut out: Vec<Target> = control_plane_of(kube, catalog, &to_value(&cluster))
+        .await?
+        .into_iter()
+        .collect();
     let md = target::resolve(kube, catalog, "machinedeployment").await?;
     let (mds, _) = kube
         .list_all(

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::capi::object::{obj_ref, str_at, to_value};
+use crate::capi::object::{str_at, to_value};
 use crate::capi::{CLUSTER_NAME_LABEL, CORE_GROUP, Catalog};
 use crate::client::Kube;
 use crate::rollout::Target;
@@ -96,26 +96,7 @@ async fn members(kube: &Kube, resolved: Option<Resolved>, ns: &str, selector: &s
 pub async fn load(kube: &Kube, catalog: &Catalog, ns: &str, name: &str) -> Result<ClusterState> {
     let cluster = to_value(&read_cluster(kube, catalog, ns, name).await?);
     let selector = format!("{CLUSTER_NAME_LABEL}={name}");
-    let cp_target = match obj_ref(&cluster, "/spec/controlPlaneRef") {
-        Some(r) => match catalog.resolve(kube, &r.group, &r.kind).await? {
-            Some((resource, served)) => Some(Target {
-                resolved: Resolved {
-                    kind: TargetKind::ControlPlane,
-                    resource,
-                    served,
-                },
-                ns: ns.to_string(),
-                name: r.name,
-            }),
-            None => {
-                return Err(Error::NotCapi(format!(
-                    "Cluster {ns}/{name}'s control plane is a {} ({}), which the server does not serve",
-                    r.kind, r.group
-                )));
-            }
-        },
-        None => None,
-    };
+    let cp_target = crate::rollout::targets::control_plane_of(kube, catalog, &cluster).await?;
     let md = target::resolve(kube, catalog, "machinedeployment").await?;
     let mp = catalog
         .resolve(kube, CORE_GROUP, "MachinePool")
