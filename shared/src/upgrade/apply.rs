@@ -363,7 +363,7 @@ impl Run<'_> {
             .st
             .control_plane
             .iter()
-            .chain(&self.st.deployments)
+            .chain(self.st.deployments.iter().filter(|m| plan::topology_owned(m)))
             .cloned()
             .collect();
         let total = 2;

@@ -125,6 +125,9 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// The template copies to create (each once, however many objects share it).
     pub new_templates: Vec<TemplateSwap>,
+    /// What the upgrade leaves alone, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// Whether every check passed.
     pub allowed: bool,
     /// Whether nothing is left to do.
@@ -431,13 +434,8 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
         }
     }
     if mode == Mode::Topology && moving {
-        for m in &st.deployments {
-            let managed = m
-                .value
-                .pointer("/metadata/labels")
-                .and_then(|l| l.get(crate::scale::TOPOLOGY_OWNED))
-                .is_some();
-            if managed && (version_of(m) != Some(from_s.as_str()) || !settled(m, &from_s)) {
+        for m in st.deployments.iter().filter(|m| topology_owned(m)) {
+            if version_of(m) != Some(from_s.as_str()) || !settled(m, &from_s) {
                 fails.push(format!(
                     "{} is not yet at {from_s} (or still rolling out): the topology's previous version change is in progress",
                     m.display()
@@ -496,6 +494,7 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
             && st
                 .deployments
                 .iter()
+                .filter(|m| topology_owned(m))
                 .all(|m| progress_of(m, to_s) == Progress::Done);
         changes.push(Change {
             stage: Stage::Topology,
@@ -538,7 +537,17 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
         });
     };
     push(Stage::ControlPlane, cp, swap(cp, cp_template_pointer(&cp.value)));
+    let mut notes = vec![];
     for m in &st.deployments {
+        // In a topology, the controller moves only what it owns; others are the user's.
+        if mode == Mode::Topology && !topology_owned(m) {
+            notes.push(format!(
+                "{} is not managed by the topology and stays at {}: upgrade it separately",
+                m.display(),
+                version_of(m).unwrap_or("-")
+            ));
+            continue;
+        }
         push(Stage::MachineDeployments, m, swap(m, WORKER_TEMPLATE_POINTER));
     }
     for m in &st.pools {
@@ -566,9 +575,18 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
         checks,
         changes,
         new_templates,
+        notes,
         allowed,
         complete,
     })
+}
+
+/// Whether the topology controller owns the object (it carries the topology's version to it).
+pub fn topology_owned(m: &Member) -> bool {
+    m.value
+        .pointer("/metadata/labels")
+        .and_then(|l| l.get(crate::scale::TOPOLOGY_OWNED))
+        .is_some()
 }
 
 impl Plan {
@@ -657,6 +675,9 @@ impl Plan {
                 }
                 out.push('\n');
             }
+        }
+        for n in &self.notes {
+            out += &format!("  note: {n}\n");
         }
         if !self.new_templates.is_empty() {
             out += "\nTemplates to create (copies; --set applies to each):\n";
@@ -859,5 +880,18 @@ mod tests {
         assert_eq!(failed(&plan_to(&st, "v1.35.1")), vec!["classVersions"]);
         st.class = Some(json!({"metadata": {"name": "cc"}, "spec": {}}));
         assert_eq!(failed(&plan_to(&st, "v1.35.0")), vec!["minorSteps"]);
+        // A MachineDeployment the topology does not own is left out, with a note.
+        let mut owned = md("managed", "v1.33.0", "w");
+        owned.value["metadata"]["labels"] = json!({"topology.cluster.x-k8s.io/owned": ""});
+        st.deployments = vec![owned, md("extra", "v1.33.0", "x")];
+        let p = plan_to(&st, "v1.34.0");
+        let names: Vec<&str> = p.changes.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, vec!["edge", "cp", "managed"]);
+        assert!(
+            p.notes[0].starts_with("MachineDeployment/extra is not managed by the topology"),
+            "{:?}",
+            p.notes
+        );
+        assert!(p.text(1).contains("note: MachineDeployment/extra"));
     }
 }
