@@ -85,6 +85,12 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
         audit: true,
         ..Default::default()
     });
+    // A MachinePool too (the sandbox runs its instances without Machines, as most providers do).
+    let o = sb.kubectl().args(["apply", "-f", "-"]).stdin_str(EDGE_POOL);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(eventually(Duration::from_secs(30), || {
+        sb.get_json(&["mp", "edge-mp-0"])["status"]["upToDateReplicas"] == 2
+    }));
     // NAME, cluster NAME and cluster/NAME all name the cluster.
     let plan = ok(&sb, &["plan", "edge", "--to", "v1.34.0"]);
     for want in [
@@ -92,6 +98,8 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
         "template DevMachineTemplate edge-control-plane -> edge-control-plane-v1-34-0",
         "DevMachineTemplate/edge-md-0-v1-34-0 (copy of edge-md-0)",
         "[ok]   versionSkew",
+        "3. MachinePools",
+        "MachinePool/edge-mp-0  v1.33.0 -> v1.34.0  pending",
     ] {
         assert!(plan.contains(want), "{want:?} in\n{plan}");
     }
@@ -103,7 +111,7 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
     );
     assert!(out.contains("server dry run"), "{out}");
     let audited = writes(&sb);
-    assert_eq!(audited.len(), 4, "2 creates + 2 patches: {audited:#?}");
+    assert_eq!(audited.len(), 5, "2 creates + 3 patches: {audited:#?}");
     assert!(
         audited
             .iter()
@@ -137,9 +145,26 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
     assert!(out.contains("Cluster default/edge upgraded to v1.34.0"), "{out}");
     assert!(out.contains("DevMachineTemplate/edge-md-0 deleted"), "{out}");
     assert!(
-        err.contains("[1/2] control plane") && err.contains("[2/2] MachineDeployments"),
+        err.contains("[1/3] control plane")
+            && err.contains("[2/3] MachineDeployments")
+            && err.contains("[3/3] MachinePools"),
         "{err}"
     );
+    let pool = sb.get_json(&["mp", "edge-mp-0"]);
+    assert_eq!(pool["spec"]["template"]["spec"]["version"], "v1.34.0");
+    assert_eq!(pool["status"]["upToDateReplicas"], 2, "{:#}", pool["status"]);
+    // The simulated pool scales too, so `scale --wait` on a MachinePool finishes.
+    let o = sb.capi(&[
+        "scale",
+        "mp/edge-mp-0",
+        "--replicas",
+        "1",
+        "--wait",
+        "--timeout",
+        "1m",
+    ]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(sb.get_json(&["mp", "edge-mp-0"])["status"]["replicas"], 1);
     assert!(
         err.contains("[####################] 2/2 up to date  done"),
         "{err}"
@@ -191,6 +216,22 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
     assert!(again.contains("already runs v1.34.0 everywhere"), "{again}");
     assert!(writes(&sb).is_empty(), "{:#?}", writes(&sb));
 }
+
+const EDGE_POOL: &str = r#"
+apiVersion: cluster.x-k8s.io/v1beta2
+kind: MachinePool
+metadata: {name: edge-mp-0, namespace: default, labels: {cluster.x-k8s.io/cluster-name: edge}}
+spec:
+  clusterName: edge
+  replicas: 2
+  template:
+    spec:
+      clusterName: edge
+      version: v1.33.0
+      bootstrap:
+        configRef: {apiGroup: bootstrap.cluster.x-k8s.io, kind: KubeadmConfig, name: edge-mp-0}
+      infrastructureRef: {apiGroup: infrastructure.cluster.x-k8s.io, kind: DevMachinePool, name: edge-mp-0}
+"#;
 
 #[test]
 fn refusals_change_nothing() {

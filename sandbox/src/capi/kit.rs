@@ -49,6 +49,8 @@ pub enum Kind {
     MachineSet,
     /// MachineDeployment.
     MachineDeployment,
+    /// MachinePool.
+    MachinePool,
     /// MachineHealthCheck.
     MachineHealthCheck,
     /// KubeadmControlPlane.
@@ -68,6 +70,7 @@ impl Kind {
             Kind::Machine => ("cluster.x-k8s.io", "machines"),
             Kind::MachineSet => ("cluster.x-k8s.io", "machinesets"),
             Kind::MachineDeployment => ("cluster.x-k8s.io", "machinedeployments"),
+            Kind::MachinePool => ("cluster.x-k8s.io", "machinepools"),
             Kind::MachineHealthCheck => ("cluster.x-k8s.io", "machinehealthchecks"),
             Kind::KubeadmControlPlane => ("controlplane.cluster.x-k8s.io", "kubeadmcontrolplanes"),
             Kind::KubeadmConfig => ("bootstrap.cluster.x-k8s.io", "kubeadmconfigs"),

@@ -4,7 +4,7 @@
 //! resourceVersions, generations, managedFields and watch events behave as for any client.
 //!
 //! One event-driven simulator ([`sim::Sim`]) queues work per object and runs the reconcilers
-//! ([`cluster`], [`topology`], [`kcp`], [`md`], [`machine`], [`mhc`]); delays scale with
+//! ([`cluster`], [`topology`], [`kcp`], [`md`], [`mp`], [`machine`], [`mhc`]); delays scale with
 //! `--speed` (0 = as fast as possible, deterministic order).
 
 pub mod cluster;
@@ -13,6 +13,7 @@ pub mod kit;
 pub mod machine;
 pub mod md;
 pub mod mhc;
+pub mod mp;
 pub mod sim;
 pub mod topology;
 pub mod workload;

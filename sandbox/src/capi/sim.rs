@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 use super::kit::{Kit, controller_owner, s};
-use super::{SimConfig, cluster, kcp, machine, md, mhc};
+use super::{SimConfig, cluster, kcp, machine, md, mhc, mp};
 use crate::controllers::Controller;
 use crate::rest::Api;
 use crate::store::{Event, EventType};
@@ -22,6 +22,8 @@ pub enum Work {
     Md(String, String),
     /// A MachineSet.
     Ms(String, String),
+    /// A MachinePool.
+    Mp(String, String),
     /// A Machine (and its infrastructure machine and bootstrap config).
     Machine(String, String),
     /// A MachineHealthCheck.
@@ -50,6 +52,8 @@ pub struct Sim {
     pub cfg: SimConfig,
     queue: BTreeMap<Work, Instant>,
     timers: HashMap<(String, &'static str), Instant>,
+    /// The template each MachinePool's instances run (by uid), to notice a rollout.
+    pub pools: HashMap<String, String>,
 }
 
 impl Sim {
@@ -60,6 +64,7 @@ impl Sim {
             cfg,
             queue: BTreeMap::new(),
             timers: HashMap::new(),
+            pools: HashMap::new(),
         }
     }
 
@@ -106,6 +111,7 @@ impl Sim {
             Work::Kcp(ns, n) => kcp::reconcile(self, ns, n),
             Work::Md(ns, n) => md::reconcile_md(self, ns, n),
             Work::Ms(ns, n) => md::reconcile_ms(self, ns, n),
+            Work::Mp(ns, n) => mp::reconcile(self, ns, n),
             Work::Machine(ns, n) => machine::reconcile(self, ns, n),
             Work::Mhc(ns, n) => mhc::reconcile(self, ns, n),
         }
@@ -134,6 +140,7 @@ impl Controller for Sim {
             (super::kit::Kind::KubeadmControlPlane, Work::Kcp),
             (super::kit::Kind::MachineDeployment, Work::Md),
             (super::kit::Kind::MachineSet, Work::Ms),
+            (super::kit::Kind::MachinePool, Work::Mp),
             (super::kit::Kind::Machine, Work::Machine),
             (super::kit::Kind::MachineHealthCheck, Work::Mhc),
         ] {
@@ -155,6 +162,7 @@ impl Controller for Sim {
         let name = e.obj.name.clone();
         if e.ty == EventType::Deleted {
             self.forget(&e.obj.uid);
+            self.pools.remove(&e.obj.uid);
         }
         let cluster = e.obj.labels.get(super::kit::CLUSTER_LABEL).map(str::to_string);
         let owner = || {
@@ -205,6 +213,7 @@ impl Controller for Sim {
                     }
                 }
             }
+            "cluster.x-k8s.io/machinepools" => self.enqueue(Work::Mp(ns, name)),
             "cluster.x-k8s.io/machinehealthchecks" => self.enqueue(Work::Mhc(ns, name)),
             "cluster.x-k8s.io/clusterclasses" => {
                 for c in self.kit.list(super::kit::Kind::Cluster, &ns, "") {

@@ -1,0 +1,171 @@
+//! MachinePool: a pool of instances the infrastructure provider manages as one (a scale set),
+//! without a Machine per instance (as most providers do). Instances are counted in status only:
+//! scaling adds or removes one instance per simulated step, and a changed template (version,
+//! infrastructure or bootstrap reference) replaces them one at a time; counters, phase and
+//! conditions follow, so clients can watch a pool scale and roll out.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::kit::{Cond, Kind, PAUSED, annotation, hash, is_deleting, s};
+use super::machine::cluster_paused;
+use super::sim::{Sim, delay};
+use crate::rest::Sub;
+
+fn count(v: &Value, ptr: &str) -> i64 {
+    v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Reconciles one MachinePool.
+pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+    let def = sim.kit.def(Kind::MachinePool)?;
+    let mp = sim.kit.get_def(&def, ns, name)?;
+    if is_deleting(&mp) {
+        return None;
+    }
+    let cluster = sim.kit.get(Kind::Cluster, ns, s(&mp, "/spec/clusterName"));
+    if cluster_paused(cluster.as_ref()) || annotation(&mp, PAUSED).is_some() {
+        return None;
+    }
+    let v2 = sim.kit.v2();
+    let uid = s(&mp, "/metadata/uid").to_string();
+    let desired = mp
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0);
+    let template = hash(mp.pointer("/spec/template/spec").unwrap_or(&Value::Null));
+    let mut replicas = count(&mp, "/status/replicas");
+    let up_ptr = if v2 {
+        "/status/upToDateReplicas"
+    } else {
+        "/status/v1beta2/upToDateReplicas"
+    };
+    let mut up_to_date = if mp.pointer(up_ptr).is_some() {
+        count(&mp, up_ptr)
+    } else {
+        replicas
+    };
+    // The template the instances run: remembered per pool (first sight: the current one).
+    let rolled = sim.pools.entry(uid.clone()).or_insert_with(|| template.clone());
+    if *rolled != template {
+        *rolled = template;
+        up_to_date = 0;
+        sim.forget(&uid);
+    }
+    let step = delay::INFRA_MACHINE + delay::NODE;
+    let mut next = None;
+    if replicas < desired {
+        match sim.elapsed(&uid, "mp-step", step) {
+            Ok(()) => {
+                replicas += 1;
+                up_to_date += 1;
+                sim.forget(&uid);
+            }
+            Err(left) => next = Some(left),
+        }
+    } else if up_to_date < replicas {
+        match sim.elapsed(&uid, "mp-step", step) {
+            Ok(()) => {
+                up_to_date += 1;
+                sim.forget(&uid);
+            }
+            Err(left) => next = Some(left),
+        }
+    } else if replicas > desired {
+        match sim.elapsed(&uid, "mp-step", delay::DELETE) {
+            Ok(()) => {
+                replicas -= 1;
+                up_to_date = up_to_date.min(replicas);
+                sim.forget(&uid);
+            }
+            Err(left) => next = Some(left),
+        }
+    }
+    let settled = replicas == desired && up_to_date == replicas;
+    write_status(sim, &mp, desired, replicas, up_to_date);
+    if settled {
+        None
+    } else {
+        Some(next.unwrap_or_else(|| sim.scaled(0.05)))
+    }
+}
+
+fn write_status(sim: &Sim, mp: &Value, desired: i64, replicas: i64, up_to_date: i64) {
+    let kit = &sim.kit;
+    let Some(def) = kit.def(Kind::MachinePool) else {
+        return;
+    };
+    let rolling = up_to_date < replicas;
+    let phase = if replicas < desired {
+        "ScalingUp"
+    } else if replicas > desired {
+        "ScalingDown"
+    } else {
+        "Running"
+    };
+    let conds = vec![
+        Cond::new(
+            "Available",
+            replicas >= desired,
+            "Available",
+            "NotAvailable",
+            format!("{replicas} of {desired} instances are available"),
+        ),
+        Cond::new("BootstrapConfigReady", true, "Ready", "NotReady", ""),
+        Cond::new("InfrastructureReady", true, "Ready", "NotReady", ""),
+        Cond::new("MachinesReady", true, "Ready", "NotReady", ""),
+        Cond::new(
+            "MachinesUpToDate",
+            !rolling,
+            "UpToDate",
+            "NotUpToDate",
+            format!(
+                "{} of {replicas} instances are not up to date",
+                replicas - up_to_date
+            ),
+        ),
+        Cond::flag(
+            "RollingOut",
+            rolling,
+            "RollingOut",
+            "NotRollingOut",
+            format!("Rolling out {} not up-to-date instances", replicas - up_to_date),
+        ),
+        Cond::flag(
+            "ScalingUp",
+            replicas < desired,
+            "ScalingUp",
+            "NotScalingUp",
+            format!("Scaling up from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag(
+            "ScalingDown",
+            replicas > desired,
+            "ScalingDown",
+            "NotScalingDown",
+            format!("Scaling down from {replicas} to {desired} replicas"),
+        ),
+        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+        Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
+        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+    ];
+    let generation = mp.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let _ = kit.mutate(
+        &def,
+        s(mp, "/metadata/namespace"),
+        s(mp, "/metadata/name"),
+        Sub::Status,
+        |o| {
+            let before = o.get("status").cloned().unwrap_or(json!({}));
+            let mut st = before.clone();
+            kit.set_counters(&mut st, replicas, replicas, replicas, up_to_date);
+            st["observedGeneration"] = generation.clone();
+            st["phase"] = json!(phase);
+            kit.set_conditions(&mut st, conds.clone(), true);
+            o["status"] = st;
+            before != o["status"]
+        },
+    );
+}
