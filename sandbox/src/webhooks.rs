@@ -8,6 +8,7 @@
 
 use serde_json::{Value, json};
 
+use capi_shared::upgrade::plan::{has_plan_extension, listed_versions};
 use capi_shared::upgrade::state::class_of;
 
 use crate::capi::kit::semver;
@@ -36,31 +37,6 @@ fn well_formed(v: &str) -> bool {
             .split(['-', '+'])
             .next()
             .is_some_and(|c| c.split('.').count() == 3)
-}
-
-/// What the ClusterClass of a topology says about version changes.
-#[derive(Debug, Default)]
-pub struct ClassVersions {
-    /// `spec.kubernetesVersions`.
-    pub listed: Vec<String>,
-    /// Whether an upgrade plan extension is named.
-    pub extension: bool,
-}
-
-impl ClassVersions {
-    /// Reads them from a ClusterClass.
-    pub fn of(class: &Value) -> ClassVersions {
-        ClassVersions {
-            listed: class
-                .pointer("/spec/kubernetesVersions")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-                .unwrap_or_default(),
-            extension: class
-                .pointer("/spec/upgrade/external/generateUpgradePlanExtension")
-                .is_some_and(|x| !x.is_null()),
-        }
-    }
 }
 
 /// Checks an update; `class` reads a ClusterClass by namespace and name.
@@ -143,11 +119,9 @@ pub fn on_update(
                     ),
                 ));
             }
-            let cv = class_of(new)
-                .and_then(|(ns, n)| class(&ns, &n))
-                .map(|c| ClassVersions::of(&c))
-                .unwrap_or_default();
-            if !cv.listed.is_empty() && !cv.listed.iter().any(|v| v == to) {
+            let cc = class_of(new).and_then(|(ns, n)| class(&ns, &n));
+            let listed = listed_versions(cc.as_ref());
+            if !listed.is_empty() && !listed.iter().any(|v| v == to) {
                 return Err(denied(
                     CLUSTER_WEBHOOK,
                     def,
@@ -157,12 +131,12 @@ pub fn on_update(
                         &json!(to),
                         &format!(
                             "version must be one of the versions in the ClusterClass's spec.kubernetesVersions: {}",
-                            cv.listed.join(", ")
+                            listed.join(", ")
                         ),
                     ),
                 ));
             }
-            let chained = !cv.listed.is_empty() || cv.extension;
+            let chained = !listed.is_empty() || has_plan_extension(cc.as_ref());
             if !chained && (t.0 != f.0 || t.1 > f.1 + 1) {
                 return Err(denied(
                     CLUSTER_WEBHOOK,

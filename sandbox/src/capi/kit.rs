@@ -400,6 +400,26 @@ impl Cond {
         }
     }
 
+    /// `ScalingUp` and `ScalingDown` of an object with `replicas` of `desired`.
+    pub fn scaling(replicas: i64, desired: i64) -> [Cond; 2] {
+        [
+            Cond::flag(
+                "ScalingUp",
+                replicas < desired,
+                "ScalingUp",
+                "NotScalingUp",
+                format!("Scaling up from {replicas} to {desired} replicas"),
+            ),
+            Cond::flag(
+                "ScalingDown",
+                replicas > desired,
+                "ScalingDown",
+                "NotScalingDown",
+                format!("Scaling down from {replicas} to {desired} replicas"),
+            ),
+        ]
+    }
+
     /// An Unknown condition.
     pub fn unknown(t: &'static str, reason: &str, message: impl Into<String>) -> Cond {
         Cond {

@@ -404,6 +404,7 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
     for m in &machines {
         *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
     }
+    let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
     let conds = vec![
         Cond::new(
             "Available",
@@ -442,20 +443,8 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
                 (replicas - up_to_date).max(0)
             ),
         ),
-        Cond::flag(
-            "ScalingUp",
-            replicas < desired,
-            "ScalingUp",
-            "NotScalingUp",
-            format!("Scaling up from {replicas} to {desired} replicas"),
-        ),
-        Cond::flag(
-            "ScalingDown",
-            replicas > desired,
-            "ScalingDown",
-            "NotScalingDown",
-            format!("Scaling down from {replicas} to {desired} replicas"),
-        ),
+        scaling_up,
+        scaling_down,
         Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
         Cond::flag(
             "Deleting",
@@ -581,6 +570,7 @@ pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         .iter()
         .filter(|m| cond_true(m, v2, true, "UpToDate"))
         .count() as i64;
+    let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
     let conds = vec![
         Cond::new(
             "MachinesReady",
@@ -599,20 +589,8 @@ pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
                 replicas - up_to_date
             ),
         ),
-        Cond::flag(
-            "ScalingUp",
-            replicas < desired,
-            "ScalingUp",
-            "NotScalingUp",
-            format!("Scaling up from {replicas} to {desired} replicas"),
-        ),
-        Cond::flag(
-            "ScalingDown",
-            replicas > desired,
-            "ScalingDown",
-            "NotScalingDown",
-            format!("Scaling down from {replicas} to {desired} replicas"),
-        ),
+        scaling_up,
+        scaling_down,
         Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
         Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
         Cond::flag("Paused", false, "Paused", "NotPaused", ""),

@@ -105,6 +105,7 @@ fn write_status(sim: &Sim, mp: &Value, desired: i64, replicas: i64, up_to_date: 
     } else {
         "Running"
     };
+    let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
     let conds = vec![
         Cond::new(
             "Available",
@@ -133,20 +134,8 @@ fn write_status(sim: &Sim, mp: &Value, desired: i64, replicas: i64, up_to_date: 
             "NotRollingOut",
             format!("Rolling out {} not up-to-date instances", replicas - up_to_date),
         ),
-        Cond::flag(
-            "ScalingUp",
-            replicas < desired,
-            "ScalingUp",
-            "NotScalingUp",
-            format!("Scaling up from {replicas} to {desired} replicas"),
-        ),
-        Cond::flag(
-            "ScalingDown",
-            replicas > desired,
-            "ScalingDown",
-            "NotScalingDown",
-            format!("Scaling down from {replicas} to {desired} replicas"),
-        ),
+        scaling_up,
+        scaling_down,
         Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
         Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
         Cond::flag("Paused", false, "Paused", "NotPaused", ""),

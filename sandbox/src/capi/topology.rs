@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use capi_shared::capi::object::{ObjRef, obj_ref};
+use capi_shared::upgrade::plan::listed_versions;
 use serde_json::{Value, json};
 
 use super::kit::{
@@ -162,14 +163,6 @@ fn steps(from: &str, to: &str, listed: &[String]) -> Vec<String> {
     }
     out.push(to.to_string());
     out
-}
-
-fn listed_versions(class: Option<&Value>) -> Vec<String> {
-    class
-        .and_then(|c| c.pointer("/spec/kubernetesVersions"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
 }
 
 /// Copies a class template into a per-cluster template named `<cluster>-<role>-<hash>` (a new name

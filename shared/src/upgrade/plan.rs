@@ -194,7 +194,8 @@ fn uses_kubeadm(m: &Member) -> bool {
         .is_some_and(|r| r.kind == "KubeadmConfigTemplate")
 }
 
-fn listed_versions(class: Option<&Value>) -> Vec<String> {
+/// A ClusterClass's `spec.kubernetesVersions` (empty when it lists none).
+pub fn listed_versions(class: Option<&Value>) -> Vec<String> {
     class
         .and_then(|c| c.pointer("/spec/kubernetesVersions"))
         .and_then(Value::as_array)
@@ -202,7 +203,8 @@ fn listed_versions(class: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn has_plan_extension(class: Option<&Value>) -> bool {
+/// Whether a ClusterClass names an upgrade plan extension (which may chain minors too).
+pub fn has_plan_extension(class: Option<&Value>) -> bool {
     class
         .and_then(|c| c.pointer("/spec/upgrade/external/generateUpgradePlanExtension"))
         .is_some_and(|x| !x.is_null())
