@@ -59,7 +59,14 @@ fn labels_map(d: &str) -> Value {
 fn list(d: &str, items: Value) -> Value {
     json!({"type": "array", "description": d, "items": items})
 }
-fn map_list(d: &str, key: &str, items: Value) -> Value {
+/// A list merged by `key`. The API server refuses a list-map key that is neither required nor
+/// defaulted (an item without it could not be merged), so the key is required in every item.
+fn map_list(d: &str, key: &str, mut items: Value) -> Value {
+    match items["required"].as_array_mut() {
+        Some(r) if !r.iter().any(|k| k == key) => r.push(json!(key)),
+        Some(_) => {}
+        None => items["required"] = json!([key]),
+    }
     json!({"type": "array", "description": d, "items": items, "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": [key]})
 }
 

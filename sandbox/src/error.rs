@@ -13,6 +13,9 @@ pub struct Cause {
     pub field: String,
 }
 
+/// The reason of [`ApiError::page_not_found`] (rendered as plain text).
+pub const PAGE_NOT_FOUND: &str = "PageNotFound";
+
 /// An API error: becomes a `Status` body with `code` as the HTTP status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
@@ -124,6 +127,14 @@ impl ApiError {
     }
 
     /// 404 for a path that names no resource.
+    /// A path no handler serves at all (an unknown API group or version, a resource no CRD
+    /// defines): kube-apiserver answers these with Go's plain-text `404 page not found`, not a
+    /// `Status`.
+    pub fn page_not_found() -> Self {
+        Self::new(404, PAGE_NOT_FOUND, "404 page not found")
+    }
+
+    /// 404 for a path of a built-in API that names nothing.
     pub fn not_found_path() -> Self {
         Self::new(
             404,

@@ -43,6 +43,8 @@ pub enum JsonPatchError {
     Malformed(String),
     /// An operation could not be applied (including a failed `test`).
     Failed(String),
+    /// A `test` operation did not match (the API server answers it without details).
+    TestFailed,
     /// More operations than the server accepts.
     TooMany(usize),
 }
@@ -66,16 +68,15 @@ pub fn json(target: &mut Value, patch: &Value) -> Result<(), JsonPatchError> {
             let path = op.get("path").and_then(Value::as_str).unwrap_or("");
             match target.pointer(path) {
                 None | Some(Value::Null) => continue,
-                Some(actual) => {
-                    return Err(JsonPatchError::Failed(format!(
-                        "testing value {path} failed: test failed: expected null, got {actual}"
-                    )));
-                }
+                Some(_) => return Err(JsonPatchError::TestFailed),
             }
         }
         let one: json_patch::Patch = serde_json::from_value(Value::Array(vec![op.clone()]))
             .map_err(|e| JsonPatchError::Malformed(format!("operation {i}: {e}")))?;
-        json_patch::patch(target, &one).map_err(|e| JsonPatchError::Failed(e.to_string()))?;
+        json_patch::patch(target, &one).map_err(|e| match e.kind {
+            json_patch::PatchErrorKind::TestFailed => JsonPatchError::TestFailed,
+            _ => JsonPatchError::Failed(e.to_string()),
+        })?;
     }
     Ok(())
 }
@@ -214,24 +215,26 @@ fn smp_list(
     }
     let mut list = current.and_then(Value::as_array).cloned().unwrap_or_default();
     match strategy {
-        ListStrategy::Replace => {
-            return Ok(Value::Array(
-                items
-                    .iter()
-                    .map(|i| {
-                        i.as_object()
-                            .map(|o| Value::Object(strip_directives(o)))
-                            .unwrap_or_else(|| i.clone())
-                    })
-                    .collect(),
-            ));
-        }
+        ListStrategy::Replace => Ok(Value::Array(
+            items
+                .iter()
+                .map(|i| {
+                    i.as_object()
+                        .map(|o| Value::Object(strip_directives(o)))
+                        .unwrap_or_else(|| i.clone())
+                })
+                .collect(),
+        )),
         ListStrategy::MergePrimitive => {
+            let original = list.clone();
             for i in items {
                 if !list.contains(i) {
                     list.push(i.clone());
                 }
             }
+            Ok(Value::Array(server_order(list, &original, items, |v| {
+                Some(v.clone())
+            })))
         }
         ListStrategy::MergeKey(key) => {
             for item in items {
@@ -249,9 +252,48 @@ fn smp_list(
                     None => list.push(Value::Object(strip_directives(obj))),
                 }
             }
+            let original = current.and_then(Value::as_array).cloned().unwrap_or_default();
+            let id = |v: &Value| v.get(key).cloned();
+            Ok(Value::Array(server_order(list, &original, items, id)))
         }
     }
-    Ok(Value::Array(list))
+}
+
+/// The order the API server gives a merged list (apimachinery's `normalizeElementOrder`): the
+/// items the patch names, in the patch's order, and the others, in their original order, are
+/// interleaved so that of two items both in the original the earlier one comes first; any other
+/// comparison puts the patch's item first. (So a finalizer added by a patch comes before the
+/// existing ones.)
+fn server_order(
+    merged: Vec<Value>,
+    original: &[Value],
+    patch: &[Value],
+    id: impl Fn(&Value) -> Option<Value>,
+) -> Vec<Value> {
+    let pos = |list: &[Value], v: &Value| -> Option<usize> {
+        let want = id(v)?;
+        list.iter().position(|x| id(x).as_ref() == Some(&want))
+    };
+    let (mut from_patch, mut server_only): (Vec<Value>, Vec<Value>) =
+        merged.into_iter().partition(|v| pos(patch, v).is_some());
+    from_patch.sort_by_key(|v| pos(patch, v));
+    server_only.sort_by_key(|v| pos(original, v));
+    let mut out = Vec::with_capacity(from_patch.len() + server_only.len());
+    let (mut left, mut right) = (
+        server_only.into_iter().peekable(),
+        from_patch.into_iter().peekable(),
+    );
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+            (Some(l), Some(r)) => matches!((pos(original, l), pos(original, r)), (Some(a), Some(b)) if a < b),
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
+    }
+    out
 }
 
 fn reorder(list: &mut [Value], order: &[Value], strategy: ListStrategy<'_>) {
@@ -296,7 +338,14 @@ mod tests {
                        {"op": "add", "path": "/metadata/finalizers", "value": ["x"]}]);
         json(&mut v, &p).unwrap();
         assert_eq!(v["metadata"]["finalizers"], json!(["x"]));
-        assert!(matches!(json(&mut v, &p), Err(JsonPatchError::Failed(_))));
+        assert_eq!(json(&mut v, &p), Err(JsonPatchError::TestFailed));
+        assert_eq!(
+            json(
+                &mut v,
+                &json!([{"op": "test", "path": "/metadata/name", "value": "b"}])
+            ),
+            Err(JsonPatchError::TestFailed)
+        );
         assert!(matches!(
             json(&mut v, &json!({"op": "add"})),
             Err(JsonPatchError::Malformed(_))
@@ -326,7 +375,8 @@ mod tests {
             &json!({"metadata": {"finalizers": ["x.io/b"]}, "data": {"gone": null, "new": "n"}}),
         )
         .unwrap();
-        assert_eq!(cm["metadata"]["finalizers"], json!(["x.io/a", "x.io/b"]));
+        // The patch's new item first, as kube-apiserver orders it.
+        assert_eq!(cm["metadata"]["finalizers"], json!(["x.io/b", "x.io/a"]));
         assert_eq!(cm["data"], json!({"k": "v", "new": "n"}));
         strategic(
             &mut cm,

@@ -500,9 +500,10 @@ impl Api {
         let want_av = def.api_version(version);
         match body.get("kind").and_then(Value::as_str) {
             None | Some("") if require => {
+                let body = truncate(&body.to_string());
                 return Err(ApiError::bad_request(format!(
-                    "Object 'Kind' is missing in '{}'",
-                    truncate(&body.to_string())
+                    "the object provided is unrecognized (must be of type {}): Object 'Kind' is missing in '{body}' ({body})",
+                    def.kind
                 )));
             }
             Some(k) if !k.is_empty() && k != def.kind => {
@@ -539,8 +540,11 @@ impl Api {
         if !obj.is_object() {
             return Err(ApiError::bad_request("the request body must be a JSON object"));
         }
-        Self::check_type_meta(def, version, &obj, true)?;
+        // Built-in kinds take their type from the URL when the body leaves it out (what the
+        // API server's codec does); custom resources must say it.
+        Self::check_type_meta(def, version, &obj, def.builtin.is_none())?;
         obj["apiVersion"] = json!(def.api_version(&def.storage_version));
+        obj["kind"] = json!(def.kind);
         let has_status = def.version(version).is_some_and(|v| v.status);
         {
             let m = meta_mut(&mut obj);
@@ -1367,6 +1371,12 @@ fn apply_patch(target: &mut Value, ptype: PatchType, doc: &Value, builtin: bool)
         PatchType::Json => patch::json(target, doc).map_err(|e| match e {
             JsonPatchError::Malformed(m) => ApiError::bad_request(m),
             JsonPatchError::Failed(m) => ApiError::new(422, "Invalid", m),
+            // What kube-apiserver answers for a failed `test`: 422 with a generic message.
+            JsonPatchError::TestFailed => ApiError::new(
+                422,
+                "Invalid",
+                "the server rejected our request due to an error in our request".to_string(),
+            ),
             JsonPatchError::TooMany(n) => ApiError::too_large(format!(
                 "The allowed maximum operations in a JSON patch is {}, got {n}",
                 patch::MAX_JSON_PATCH_OPS

@@ -281,7 +281,15 @@ impl FieldSelector {
                 && field != "metadata.namespace"
                 && !supported.iter().any(|f| f == field)
             {
-                return Err(format!("field label not supported: {field}"));
+                let mut known = vec![
+                    "\"metadata.name\"".to_string(),
+                    "\"metadata.namespace\"".to_string(),
+                ];
+                known.extend(supported.iter().map(|f| format!("{f:?}")));
+                return Err(format!(
+                    "{field:?} is not a known field selector: only {}",
+                    known.join(", ")
+                ));
             }
             out.push(FieldRequirement {
                 field: field.into(),
@@ -386,7 +394,7 @@ mod tests {
         assert!(!f.matches("y", "ns", Some(&obj)));
         assert_eq!(
             FieldSelector::parse("spec.foo=bar", &sup).unwrap_err(),
-            "field label not supported: spec.foo"
+            "\"spec.foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\", \"type\""
         );
     }
 }

@@ -448,13 +448,8 @@ fn bootstrap(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
         json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
                "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1", "clusterIPs": ["10.96.0.1"], "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}),
     )?;
-    create(
-        "",
-        "nodes",
-        None,
-        json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "capi-sandbox-control-plane", "labels": {"kubernetes.io/hostname": "capi-sandbox-control-plane", "node-role.kubernetes.io/control-plane": "", "kubernetes.io/os": "linux"}},
-               "spec": {"podCIDR": "10.244.0.0/24"}}),
-    )?;
+    let (node, node_status) = management_node();
+    create("", "nodes", None, node)?;
     if let Some(nodes) = api.registry.get("", "nodes") {
         let _ = controllers::mutate(
             api,
@@ -467,13 +462,7 @@ fn bootstrap(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
                 if n.pointer("/status/nodeInfo").is_some() {
                     return false;
                 }
-                n["status"] = json!({
-                    "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": crate::time::now_rfc3339(), "lastTransitionTime": crate::time::now_rfc3339()}],
-                    "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "capi-sandbox-control-plane"}],
-                    "nodeInfo": {"kubeletVersion": "v1.33.0", "osImage": "capi-sandbox (in-memory)", "containerRuntimeVersion": "none://0", "kernelVersion": "n/a", "operatingSystem": "linux", "architecture": "amd64"},
-                    "capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
-                    "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
-                });
+                n["status"] = node_status.clone();
                 true
             },
         );
@@ -486,6 +475,21 @@ fn bootstrap(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
         create("apiextensions.k8s.io", "customresourcedefinitions", None, crd)?;
     }
     Ok(())
+}
+
+/// The management cluster's own Node (as a kind cluster has one), and its status. The real
+/// stack of the tests creates the same one.
+pub fn management_node() -> (Value, Value) {
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "capi-sandbox-control-plane", "labels": {"kubernetes.io/hostname": "capi-sandbox-control-plane", "node-role.kubernetes.io/control-plane": "", "kubernetes.io/os": "linux"}},
+           "spec": {"podCIDR": "10.244.0.0/24"}});
+    let status = json!({
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": crate::time::now_rfc3339(), "lastTransitionTime": crate::time::now_rfc3339()}],
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "capi-sandbox-control-plane"}],
+        "nodeInfo": {"kubeletVersion": "v1.33.0", "osImage": "capi-sandbox (in-memory)", "containerRuntimeVersion": "none://0", "kernelVersion": "n/a", "operatingSystem": "linux", "architecture": "amd64"},
+        "capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+        "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
+    });
+    (node, status)
 }
 
 /// clusterctl's inventory of the providers the simulated controllers stand for, as

@@ -43,8 +43,35 @@ fn check_keys(obj: &Value, field: &str, causes: &mut Vec<Cause>) {
     }
 }
 
+/// The JSON type name Go's decoder reports for a value that is not a string.
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null | Value::String(_) => "string",
+    }
+}
+
+/// String maps of built-in kinds (`data`, `stringData`) refuse other values the way the API
+/// server's decoder does: 400 before anything else is checked.
+fn check_string_map(obj: &Value, kind: &str, field: &str) -> ApiResult<()> {
+    let Some(map) = obj.get(field).and_then(Value::as_object) else {
+        return Ok(());
+    };
+    match map.values().find(|v| !v.is_string() && !v.is_null()) {
+        Some(v) => Err(ApiError::bad_request(format!(
+            "{kind} in version \"v1\" cannot be handled as a {kind}: json: cannot unmarshal {} into Go struct field {kind}.{field} of type string",
+            json_type(v)
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Normalises Secret data: merges `stringData` into `data` and checks base64.
 fn normalise_secret(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
+    check_string_map(obj, "Secret", "stringData")?;
     let Some(m) = obj.as_object_mut() else {
         return Ok(());
     };
@@ -108,6 +135,7 @@ fn normalise_secret(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
 }
 
 fn check_configmap(def: &ResourceDef, obj: &Value) -> ApiResult<()> {
+    check_string_map(obj, "ConfigMap", "data")?;
     let mut causes = vec![];
     check_keys(obj, "data", &mut causes);
     check_keys(obj, "binaryData", &mut causes);
@@ -140,6 +168,7 @@ pub fn on_create(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
         Some(Builtin::Namespace) => {
             obj["spec"] = json!({"finalizers": ["kubernetes"]});
             obj["status"] = json!({"phase": "Active"});
+            label_namespace(obj);
         }
         Some(Builtin::Service) => {
             if obj.pointer("/spec/clusterIP").is_none() {
@@ -175,6 +204,16 @@ pub fn on_create(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
         Some(Builtin::Event) | Some(Builtin::Node) | None => {}
     }
     Ok(())
+}
+
+/// Every namespace carries `kubernetes.io/metadata.name=<name>`, set by the server on create and
+/// update (so selectors by name work), whatever the client sent.
+fn label_namespace(obj: &mut Value) {
+    let name = name_of(obj);
+    if !obj["metadata"]["labels"].is_object() {
+        obj["metadata"]["labels"] = json!({});
+    }
+    obj["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
 }
 
 /// The finalizer a CRD carries until its instances are cleaned up.
@@ -232,6 +271,7 @@ pub fn on_update(def: &ResourceDef, old: &Value, new: &mut Value) -> ApiResult<(
                 }
             }
         }
+        Some(Builtin::Namespace) => label_namespace(new),
         Some(Builtin::Crd) => {
             crate::registry::def_from_crd(new).map_err(|c| invalid(def, &name_of(new), c))?;
             if old.pointer("/spec/scope") != new.pointer("/spec/scope")

@@ -1,19 +1,20 @@
-//! `kubectl capi describe` through the real kubectl against the sandbox (objects and their
-//! status written directly; the simulated controllers are off).
+//! `kubectl capi describe` through the real kubectl, on the sandbox and on the real API server
+//! (fixture objects and their status written without controllers).
 
 use std::time::Duration;
 
-use capi_e2e::{Opts, TestSandbox, stderr, stdout};
+use capi_e2e::{Backend, Opts, TestSandbox, on_both_backends, stderr, stdout};
 use capi_sandbox::crds::Generation;
-use capi_sandbox::fixtures::{ClusterSpec, load};
+use capi_sandbox::fixtures::ClusterSpec;
 use serde_json::Value;
 
-fn with_cluster(spec: ClusterSpec) -> TestSandbox {
+fn with_cluster(backend: Backend, spec: ClusterSpec) -> TestSandbox {
     let sb = TestSandbox::with(Opts {
+        backend,
         generation: spec.generation,
         ..Default::default()
     });
-    load(sb.sandbox().api(), &spec).unwrap();
+    sb.load(&spec);
     sb
 }
 
@@ -28,9 +29,9 @@ fn words(line: &str) -> Vec<&str> {
     line.split_whitespace().collect()
 }
 
-#[test]
-fn tree_through_kubectl_plugin_dispatch() {
-    let sb = with_cluster(demo_spec());
+on_both_backends! {
+fn tree_through_kubectl_plugin_dispatch(backend) {
+    let sb = with_cluster(backend, demo_spec());
     let o = sb.capi(&["describe", "cluster", "demo"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -104,10 +105,11 @@ fn tree_through_kubectl_plugin_dispatch() {
     let o = sb.capi(&["describe", "cluster", "demo", "--color=always"]);
     assert!(stdout(&o).contains("\u{1b}["));
 }
+}
 
-#[test]
-fn options_grouping_echo_conditions_machinesets_templates() {
-    let sb = with_cluster(demo_spec());
+on_both_backends! {
+fn options_grouping_echo_conditions_machinesets_templates(backend) {
+    let sb = with_cluster(backend, demo_spec());
     let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--grouping=false"]));
     assert_eq!(
         out.lines().filter(|l| l.contains("─Machine default/")).count(),
@@ -171,10 +173,11 @@ fn options_grouping_echo_conditions_machinesets_templates() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("whitespace is not allowed"), "{}", stderr(&o));
 }
+}
 
-#[test]
-fn json_and_yaml_share_the_documented_schema() {
-    let sb = with_cluster(demo_spec());
+on_both_backends! {
+fn json_and_yaml_share_the_documented_schema(backend) {
+    let sb = with_cluster(backend, demo_spec());
     let o = sb.capi(&["describe", "cluster", "demo", "-o", "json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["kind"], "ClusterTree");
@@ -203,13 +206,14 @@ fn json_and_yaml_share_the_documented_schema() {
     let from_yaml: Value = serde_saphyr::from_str(&yaml).unwrap();
     assert_eq!(from_yaml, v);
 }
+}
 
-#[test]
-fn v1beta1_management_cluster_gets_v1beta1_columns() {
+on_both_backends! {
+fn v1beta1_management_cluster_gets_v1beta1_columns(backend) {
     let mut spec = ClusterSpec::new("old", "default", 1, 2);
     spec.generation = Generation::V1beta1;
     spec.unhealthy = vec!["old-md-0-7d9f8c-00000".into()];
-    let sb = with_cluster(spec);
+    let sb = with_cluster(backend, spec);
     let o = sb.capi(&["describe", "cluster", "old"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -239,13 +243,14 @@ fn v1beta1_management_cluster_gets_v1beta1_columns() {
         serde_json::from_slice(&sb.capi(&["describe", "cluster", "old", "-o", "json"]).stdout).unwrap();
     assert_eq!(v["conditionsFormat"], "v1beta1");
 }
+}
 
-#[test]
-fn fleet_view_of_every_cluster() {
-    let sb = with_cluster(demo_spec());
+on_both_backends! {
+fn fleet_view_of_every_cluster(backend) {
+    let sb = with_cluster(backend, demo_spec());
     let mut other = ClusterSpec::new("prod-eu", "prod", 3, 5);
     other.class = Some("quick-start".into());
-    load(sb.sandbox().api(), &other).unwrap();
+    sb.load(&other);
     let o = sb.capi(&["describe", "clusters", "-A"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
@@ -309,10 +314,11 @@ fn fleet_view_of_every_cluster() {
     assert!(empty.status.success());
     assert!(stderr(&empty).contains("No clusters found in namespace \"nothing-here\""));
 }
+}
 
-#[test]
-fn at_most_twelve_requests_for_a_cluster_tree() {
-    let sb = with_cluster(ClusterSpec::new("counted", "default", 3, 40));
+on_both_backends! {
+fn at_most_twelve_requests_for_a_cluster_tree(backend) {
+    let sb = with_cluster(backend, ClusterSpec::new("counted", "default", 3, 40));
     let before = sb.metrics();
     let o = sb
         .plugin("kubectl-capi-describe")
@@ -341,10 +347,11 @@ fn at_most_twelve_requests_for_a_cluster_tree() {
             == 43
     );
 }
+}
 
-#[test]
-fn bad_input_gives_one_line_errors() {
-    let sb = with_cluster(demo_spec());
+on_both_backends! {
+fn bad_input_gives_one_line_errors(backend) {
+    let sb = with_cluster(backend, demo_spec());
     let o = sb.capi(&["describe", "cluster", "dmeo"]);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -420,9 +427,10 @@ fn bad_input_gives_one_line_errors() {
     let o = sb.capi(&["describe", "cluster", "demo", "--kubeconfig", "/does/not/exist"]);
     assert!(stderr(&o).contains("does not exist"), "{}", stderr(&o));
 }
+}
 
-#[test]
-fn not_a_cluster_api_management_cluster() {
+on_both_backends! {
+fn not_a_cluster_api_management_cluster(backend) {
     let crds = tempfile::tempdir().unwrap();
     std::fs::write(
         crds.path().join("widget.yaml"),
@@ -430,6 +438,7 @@ fn not_a_cluster_api_management_cluster() {
     )
     .unwrap();
     let sb = TestSandbox::with(Opts {
+        backend,
         crds_dir: Some(crds.path().to_path_buf()),
         ..Default::default()
     });
@@ -441,10 +450,11 @@ fn not_a_cluster_api_management_cluster() {
         stderr(&o)
     );
 }
+}
 
-#[test]
-fn kubeconfig_list_and_verbose_request_log() {
-    let sb = with_cluster(demo_spec());
+on_both_backends! {
+fn kubeconfig_list_and_verbose_request_log(backend) {
+    let sb = with_cluster(backend, demo_spec());
     let list = std::env::join_paths([
         sb.dir.path().join("missing-1"),
         sb.kubeconfig.clone(),
@@ -471,10 +481,11 @@ fn kubeconfig_list_and_verbose_request_log() {
         .output();
     assert_eq!(stderr(&quiet), "");
 }
+}
 
-#[test]
-fn watch_redraws_on_change() {
-    let sb = with_cluster(demo_spec());
+on_both_backends! {
+fn watch_redraws_on_change(backend) {
+    let sb = with_cluster(backend, demo_spec());
     let mut cmd = std::process::Command::new(capi_e2e::kubectl_path());
     cmd.args(["capi", "describe", "cluster", "demo", "--watch"]);
     sb.env(&mut cmd);
@@ -510,10 +521,11 @@ fn watch_redraws_on_change() {
     assert_eq!(md(frames[0]), "3/3 2 2");
     assert_eq!(md(frames.last().unwrap()), "3/3 3 3");
 }
+}
 
-#[test]
-fn entry_point_lists_verbs_and_rejects_unknown_ones() {
-    let sb = TestSandbox::start();
+on_both_backends! {
+fn entry_point_lists_verbs_and_rejects_unknown_ones(backend) {
+    let sb = TestSandbox::on(backend);
     let o = sb.capi(&[]);
     assert!(o.status.success());
     assert!(
@@ -547,4 +559,5 @@ fn entry_point_lists_verbs_and_rejects_unknown_ones() {
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("No clusters found"), "{}", stderr(&o));
+}
 }

@@ -9,8 +9,8 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use base64::Engine;
-use capi_e2e::{TestSandbox, bin_dir, kubectl_path, stderr, stdout};
-use capi_sandbox::fixtures::{ClusterSpec, load};
+use capi_e2e::{Backend, TestSandbox, bin_dir, kubectl_path, on_both_backends, stderr, stdout};
+use capi_sandbox::fixtures::ClusterSpec;
 use capi_sandbox::tls::{Ca, Usage};
 use capi_shared::kubeconfig_file::{KubeconfigDoc, Section};
 use serde_json::Value;
@@ -66,10 +66,10 @@ fn bare_cluster(sb: &TestSandbox, name: &str) {
 /// A sandbox without controllers holding: c1 (initialised, kubeconfig valid for a year, and a
 /// user kubeconfig), c2 (not initialised, no secret), c3 (secret without `value`), c4
 /// (initialised, certificate expiring in 10 days).
-fn fixtures() -> (TestSandbox, String) {
-    let sb = TestSandbox::start();
+fn fixtures_on(backend: Backend) -> (TestSandbox, String) {
+    let sb = TestSandbox::on(backend);
     for name in ["c1", "c4"] {
-        load(sb.sandbox().api(), &ClusterSpec::new(name, "default", 1, 0)).unwrap();
+        sb.load(&ClusterSpec::new(name, "default", 1, 0));
     }
     bare_cluster(&sb, "c2");
     bare_cluster(&sb, "c3");
@@ -91,14 +91,18 @@ fn fixtures() -> (TestSandbox, String) {
     (sb, c1)
 }
 
+fn fixtures() -> (TestSandbox, String) {
+    fixtures_on(Backend::Sandbox)
+}
+
 fn contexts(path: &Path) -> Vec<String> {
     let doc = KubeconfigDoc::parse(&std::fs::read_to_string(path).unwrap()).unwrap();
     doc.names(Section::Contexts)
 }
 
-#[test]
-fn prints_exactly_what_the_secret_holds_and_writes_private_files() {
-    let (sb, c1) = fixtures();
+on_both_backends! {
+fn prints_exactly_what_the_secret_holds_and_writes_private_files(backend) {
+    let (sb, c1) = fixtures_on(backend);
     // Through kubectl's plugin dispatch: byte for byte.
     let o = sb.capi(&["get-kubeconfig", "c1"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -165,10 +169,11 @@ fn prints_exactly_what_the_secret_holds_and_writes_private_files() {
     );
     assert!(stdout(&o).starts_with("apiVersion: v1"));
 }
+}
 
-#[test]
-fn secrets_never_reach_the_logs() {
-    let (sb, c1) = fixtures();
+on_both_backends! {
+fn secrets_never_reach_the_logs(backend) {
+    let (sb, c1) = fixtures_on(backend);
     let o = sb
         .plugin(BIN)
         .args(["c1", "-v=9", "--output"])
@@ -187,10 +192,11 @@ fn secrets_never_reach_the_logs() {
     // The request and response of the secret GET are named, but their bodies are not shown.
     assert!(log.contains("c1-kubeconfig"), "{log}");
 }
+}
 
-#[test]
-fn errors_say_what_is_wrong() {
-    let (sb, _) = fixtures();
+on_both_backends! {
+fn errors_say_what_is_wrong(backend) {
+    let (sb, _) = fixtures_on(backend);
     let e = sb.plugin(BIN).arg("nope").fails();
     assert!(
         e.starts_with("error: ") && e.contains("nope") && e.contains("not found"),
@@ -279,6 +285,7 @@ fn errors_say_what_is_wrong() {
         stderr(&o)
     );
     assert_eq!(std::fs::read_to_string(&into).unwrap(), before);
+}
 }
 
 const EXISTING: &str = "apiVersion: v1\nkind: Config\nclusters:\n- name: prod\n  cluster:\n    server: https://prod.example:6443\n    insecure-skip-tls-verify: true\n- name: kubernetes\n  cluster:\n    server: https://other.example:6443\nusers:\n- name: kubernetes-admin\n  user:\n    token: keep-me\n- name: alice\n  user:\n    token: alice-token\ncontexts:\n- name: prod\n  context:\n    cluster: prod\n    user: alice\n    namespace: payments\n- name: kubernetes-admin@kubernetes\n  context:\n    cluster: kubernetes\n    user: kubernetes-admin\ncurrent-context: prod\npreferences: {}\n";

@@ -1,9 +1,10 @@
 //! The sandbox through the `kube` crate: typed APIs, conflicts, paging, the scale subresource,
-//! delete results, condition waits and the watcher's relist after an expired resourceVersion.
+//! delete results, condition waits and the watcher's relist after an expired resourceVersion; all
+//! but the relist (it needs a short watch history) on the real API server too.
 
 use std::time::Duration;
 
-use capi_e2e::TestSandbox;
+use capi_e2e::{TestSandbox, on_both_backends};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -15,9 +16,9 @@ fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(json!({"metadata": {"name": name}, "data": {"k": "v"}})).unwrap()
 }
 
-#[test]
-fn typed_crud_conflicts_and_delete_results() {
-    let sb = TestSandbox::start();
+on_both_backends! {
+fn typed_crud_conflicts_and_delete_results(backend) {
+    let sb = TestSandbox::on(backend);
     let client = sb.client(false);
     sb.block_on(async {
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
@@ -69,10 +70,11 @@ fn typed_crud_conflicts_and_delete_results() {
         assert!(api.get_opt("dry").await.unwrap().is_none());
     });
 }
+}
 
-#[test]
-fn paging_follows_continue_tokens() {
-    let sb = TestSandbox::start();
+on_both_backends! {
+fn paging_follows_continue_tokens(backend) {
+    let sb = TestSandbox::on(backend);
     let client = sb.client(false);
     sb.block_on(async {
         let ns: Api<Namespace> = Api::all(client.clone());
@@ -111,10 +113,11 @@ fn paging_follows_continue_tokens() {
         assert_eq!(labelled.items.len(), 1);
     });
 }
+}
 
-#[test]
-fn scale_subresource_through_kube() {
-    let sb = TestSandbox::start();
+on_both_backends! {
+fn scale_subresource_through_kube(backend) {
+    let sb = TestSandbox::on(backend);
     sb.apply(
         "apiVersion: cluster.x-k8s.io/v1beta2\nkind: MachineDeployment\nmetadata: {name: md-0, namespace: default}\nspec:\n  clusterName: c1\n  replicas: 1\n  selector: {matchLabels: {a: b}}\n  template:\n    spec: {clusterName: c1, bootstrap: {dataSecretName: x}, infrastructureRef: {apiGroup: infrastructure.cluster.x-k8s.io, kind: DevMachineTemplate, name: t}}\n",
     );
@@ -148,10 +151,11 @@ fn scale_subresource_through_kube() {
         assert!(matches!(&err, kube::Error::Api(s) if s.code == 415), "{err:?}");
     });
 }
+}
 
-#[test]
-fn await_condition_uses_name_field_selectors() {
-    let sb = TestSandbox::start();
+on_both_backends! {
+fn await_condition_uses_name_field_selectors(backend) {
+    let sb = TestSandbox::on(backend);
     let client = sb.client(false);
     sb.block_on(async {
         let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
@@ -180,6 +184,7 @@ fn await_condition_uses_name_field_selectors() {
             .unwrap();
         assert_eq!(got.unwrap().data.unwrap()["k"], "done");
     });
+}
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! End-to-end tests: one test binary (fast to link) with a module per area.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod clusterctl;
 mod conformance;
 mod controllers;
 mod describe;

@@ -1,5 +1,8 @@
-//! Test harness: a sandbox hosted in the test process (its own runtime thread), a kubeconfig in
-//! a temporary directory, and command builders for the real `kubectl` and the plugin binaries.
+//! Test harness: a management cluster for one test, either the sandbox hosted in the test
+//! process (its own runtime thread) or the real stack (kube-apiserver, etcd and
+//! kube-controller-manager built from their Go modules, see `realstack/`), a kubeconfig in a
+//! temporary directory, and command builders for the real `kubectl` and the plugin binaries.
+//! [`on_both_backends!`] turns one test definition into one test per backend.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::{Path, PathBuf};
@@ -7,6 +10,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use capi_realstack::RealStack;
 use capi_sandbox::crds::Generation;
 use capi_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
@@ -57,9 +61,42 @@ pub fn kubectl_path() -> PathBuf {
     .clone()
 }
 
-/// Options of a test sandbox.
+/// Which server a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The project's in-memory sandbox.
+    Sandbox,
+    /// The real kube-apiserver (with etcd and kube-controller-manager) on loopback.
+    Real,
+}
+
+/// One test definition, run on both backends: `mod NAME { fn on_sandbox; fn on_real_apiserver }`.
+/// `cargo xtask test` filters out `on_real_apiserver` (saying so) only where Go is missing.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($backend: $crate::Backend) $body
+            #[test]
+            fn on_sandbox() {
+                body($crate::Backend::Sandbox)
+            }
+            #[test]
+            fn on_real_apiserver() {
+                body($crate::Backend::Real)
+            }
+        }
+    };
+}
+
+/// Options of a test cluster.
 #[derive(Clone, Debug)]
 pub struct Opts {
+    /// The server; the sandbox-only options below are refused on the real one.
+    pub backend: Backend,
     pub generation: Generation,
     pub controllers: bool,
     pub speed: f64,
@@ -75,6 +112,7 @@ pub struct Opts {
 impl Default for Opts {
     fn default() -> Self {
         Opts {
+            backend: Backend::Sandbox,
             generation: Generation::V1beta2,
             controllers: false,
             speed: 0.0,
@@ -87,8 +125,20 @@ impl Default for Opts {
     }
 }
 
-/// A sandbox running in the test process, with its kubeconfig on disk.
-pub struct TestSandbox {
+impl Opts {
+    /// The defaults on `backend`.
+    pub fn on(backend: Backend) -> Opts {
+        Opts {
+            backend,
+            ..Default::default()
+        }
+    }
+}
+
+/// A management cluster for one test (the sandbox or the real stack), with its kubeconfig on
+/// disk.
+pub struct TestCluster {
+    pub backend: Backend,
     pub url: String,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
@@ -97,19 +147,99 @@ pub struct TestSandbox {
     pub ca_pem: String,
     rt: Option<tokio::runtime::Runtime>,
     sandbox: Option<Sandbox>,
+    real: Option<RealStack>,
+    /// Audit events of the real server before this index are not the test's.
+    audit_from: std::cell::Cell<usize>,
 }
 
-impl TestSandbox {
-    pub fn start() -> TestSandbox {
+/// The folder of the real stack's binaries (`CAPI_REALSTACK_BIN`, else `target/realstack/bin`),
+/// or a panic that says how to build them: a test on the real backend never passes without it.
+pub fn realstack_bin() -> PathBuf {
+    let dir = std::env::var_os("CAPI_REALSTACK_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| project_root().join("target/realstack/bin"));
+    assert!(
+        dir.join("kube-apiserver").is_file(),
+        "the real-server backend needs kube-apiserver, etcd and kube-controller-manager in {}: run `cargo xtask realstack build` (needs Go), or leave these tests out with `--skip on_real_apiserver`",
+        dir.display()
+    );
+    dir
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+impl TestCluster {
+    pub fn start() -> TestCluster {
         Self::with(Opts::default())
     }
 
-    pub fn with(opts: Opts) -> TestSandbox {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+    /// The default cluster on `backend`.
+    pub fn on(backend: Backend) -> TestCluster {
+        Self::with(Opts::on(backend))
+    }
+
+    pub fn with(opts: Opts) -> TestCluster {
+        match opts.backend {
+            Backend::Sandbox => Self::sandboxed(opts),
+            Backend::Real => Self::real(opts),
+        }
+    }
+
+    fn real(opts: Opts) -> TestCluster {
+        assert!(
+            !opts.controllers
+                && opts.state_dir.is_none()
+                && opts.watch_history.is_none()
+                && opts.clock_skew_secs == 0,
+            "controllers, state_dir, watch_history and clock_skew_secs are sandbox options"
+        );
+        let rt = runtime();
+        let mut so = capi_realstack::StackOptions::new(realstack_bin());
+        so.audit = opts.audit;
+        so.crds = match opts.crds_dir {
+            Some(d) => capi_realstack::CrdSet::Dir(d),
+            None => capi_realstack::CrdSet::Bundled(opts.generation),
+        };
+        let stack = rt.block_on(RealStack::start(so)).unwrap_or_else(|e| {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            panic!("the real stack did not start: {msg}")
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(
+            &kubeconfig,
+            serde_saphyr::to_string(&stack.kubeconfig_doc("capi-sandbox")).unwrap(),
+        )
+        .unwrap();
+        let from = stack.audit_events().len();
+        TestCluster {
+            backend: Backend::Real,
+            url: stack.url.clone(),
+            admin_token: stack.files.admin_token.clone(),
+            readonly_token: stack.files.readonly_token.clone(),
+            ca_pem: stack.files.ca.cert_pem.clone(),
+            dir,
+            kubeconfig,
+            rt: Some(rt),
+            sandbox: None,
+            real: Some(stack),
+            audit_from: std::cell::Cell::new(from),
+        }
+    }
+
+    fn sandboxed(opts: Opts) -> TestCluster {
+        let rt = runtime();
         let cfg = SandboxConfig {
             generation: opts.generation,
             controllers: opts.controllers,
@@ -127,7 +257,8 @@ impl TestSandbox {
         let kubeconfig = dir.path().join("kubeconfig");
         let kc = serde_saphyr::to_string(&sandbox.kubeconfig("capi-sandbox")).unwrap();
         std::fs::write(&kubeconfig, kc).unwrap();
-        TestSandbox {
+        TestCluster {
+            backend: Backend::Sandbox,
             url: sandbox.url.clone(),
             admin_token: sandbox.credentials.admin_token.clone(),
             readonly_token: sandbox.credentials.readonly_token.clone(),
@@ -136,11 +267,39 @@ impl TestSandbox {
             kubeconfig,
             rt: Some(rt),
             sandbox: Some(sandbox),
+            real: None,
+            audit_from: std::cell::Cell::new(0),
         }
     }
 
+    /// The sandbox (a test that calls this runs on the sandbox only).
     pub fn sandbox(&self) -> &Sandbox {
-        self.sandbox.as_ref().unwrap()
+        self.sandbox
+            .as_ref()
+            .expect("this part of the test needs the sandbox (it is not the real API server)")
+    }
+
+    /// Whether this is the real API server.
+    pub fn is_real(&self) -> bool {
+        self.backend == Backend::Real
+    }
+
+    /// Loads a fixture cluster (objects with their status, no controllers needed): straight
+    /// into the sandbox's store, or through the real server's API. Either way the writes are
+    /// not in the audit log the test reads.
+    pub fn load(&self, spec: &capi_sandbox::fixtures::ClusterSpec) -> usize {
+        match &self.real {
+            None => capi_sandbox::fixtures::load(self.sandbox().api(), spec).unwrap(),
+            Some(stack) => {
+                let objects = capi_sandbox::fixtures::cluster_objects(spec);
+                let client = self.client(false);
+                let n = self
+                    .block_on(capi_realstack::objects::load(&client, &spec.namespace, objects))
+                    .unwrap_or_else(|e| panic!("loading fixture {}: {e:?}", spec.name));
+                self.audit_from.set(stack.audit_events().len());
+                n
+            }
+        }
     }
 
     /// Runs a future on the sandbox's runtime.
@@ -247,8 +406,18 @@ impl TestSandbox {
         String::from_utf8(self.raw("GET", "/metrics", None, vec![]).1).unwrap()
     }
 
-    /// The audited write requests so far (the sandbox must run with `Opts { audit: true }`).
+    /// The audited write requests so far (started with `Opts { audit: true }`): the sandbox's
+    /// log, or the real server's audit log (`--audit-log-path`) from the test's start.
     pub fn audit(&self) -> Vec<serde_json::Value> {
+        if let Some(stack) = &self.real {
+            assert!(
+                stack.audit_log.is_some(),
+                "the server was started without an audit log"
+            );
+            return stack
+                .audit_events()
+                .split_off(self.audit_from.get().min(stack.audit_events().len()));
+        }
         self.sandbox()
             .state
             .audit
@@ -259,9 +428,27 @@ impl TestSandbox {
 
     /// Forgets the audited requests so far.
     pub fn clear_audit(&self) {
+        if let Some(stack) = &self.real {
+            self.audit_from.set(stack.audit_events().len());
+            return;
+        }
         if let Some(a) = &self.sandbox().state.audit {
             a.clear();
         }
+    }
+}
+
+/// The kinds of write an audit event stands for, comparable across backends: the real audit
+/// log has no Content-Type, so a patch's type is told from its body where the sandbox's log
+/// does not say (`json` for a JSON patch array, `merge` for an object).
+pub fn patch_kind(event: &Value) -> &'static str {
+    match event["contentType"].as_str() {
+        Some(ct) if ct.contains("json-patch") => "json",
+        Some(ct) if ct.contains("merge-patch") => "merge",
+        Some(ct) if ct.contains("strategic") => "strategic",
+        Some(ct) if ct.contains("apply-patch") => "apply",
+        _ if event["requestObject"].is_array() => "json",
+        _ => "merge",
     }
 }
 
@@ -273,8 +460,11 @@ async fn http_body_collect(body: kube::client::Body) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-impl Drop for TestSandbox {
+impl Drop for TestCluster {
     fn drop(&mut self) {
+        if let Some(mut stack) = self.real.take() {
+            stack.stop();
+        }
         if let (Some(rt), Some(sb)) = (self.rt.take(), self.sandbox.take()) {
             rt.block_on(sb.shutdown());
             rt.shutdown_timeout(Duration::from_secs(2));
@@ -388,3 +578,6 @@ pub fn skip(message: &str) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr(), "SKIPPED {message}");
 }
+
+/// The name the sandbox-only tests used for [`TestCluster`].
+pub type TestSandbox = TestCluster;

@@ -1,5 +1,7 @@
-//! Release tooling shared by `cargo xtask release` and the tests: packing the krew archive,
-//! its sha256, rendering the krew manifest from its template, and krew's own validation rules.
+//! Tooling shared by `cargo xtask` and the tests: packing the krew archive, its sha256,
+//! rendering the krew manifest from its template and krew's own validation rules; building and
+//! starting the real stack (`realstack`).
 
 pub mod krew;
 pub mod pack;
+pub mod realstack;

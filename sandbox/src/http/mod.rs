@@ -151,6 +151,14 @@ fn bytes_response(status: StatusCode, content_type: &str, body: Bytes, warnings:
 
 fn error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if e.reason == crate::error::PAGE_NOT_FOUND {
+        return bytes_response(
+            status,
+            "text/plain; charset=utf-8",
+            Bytes::from_static(b"404 page not found\n"),
+            &[],
+        );
+    }
     let mut r = json_response(status, &e.to_status(), &[]);
     if let Some(after) = e.retry_after
         && let Ok(v) = HeaderValue::from_str(&after.to_string())
@@ -237,6 +245,16 @@ fn authenticate(
             readonly: true,
         }),
         None => Err(ApiError::unauthorized()),
+    }
+}
+
+/// What Kubernetes' `view` ClusterRole lets a user read of the kinds served here, plus the Cluster
+/// API groups (granted on real management clusters by a role aggregated into `view`): namespaces,
+/// configmaps, events and services; not secrets, nodes, CRDs or other custom resources.
+fn viewable(group: &str, plural: &str) -> bool {
+    match group {
+        "" => matches!(plural, "namespaces" | "configmaps" | "events" | "services"),
+        g => capi_shared::capi::API_GROUPS.contains(&g),
     }
 }
 
@@ -358,7 +376,7 @@ async fn dispatch(
         }
         ["apis", group] => {
             get_only(&parts.method)?;
-            let body = discovery::api_group(reg, group).ok_or_else(ApiError::not_found_path)?;
+            let body = discovery::api_group(reg, group).ok_or_else(ApiError::page_not_found)?;
             return Ok(json_response(StatusCode::OK, &body, &[]));
         }
         ["api", "v1"] | ["apis", _, _] => {
@@ -368,7 +386,13 @@ async fn dispatch(
             } else {
                 (segs[1], segs[2])
             };
-            let body = discovery::resource_list(reg, g, v).ok_or_else(ApiError::not_found_path)?;
+            let body = discovery::resource_list(reg, g, v).ok_or_else(|| {
+                if matches!(g, "" | "apiextensions.k8s.io") {
+                    ApiError::not_found_path()
+                } else {
+                    ApiError::page_not_found()
+                }
+            })?;
             return Ok(json_response(StatusCode::OK, &body, &[]));
         }
         _ => {}
@@ -376,9 +400,18 @@ async fn dispatch(
     let (group, version, rest) = match segs.as_slice() {
         ["api", "v1", rest @ ..] => ("", "v1", rest),
         ["apis", g, v, rest @ ..] => (*g, *v, rest),
-        _ => return Err(ApiError::not_found_path()),
+        _ => return Err(ApiError::page_not_found()),
     };
-    let target = resolve(st, group, version, rest)?;
+    // Custom resource groups are served by a handler that knows only its CRDs: anything else
+    // there is the plain-text 404 of a real API server; built-in groups answer with a Status.
+    let builtin_group = matches!(group, "" | "apiextensions.k8s.io");
+    let target = resolve(st, group, version, rest).map_err(|e| {
+        if !builtin_group && e == ApiError::not_found_path() {
+            ApiError::page_not_found()
+        } else {
+            e
+        }
+    })?;
     labels.group = group.to_string();
     labels.version = version.to_string();
     labels.resource = target.def.plural.clone();
@@ -432,7 +465,7 @@ async fn dispatch(
     // The read-only user has the rights of Kubernetes' built-in `view` role, which leaves out
     // Secrets: credentials (workload kubeconfigs, the sandbox CA key) stay with the admin.
     let secret = target.def.plural == "secrets" && group.is_empty();
-    if user.readonly && !write && secret {
+    if user.readonly && !write && (secret || !viewable(group, &target.def.plural)) {
         let rbac_verb = match verb {
             "GET" => "get",
             "LIST" => "list",
@@ -441,7 +474,7 @@ async fn dispatch(
         return Err(ApiError::forbidden_rbac(
             &user.name,
             rbac_verb,
-            "secrets",
+            &target.def.plural,
             group,
             target.ns.as_deref(),
             target.name.as_deref(),
@@ -868,11 +901,16 @@ fn fields_supported(def: &ResourceDef, version: &str) -> Vec<String> {
 pub fn list_opts(def: &ResourceDef, version: &str, q: &HashMap<String, String>) -> ApiResult<ListOpts> {
     let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
         .map_err(ApiError::bad_request)?;
-    let fields = FieldSelector::parse(
-        q.get("fieldSelector").map(String::as_str).unwrap_or(""),
-        &fields_supported(def, version),
-    )
-    .map_err(ApiError::bad_request)?;
+    let field_q = q.get("fieldSelector").map(String::as_str).unwrap_or("");
+    let fields = FieldSelector::parse(field_q, &fields_supported(def, version)).map_err(|e| {
+        // The API server's wording: which resource, which selectors, then why.
+        ApiError::bad_request(format!(
+            "Unable to find \"{}/{version}, Resource={}\" that match label selector \"{}\", field selector \"{field_q}\": {e}",
+            def.group,
+            def.plural,
+            q.get("labelSelector").map(String::as_str).unwrap_or("")
+        ))
+    })?;
     let limit = match q.get("limit").map(String::as_str) {
         None | Some("") => None,
         Some(l) => Some(

@@ -10,6 +10,18 @@ pub use conditions::Condition;
 
 /// The core Cluster API group.
 pub const CORE_GROUP: &str = "cluster.x-k8s.io";
+/// The API groups of Cluster API and its providers that this project reads: the groups a
+/// read-only role must grant (the sandbox's read-only user, the test stack's aggregated role).
+pub const API_GROUPS: &[&str] = &[
+    "cluster.x-k8s.io",
+    "addons.cluster.x-k8s.io",
+    "bootstrap.cluster.x-k8s.io",
+    "controlplane.cluster.x-k8s.io",
+    "infrastructure.cluster.x-k8s.io",
+    "clusterctl.cluster.x-k8s.io",
+    "ipam.cluster.x-k8s.io",
+    "runtime.cluster.x-k8s.io",
+];
 /// The label every object of a workload cluster carries.
 pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
 /// The label of control plane Machines.
