@@ -545,6 +545,12 @@ impl Api {
         Self::check_type_meta(def, version, &obj, def.builtin.is_none())?;
         obj["apiVersion"] = json!(def.api_version(&def.storage_version));
         obj["kind"] = json!(def.kind);
+        // Protobuf bodies carry every string field; the API server omits an empty one.
+        if let Some(m) = obj["metadata"].as_object_mut()
+            && m.get("generateName").and_then(Value::as_str) == Some("")
+        {
+            m.remove("generateName");
+        }
         let has_status = def.version(version).is_some_and(|v| v.status);
         {
             let m = meta_mut(&mut obj);

@@ -294,6 +294,11 @@ fn protobuf_creates_namespace_configmap_secret(backend) {
         jsonpath(&sb, &["ns", "t1"], "{.status.phase} {.spec.finalizers}"),
         "Active [\"kubernetes\"]"
     );
+    // Protobuf bodies carry every string field: an empty generateName is not kept.
+    for what in [&["ns", "t1"][..], &["cm", "c1", "-n", "t1"], &["secret", "s1", "-n", "t1"]] {
+        let meta = &sb.get_json(what)["metadata"];
+        assert!(meta.get("generateName").is_none(), "{what:?}: {meta}");
+    }
 }
 }
 
@@ -1572,7 +1577,23 @@ fn readonly_user_and_unauthenticated_requests(backend) {
         e,
         "Error from server (Forbidden): secrets is forbidden: User \"capi-sandbox-readonly\" cannot list resource \"secrets\" in API group \"\" in the namespace \"default\"\n"
     );
-    // No token: 401 on resources, health endpoints stay open.
+    // Anonymous requests (no token), as on a real server with its default anonymous access:
+    // the public paths answer (with or without a trailing slash), anything else is 403 for
+    // system:anonymous; a token the server does not know is 401 everywhere, public paths too.
+    for p in ["/version", "/version/", "/healthz", "/readyz", "/livez"] {
+        assert_eq!(sb.raw_as(p, None).0, 200, "{p}");
+        assert_eq!(sb.raw_as(p, Some("bogus")).0, 401, "{p}");
+    }
+    let (code, body) = sb.raw_as("/api", None);
+    let st: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!((code, st["message"].as_str()), (403, Some("forbidden: User \"system:anonymous\" cannot get path \"/api\"")));
+    let (code, body) = sb.raw_as("/api/v1/namespaces/default/configmaps", None);
+    let st: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (code, st["message"].as_str()),
+        (403, Some("configmaps is forbidden: User \"system:anonymous\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""))
+    );
+    // A wrong token: 401 on resources, health endpoints stay open.
     let kc = std::fs::read_to_string(&sb.kubeconfig)
         .unwrap()
         .replace(&sb.admin_token, "wrong-token");

@@ -1,6 +1,9 @@
 //! The simulated Cluster API controllers, driven only through the real kubectl: templates become
 //! running clusters with reachable workload API servers; scaling, version upgrades, health
 //! checks, pausing and deletion behave as on a real management cluster.
+//!
+//! Sandbox only: every test here waits on the simulated controllers, and the real API server of
+//! the tests runs none of Cluster API's (nothing would ever change a status).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

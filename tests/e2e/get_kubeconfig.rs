@@ -1,6 +1,9 @@
 //! `kubectl capi get-kubeconfig`: exact printing, private files, safe concurrent merges that
 //! survive being killed, clear errors, and (with the simulated controllers) a merged context that
 //! reaches the workload cluster.
+//!
+//! Printing, files and errors run on both backends; the merge stress tests are about files (the
+//! sandbox serves them) and the workload test needs the simulated controllers.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;

@@ -2,6 +2,9 @@
 //! its sha256, and an install laid out the way krew makes it (archive unpacked into a store
 //! directory, one `kubectl-capi` symlink on PATH) runs every verb through the real kubectl, with
 //! `kubectl plugin list` clean and shell completion working once installed.
+//!
+//! Sandbox only: the install test drives a provisioned cluster (simulated controllers); the
+//! manifest test needs no server.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,10 +1,13 @@
 //! `kubectl capi generate`, `scale` and `delete` through the real kubectl against the sandbox
 //! (with its simulated controllers where the outcome depends on them).
+//!
+//! `generate` runs on both backends; scale and delete here wait on the simulated controllers and run
+//! on the sandbox only (`writes.rs` covers their writes on both).
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use capi_e2e::{Opts, TestSandbox, eventually, stderr, stdout};
+use capi_e2e::{Opts, TestSandbox, eventually, on_both_backends, stderr, stdout};
 use capi_sandbox::crds::Generation;
 use serde_json::Value;
 
@@ -38,9 +41,9 @@ fn running_machines(sb: &TestSandbox, selector: &str) -> usize {
 
 const TEMPLATE: &str = "apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata:\n  name: ${CLUSTER_NAME}\n  namespace: ${NAMESPACE}\n  labels:\n    region: ${REGION}\n    zone: ${ZONE:=zone-a}\n    upper: ${CLUSTER_NAME^^}\n    short: ${CLUSTER_NAME:0:3}\n    domain: ${DOMAIN##*.}\nspec:\n  topology:\n    classRef:\n      name: sandbox\n    version: ${KUBERNETES_VERSION}\n    controlPlane:\n      replicas: ${CONTROL_PLANE_MACHINE_COUNT}\n    workers:\n      machineDeployments:\n      - class: default-worker\n        name: md-0\n        replicas: ${WORKER_MACHINE_COUNT}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${CLUSTER_NAME}-settings\ndata:\n  owner: \"${OWNER}\"\n";
 
-#[test]
-fn generate_substitutes_every_form_and_lists_what_is_missing() {
-    let sb = TestSandbox::start();
+on_both_backends! {
+fn generate_substitutes_every_form_and_lists_what_is_missing(backend) {
+    let sb = TestSandbox::on(backend);
     let dir = sb.dir.path().join("repo");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("cluster-template-small.yaml"), TEMPLATE).unwrap();
@@ -207,6 +210,7 @@ fn generate_substitutes_every_form_and_lists_what_is_missing() {
         assert_eq!(o.status.code(), Some(code), "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
+}
 }
 
 #[test]

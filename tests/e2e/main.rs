@@ -12,3 +12,4 @@ mod lifecycle;
 mod rollout;
 mod sandbox_cli;
 mod upgrade;
+mod writes;

@@ -1,4 +1,6 @@
 //! `kubectl capi sandbox start|stop|status|serve` as users run them.
+//!
+//! Sandbox only: these test the sandbox's own command line.
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -3,12 +3,15 @@
 //! control plane, then workers; old templates cleaned up), in both API generations; an
 //! interrupted apply resumed; a topology upgraded through spec.topology.version; refusals that
 //! write nothing (the audit log proves it); the provider plan from a local repository.
+//!
+//! The provider plan runs on both backends; the rest waits on the simulated controllers and
+//! webhooks and runs on the sandbox only (`writes.rs` covers plan and `--dry-run=server` on both).
 
 use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use capi_e2e::{Opts, TestSandbox, bin_dir, eventually, stderr, stdout};
+use capi_e2e::{Opts, TestSandbox, bin_dir, eventually, on_both_backends, stderr, stdout};
 use capi_sandbox::crds::Generation;
 use serde_json::Value;
 
@@ -555,9 +558,9 @@ fn v1beta1_cluster_with_shared_templates_and_concurrency() {
     assert!(out.contains("DevMachineTemplate/old-cp deleted"), "{out}");
 }
 
-#[test]
-fn provider_plan_from_a_local_repository() {
-    let sb = TestSandbox::start();
+on_both_backends! {
+fn provider_plan_from_a_local_repository(backend) {
+    let sb = TestSandbox::on(backend);
     let repo = tempfile::tempdir().unwrap();
     let meta = "apiVersion: clusterctl.cluster.x-k8s.io/v1alpha3\nkind: Metadata\nreleaseSeries:\n- {major: 1, minor: 14, contract: v1beta2}\n- {major: 1, minor: 15, contract: v1beta2}\n";
     for (label, versions) in [
@@ -601,4 +604,5 @@ fn provider_plan_from_a_local_repository() {
         "{}",
         stderr(&o)
     );
+}
 }

@@ -401,6 +401,20 @@ impl TestCluster {
         })
     }
 
+    /// A raw GET with the given bearer token, or none at all (an anonymous request).
+    pub fn raw_as(&self, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
+        let mut cfg = kube::Config::new(self.url.parse().unwrap());
+        cfg.accept_invalid_certs = true;
+        cfg.auth_info.token = token.map(|t| t.to_string().into());
+        let req = http::Request::get(path).body(Vec::new()).unwrap();
+        self.block_on(async {
+            let client = kube::Client::try_from(cfg).unwrap();
+            let resp = client.send(req.map(kube::client::Body::from)).await.unwrap();
+            let status = resp.status().as_u16();
+            (status, http_body_collect(resp.into_body()).await)
+        })
+    }
+
     /// The Prometheus request counters.
     pub fn metrics(&self) -> String {
         String::from_utf8(self.raw("GET", "/metrics", None, vec![]).1).unwrap()

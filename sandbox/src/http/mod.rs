@@ -231,21 +231,37 @@ fn authenticate(
             readonly: false,
         });
     };
-    let public = matches!(path, "/version" | "/healthz" | "/livez" | "/readyz")
-        || path.starts_with("/healthz/")
-        || path.starts_with("/livez/")
-        || path.starts_with("/readyz/");
     let token = header_str(headers, header::AUTHORIZATION)
         .and_then(|a| a.strip_prefix("Bearer "))
         .map(str::trim);
-    match token.and_then(|t| tokens.get(t)) {
-        Some(u) => Ok(u.clone()),
-        None if public => Ok(User {
-            name: "system:anonymous".into(),
+    // As kube-apiserver with anonymous requests on (its default): a token it does not know is
+    // refused everywhere (401), no token at all is `system:anonymous`, whom RBAC lets see only
+    // the public paths (403 elsewhere, decided in `dispatch`).
+    match token {
+        Some(t) => tokens.get(t).cloned().ok_or_else(ApiError::unauthorized),
+        None => Ok(User {
+            name: ANONYMOUS.into(),
             readonly: true,
         }),
-        None => Err(ApiError::unauthorized()),
     }
+}
+
+/// The user of requests without credentials.
+const ANONYMOUS: &str = "system:anonymous";
+
+/// Paths every client may read (`system:public-info-viewer`).
+fn public_path(path: &str) -> bool {
+    let p = path.trim_end_matches('/');
+    matches!(p, "/version" | "/healthz" | "/livez" | "/readyz")
+        || path.starts_with("/healthz/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
+}
+
+/// Whether a path names resources (RBAC then checks the resource, not the path).
+fn resource_path(path: &str) -> bool {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    matches!(segs.as_slice(), ["api", _, _, ..] | ["apis", _, _, _, ..])
 }
 
 /// What Kubernetes' `view` ClusterRole lets a user read of the kinds served here, plus the Cluster
@@ -268,6 +284,18 @@ async fn dispatch(
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
     let user = authenticate(st, &parts.headers, &path, parts.extensions.get::<PeerIdentity>())?;
+    if user.name == ANONYMOUS
+        && st.tokens.is_some()
+        && !public_path(&path)
+        && !resource_path(&path)
+        && !path.starts_with("/workload/")
+    {
+        return Err(ApiError::new(
+            403,
+            "Forbidden",
+            format!("forbidden: User \"{ANONYMOUS}\" cannot get path \"{path}\""),
+        ));
+    }
     if let (Some(workloads), Some(rest)) = (&st.workloads, path.strip_prefix("/workload/")) {
         let mut it = rest.splitn(3, '/');
         let (ns, name, tail) = (
@@ -465,7 +493,8 @@ async fn dispatch(
     // The read-only user has the rights of Kubernetes' built-in `view` role, which leaves out
     // Secrets: credentials (workload kubeconfigs, the sandbox CA key) stay with the admin.
     let secret = target.def.plural == "secrets" && group.is_empty();
-    if user.readonly && !write && (secret || !viewable(group, &target.def.plural)) {
+    let anonymous = user.name == ANONYMOUS && st.tokens.is_some();
+    if user.readonly && !write && (secret || anonymous || !viewable(group, &target.def.plural)) {
         let rbac_verb = match verb {
             "GET" => "get",
             "LIST" => "list",
@@ -538,7 +567,12 @@ async fn dispatch(
             object_ref: json!({
                 "resource": target.def.plural,
                 "namespace": target.ns,
-                "name": target.name,
+                // A create names its object in the body; the real audit log records that name.
+                "name": target.name.clone().or_else(|| {
+                    serde_json::from_slice::<Value>(&body)
+                        .ok()
+                        .and_then(|b| b.pointer("/metadata/name").and_then(Value::as_str).map(str::to_string))
+                }),
                 "apiGroup": group,
                 "apiVersion": version,
                 "subresource": (target.sub != Sub::Main).then(|| target.sub.as_str()),
