@@ -182,7 +182,7 @@ fn build_one(
             .join(format!(".{}-{}.tmp", c.name, std::process::id()));
         let status = Command::new("go")
             .current_dir(&dir)
-            .env("GOFLAGS", "-mod=readonly")
+            .env("GOFLAGS", "-mod=readonly -buildvcs=false")
             .env("GOTOOLCHAIN", "local")
             .args(["build", "-trimpath", "-ldflags"])
             .arg(format!("-s -w {ldflags}"))
