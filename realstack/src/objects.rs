@@ -200,43 +200,11 @@ pub async fn load(
     Ok(n)
 }
 
+use capi_sandbox::fixtures::{fill_owner_uids, owner_keys};
 use futures::{StreamExt as _, TryStreamExt as _};
-
-fn owner_keys(obj: &Value) -> Vec<(String, String)> {
-    obj.pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .map(|refs| {
-            refs.iter()
-                .map(|r| {
-                    (
-                        r["kind"].as_str().unwrap_or("").to_string(),
-                        r["name"].as_str().unwrap_or("").to_string(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn owners_known(obj: &Value, uids: &HashMap<(String, String), String>) -> bool {
     owner_keys(obj).iter().all(|k| uids.contains_key(k))
-}
-
-fn fill_owner_uids(obj: &mut Value, uids: &HashMap<(String, String), String>) {
-    if let Some(refs) = obj
-        .pointer_mut("/metadata/ownerReferences")
-        .and_then(Value::as_array_mut)
-    {
-        for r in refs.iter_mut() {
-            let key = (
-                r["kind"].as_str().unwrap_or("").to_string(),
-                r["name"].as_str().unwrap_or("").to_string(),
-            );
-            if let Some(uid) = uids.get(&key) {
-                r["uid"] = json!(uid);
-            }
-        }
-    }
 }
 
 async fn write_status(

@@ -429,6 +429,35 @@ pub fn cluster_objects(s: &ClusterSpec) -> Vec<(String, String, Value, Option<Va
     Gen { s, out: vec![] }.build()
 }
 
+/// The (kind, name) of each owner a fixture object names (their uids are filled in at load time).
+pub fn owner_keys(obj: &Value) -> Vec<(String, String)> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .map(|refs| refs.iter().map(owner_key).collect())
+        .unwrap_or_default()
+}
+
+fn owner_key(r: &Value) -> (String, String) {
+    (
+        r["kind"].as_str().unwrap_or("").to_string(),
+        r["name"].as_str().unwrap_or("").to_string(),
+    )
+}
+
+/// Sets each owner reference's uid from `uids` (by owner kind and name), where known.
+pub fn fill_owner_uids(obj: &mut Value, uids: &std::collections::HashMap<(String, String), String>) {
+    if let Some(refs) = obj
+        .pointer_mut("/metadata/ownerReferences")
+        .and_then(Value::as_array_mut)
+    {
+        for r in refs.iter_mut() {
+            if let Some(uid) = uids.get(&owner_key(r)) {
+                r["uid"] = json!(uid);
+            }
+        }
+    }
+}
+
 /// Writes a fixture cluster: namespace, objects (owner uids resolved), then statuses.
 pub fn load(api: &Api, s: &ClusterSpec) -> ApiResult<usize> {
     let opts = WriteOpts::controller("fixtures");
@@ -450,20 +479,7 @@ pub fn load(api: &Api, s: &ClusterSpec) -> ApiResult<usize> {
             .registry
             .get(&group, &plural)
             .ok_or_else(crate::error::ApiError::not_found_path)?;
-        if let Some(refs) = obj
-            .pointer_mut("/metadata/ownerReferences")
-            .and_then(Value::as_array_mut)
-        {
-            for r in refs.iter_mut() {
-                let key = (
-                    r["kind"].as_str().unwrap_or("").to_string(),
-                    r["name"].as_str().unwrap_or("").to_string(),
-                );
-                if let Some(uid) = uids.get(&key) {
-                    r["uid"] = json!(uid);
-                }
-            }
-        }
+        fill_owner_uids(&mut obj, &uids);
         let version = def.storage_version.clone();
         let created = api.create(&def, &version, Some(&s.namespace), obj, &opts)?;
         let name = created.value["metadata"]["name"]

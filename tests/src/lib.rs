@@ -207,13 +207,10 @@ impl TestCluster {
             None => capi_realstack::CrdSet::Bundled(opts.generation),
         };
         let stack = rt.block_on(RealStack::start(so)).unwrap_or_else(|e| {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg.push_str(&format!(": {s}"));
-                src = s.source();
-            }
-            panic!("the real stack did not start: {msg}")
+            panic!(
+                "the real stack did not start: {}",
+                xtask::realstack::error_chain(&e)
+            )
         });
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
