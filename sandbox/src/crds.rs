@@ -2,10 +2,10 @@
 //! plane, clusterctl inventory and the in-memory ("Dev") infrastructure provider.
 //!
 //! Names, versions, scope, subresources and printer columns follow upstream Cluster API (v1.10
-//! for `v1beta1`, v1.14 for `v1beta2`). Schemas describe the main fields (so `kubectl explain`
-//! is useful and server-side apply merges conditions by type) and keep unknown fields, so any
-//! valid Cluster API object is accepted. One API generation is served per run, without
-//! conversion.
+//! for `v1beta1`, v1.14 for `v1beta2`). Schemas have upstream's structure
+//! ([`crate::crd_structure`]: the same fields, types and limits, so unknown fields are pruned
+//! and rejected where upstream's are) with our own descriptions of the main fields (so
+//! `kubectl explain` is useful). One API generation is served per run, without conversion.
 
 use serde_json::{Map, Value, json};
 
@@ -1841,6 +1841,10 @@ fn crd(k: &Kind, g: Generation) -> Value {
     if k.status {
         schema["properties"]["status"] = k.status_schema.clone();
     }
+    // Upstream's structure, described in our words, where upstream has the kind.
+    if let Some(up) = crate::crd_structure::upstream(g, &format!("{}.{}", k.plural, k.group)) {
+        schema = crate::crd_structure::overlay(up, &schema);
+    }
     let mut v = json!({
         "name": version, "served": true, "storage": true,
         "schema": {"openAPIV3Schema": schema},
@@ -2001,6 +2005,112 @@ pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Value>, String> {
 mod tests {
     use super::*;
     use crate::registry::def_from_crd;
+
+    /// Every printer column of `crds` shows a value on an object that has the field it reads.
+    fn columns_show_their_fields(crds: &[Value], version: &str) {
+        use crate::resource::ColumnSource;
+        for c in crds {
+            let name = c["metadata"]["name"].as_str().unwrap_or("");
+            let Ok(def) = def_from_crd(c) else { continue };
+            if def.version(version).is_none() {
+                continue;
+            }
+            for col in crate::table::columns(&def, version) {
+                let ColumnSource::Path(p) = &col.source else {
+                    continue;
+                };
+                let leaf = match col.ty.as_str() {
+                    "integer" | "number" => json!(1),
+                    "boolean" => json!(true),
+                    "date" => json!("2026-01-01T00:00:00Z"),
+                    _ => json!("x"),
+                };
+                let obj = p
+                    .example(leaf)
+                    .unwrap_or_else(|| panic!("{name} {}: {}", col.name, p.source()));
+                let row = crate::table::row(
+                    std::slice::from_ref(&col),
+                    &obj,
+                    crate::table::IncludeObject::None,
+                );
+                assert!(
+                    !row["cells"][0].is_null(),
+                    "{name} {version}: column {} ({}) is empty on {obj}",
+                    col.name,
+                    p.source()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_printer_column_shows_its_field() {
+        for g in [Generation::V1beta1, Generation::V1beta2] {
+            columns_show_their_fields(&bundled(g), g.as_str());
+        }
+        let shared = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/capi-crds");
+        if !shared.is_dir() {
+            if std::env::var_os("CI").is_some() {
+                panic!("../shared/capi-crds is missing (CI is set, and CI never skips)");
+            }
+            let _ = std::io::Write::write_all(
+                &mut std::io::stderr(),
+                b"SKIPPED every_printer_column_shows_its_field (upstream CRDs): ../shared/capi-crds is not present beside the project\n",
+            );
+            return;
+        }
+        for (dir, version) in [
+            ("upstream-v1.14", "v1beta2"),
+            ("upstream-v1.14", "v1beta1"),
+            ("upstream-v1.10", "v1beta1"),
+        ] {
+            let crds = load_dir(&shared.join(dir)).unwrap();
+            columns_show_their_fields(&crds, version);
+        }
+        // And the bundled columns are upstream's, column for column.
+        let cols = |c: &Value, version: &str| -> Option<Value> {
+            c["spec"]["versions"]
+                .as_array()?
+                .iter()
+                .find(|v| v["name"] == version)
+                .map(|v| v["additionalPrinterColumns"].clone())
+        };
+        for (dir, g) in [
+            ("upstream-v1.14", Generation::V1beta2),
+            ("upstream-v1.10", Generation::V1beta1),
+        ] {
+            let upstream = load_dir(&shared.join(dir)).unwrap();
+            for ours in bundled(g) {
+                let name = &ours["metadata"]["name"];
+                let Some(up) = upstream.iter().find(|u| u["metadata"]["name"] == *name) else {
+                    continue;
+                };
+                let Some(up_cols) = cols(up, g.as_str()) else {
+                    continue;
+                };
+                let strip = |v: Value| -> Vec<Value> {
+                    v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| {
+                            json!([
+                                c["name"],
+                                c["type"],
+                                c["jsonPath"],
+                                c.get("priority").cloned().unwrap_or(json!(0))
+                            ])
+                        })
+                        .collect()
+                };
+                assert_eq!(
+                    strip(cols(&ours, g.as_str()).unwrap_or_default()),
+                    strip(up_cols),
+                    "{name} {}",
+                    g.as_str()
+                );
+            }
+        }
+    }
 
     #[test]
     fn bundled_crds_are_valid() {

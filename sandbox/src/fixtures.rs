@@ -61,7 +61,12 @@ fn v1_cond(t: &str, ok: bool, reason_bad: &str, msg: &str) -> Value {
     if ok {
         json!({"type": t, "status": "True", "lastTransitionTime": TS})
     } else {
-        json!({"type": t, "status": "False", "severity": "Warning", "reason": reason_bad, "message": msg, "lastTransitionTime": TS})
+        // v1beta1 conditions leave an empty message out (the schema wants at least 1 character).
+        let mut c = json!({"type": t, "status": "False", "severity": "Warning", "reason": reason_bad, "lastTransitionTime": TS});
+        if !msg.is_empty() {
+            c["message"] = json!(msg);
+        }
+        c
     }
 }
 
@@ -121,7 +126,7 @@ impl Gen<'_> {
         let status = if self.v2() {
             json!({
                 "phase": "Running", "observedGeneration": 1, "nodeRef": {"name": name},
-                "nodeInfo": {"kubeletVersion": s.version, "osImage": "in-memory"},
+                "nodeInfo": crate::capi::workload::node_system_info(name, &s.version, "in-memory (capi-sandbox)"),
                 "addresses": [{"type": "InternalIP", "address": "10.0.0.1"}],
                 "failureDomain": failure_domain, "lastUpdated": TS,
                 "initialization": {"infrastructureProvisioned": true, "bootstrapDataSecretCreated": true},
@@ -134,8 +139,8 @@ impl Gen<'_> {
                     cond("NodeHealthy", healthy, "NodeHealthy", "NodeNotHealthy", "Node not ready"),
                     cond("NodeReady", healthy, "NodeReady", "NodeNotReady", "kubelet stopped posting node status"),
                     cond("HealthCheckSucceeded", healthy || !s.health_check, "HealthCheckSucceeded", "UnhealthyNode", "Condition Ready on Node is reporting status Unknown"),
-                    json!({"type": "Deleting", "status": "False", "reason": "NotDeleting", "lastTransitionTime": TS}),
-                    json!({"type": "Paused", "status": "False", "reason": "NotPaused", "lastTransitionTime": TS}),
+                    json!({"type": "Deleting", "status": "False", "reason": "NotDeleting", "message": "", "lastTransitionTime": TS}),
+                    json!({"type": "Paused", "status": "False", "reason": "NotPaused", "message": "", "lastTransitionTime": TS}),
                 ],
                 "deprecated": {"v1beta1": {"conditions": [v1_cond("Ready", healthy, "NodeNotReady", "kubelet stopped posting node status")]}}
             })
@@ -167,7 +172,7 @@ impl Gen<'_> {
             dm,
             Some(dm_status),
         );
-        let kc = json!({"apiVersion": boot, "kind": "KubeadmConfig", "metadata": self.meta(name, labels, Some(owner)), "spec": {}});
+        let kc = json!({"apiVersion": boot, "kind": "KubeadmConfig", "metadata": self.meta(name, labels, Some(owner)), "spec": {"format": "cloud-config"}});
         let kc_status = if self.v2() {
             json!({"dataSecretName": format!("{name}-bootstrap"), "initialization": {"dataSecretCreated": true}, "conditions": [cond("Ready", true, "Ready", "NotReady", "")]})
         } else {
@@ -220,8 +225,12 @@ impl Gen<'_> {
             };
         }
         let pool = |desired: usize, ready: usize| {
-            json!({"desiredReplicas": desired, "replicas": desired, "readyReplicas": ready, "availableReplicas": ready, "upToDateReplicas": desired,
-                   "versions": [{"version": s.version, "replicas": desired}]})
+            let mut p = json!({"desiredReplicas": desired, "replicas": desired, "readyReplicas": ready, "availableReplicas": ready, "upToDateReplicas": desired});
+            // Versions of the Machines that exist (none: no list, as Cluster API leaves it).
+            if desired > 0 {
+                p["versions"] = json!([{"version": s.version, "replicas": desired}]);
+            }
+            p
         };
         let cluster_status = if self.v2() {
             json!({
@@ -234,8 +243,8 @@ impl Gen<'_> {
                     cond("ControlPlaneInitialized", true, "Initialized", "NotInitialized", ""),
                     cond("ControlPlaneAvailable", cp_ready == s.control_plane, "Available", "NotAvailable", ""),
                     cond("WorkersAvailable", worker_ready == workers, "Available", "NotAvailable", "some machines are not available"),
-                    json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "lastTransitionTime": TS}),
-                    json!({"type": "Paused", "status": "False", "reason": "NotPaused", "lastTransitionTime": TS}),
+                    json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "message": "", "lastTransitionTime": TS}),
+                    json!({"type": "Paused", "status": "False", "reason": "NotPaused", "message": "", "lastTransitionTime": TS}),
                 ]
             })
         } else {
@@ -267,7 +276,7 @@ impl Gen<'_> {
             json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.meta(&cp_tmpl, self.labels(&[]), None), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
         let cpav = self.av("controlplane.cluster.x-k8s.io");
         let mut kcp = json!({"apiVersion": cpav, "kind": "KubeadmControlPlane", "metadata": self.meta(&cp_name, self.labels(&[]), Some((&core, "Cluster", name))),
-            "spec": {"replicas": s.control_plane, "version": s.version, "kubeadmConfigSpec": {}}});
+            "spec": {"replicas": s.control_plane, "version": s.version, "kubeadmConfigSpec": {"format": "cloud-config"}}});
         let tref = self.reference("infrastructure.cluster.x-k8s.io", "DevMachineTemplate", &cp_tmpl);
         if self.v2() {
             kcp["spec"]["machineTemplate"] = json!({"spec": {"infrastructureRef": tref}});
@@ -282,7 +291,9 @@ impl Gen<'_> {
         kcp_status["observedGeneration"] = json!(1);
         if self.v2() {
             kcp_status["initialization"] = json!({"controlPlaneInitialized": true});
-            kcp_status["versions"] = json!([{"version": s.version, "replicas": s.control_plane}]);
+            if s.control_plane > 0 {
+                kcp_status["versions"] = json!([{"version": s.version, "replicas": s.control_plane}]);
+            }
             kcp_status["conditions"] = json!([
                 cond(
                     "Available",
@@ -300,7 +311,7 @@ impl Gen<'_> {
                     "some machines are not ready"
                 ),
                 cond("MachinesUpToDate", true, "UpToDate", "NotUpToDate", ""),
-                json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "lastTransitionTime": TS}),
+                json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "message": "", "lastTransitionTime": TS}),
             ]);
         } else {
             kcp_status["initialized"] = json!(true);
@@ -337,7 +348,7 @@ impl Gen<'_> {
             let mdname = format!("{name}-{md}");
             let msname = format!("{mdname}-7d9f8c");
             self.push("bootstrap.cluster.x-k8s.io", "kubeadmconfigtemplates",
-                json!({"apiVersion": boot, "kind": "KubeadmConfigTemplate", "metadata": self.meta(&mdname, self.labels(&[]), None), "spec": {"template": {"spec": {}}}}), None);
+                json!({"apiVersion": boot, "kind": "KubeadmConfigTemplate", "metadata": self.meta(&mdname, self.labels(&[]), None), "spec": {"template": {"spec": {"format": "cloud-config"}}}}), None);
             self.push("infrastructure.cluster.x-k8s.io", "devmachinetemplates",
                 json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.meta(&mdname, self.labels(&[]), None), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
             let sel = json!({"matchLabels": {"cluster.x-k8s.io/cluster-name": name, "cluster.x-k8s.io/deployment-name": mdname}});
@@ -363,11 +374,13 @@ impl Gen<'_> {
                     ),
                     cond("MachinesReady", ready == replicas, "Ready", "NotReady", ""),
                     cond("MachinesUpToDate", true, "UpToDate", "NotUpToDate", ""),
-                    json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "lastTransitionTime": TS}),
-                    json!({"type": "ScalingUp", "status": "False", "reason": "NotScalingUp", "lastTransitionTime": TS}),
-                    json!({"type": "ScalingDown", "status": "False", "reason": "NotScalingDown", "lastTransitionTime": TS}),
+                    json!({"type": "RollingOut", "status": "False", "reason": "NotRollingOut", "message": "", "lastTransitionTime": TS}),
+                    json!({"type": "ScalingUp", "status": "False", "reason": "NotScalingUp", "message": "", "lastTransitionTime": TS}),
+                    json!({"type": "ScalingDown", "status": "False", "reason": "NotScalingDown", "message": "", "lastTransitionTime": TS}),
                 ]);
-                md_status["versions"] = json!([{"version": s.version, "replicas": replicas}]);
+                if replicas > 0 {
+                    md_status["versions"] = json!([{"version": s.version, "replicas": replicas}]);
+                }
             } else {
                 md_status["conditions"] = json!([v1_cond(
                     "Ready",
@@ -416,8 +429,13 @@ impl Gen<'_> {
             let sel = json!({"matchLabels": {"cluster.x-k8s.io/cluster-name": name}, "matchExpressions": [{"key": "cluster.x-k8s.io/deployment-name", "operator": "Exists"}]});
             let mhc = json!({"apiVersion": core, "kind": "MachineHealthCheck", "metadata": self.meta(&format!("{name}-workers"), self.labels(&[]), None),
                 "spec": {"clusterName": name, "selector": sel}});
-            let status = json!({"expectedMachines": workers, "currentHealthy": worker_ready, "remediationsAllowed": 1,
-                "conditions": [cond("RemediationAllowed", true, "RemediationAllowed", "", "")]});
+            let allowed = cond("RemediationAllowed", true, "RemediationAllowed", "", "");
+            let status = if self.v2() {
+                json!({"expectedMachines": workers, "currentHealthy": worker_ready, "remediationsAllowed": 1, "conditions": [allowed]})
+            } else {
+                json!({"expectedMachines": workers, "currentHealthy": worker_ready, "remediationsAllowed": 1,
+                    "conditions": [v1_cond("RemediationAllowed", true, "", "")], "v1beta2": {"conditions": [allowed]}})
+            };
             self.push("cluster.x-k8s.io", "machinehealthchecks", mhc, Some(status));
         }
         self.out
@@ -460,28 +478,38 @@ pub fn fill_owner_uids(obj: &mut Value, uids: &std::collections::HashMap<(String
 
 /// Writes a fixture cluster: namespace, objects (owner uids resolved), then statuses.
 pub fn load(api: &Api, s: &ClusterSpec) -> ApiResult<usize> {
+    load_objects(api, &s.namespace, cluster_objects(s))
+}
+
+/// Writes fixture objects (group, plural, object, status) into a namespace, creating it if
+/// needed: each object, then its status; owner uids are resolved from earlier objects.
+pub fn load_objects(
+    api: &Api,
+    namespace: &str,
+    objects: Vec<(String, String, Value, Option<Value>)>,
+) -> ApiResult<usize> {
     let opts = WriteOpts::controller("fixtures");
     if let Some(nsdef) = api.registry.get("", "namespaces")
-        && api.get_stored(&nsdef, None, &s.namespace).is_none()
+        && api.get_stored(&nsdef, None, namespace).is_none()
     {
         api.create(
             &nsdef,
             "v1",
             None,
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": s.namespace}}),
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
             &opts,
         )?;
     }
     let mut n = 0;
     let mut uids: std::collections::HashMap<(String, String), String> = Default::default();
-    for (group, plural, mut obj, status) in cluster_objects(s) {
+    for (group, plural, mut obj, status) in objects {
         let def = api
             .registry
             .get(&group, &plural)
             .ok_or_else(crate::error::ApiError::not_found_path)?;
         fill_owner_uids(&mut obj, &uids);
         let version = def.storage_version.clone();
-        let created = api.create(&def, &version, Some(&s.namespace), obj, &opts)?;
+        let created = api.create(&def, &version, Some(namespace), obj, &opts)?;
         let name = created.value["metadata"]["name"]
             .as_str()
             .unwrap_or("")
@@ -496,7 +524,7 @@ pub fn load(api: &Api, s: &ClusterSpec) -> ApiResult<usize> {
         if let Some(st) = status {
             let mut o = created.value;
             o["status"] = st;
-            api.update(&def, &version, Some(&s.namespace), &name, Sub::Status, o, &opts)?;
+            api.update(&def, &version, Some(namespace), &name, Sub::Status, o, &opts)?;
         }
         n += 1;
     }
@@ -516,5 +544,47 @@ mod tests {
         assert_eq!(count("devmachines"), 7);
         assert_eq!(count("kubeadmconfigs"), 7);
         assert_eq!(count("machinedeployments"), 1);
+    }
+}
+
+#[cfg(test)]
+mod schema_tests {
+    use super::*;
+    use crate::server::{Sandbox, SandboxConfig};
+
+    /// Every fixture shape passes the bundled (upstream-structured) schemas, in both
+    /// generations: what the real API server would also accept.
+    #[test]
+    fn every_fixture_shape_is_valid() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        for g in [Generation::V1beta2, Generation::V1beta1] {
+            let sb = rt
+                .block_on(Sandbox::start(SandboxConfig {
+                    generation: g,
+                    controllers: false,
+                    ..Default::default()
+                }))
+                .unwrap();
+            let mut shapes = vec![
+                ClusterSpec::new("plain", "default", 3, 2),
+                ClusterSpec::new("no-workers", "default", 1, 0),
+            ];
+            let mut sick = ClusterSpec::new("sick", "default", 3, 3);
+            sick.unhealthy = vec!["sick-control-plane-00001".into(), "sick-md-0-7d9f8c-00000".into()];
+            sick.health_check = true;
+            sick.deployments.push(("md-1".into(), 0));
+            shapes.push(sick);
+            let mut class = ClusterSpec::new("classy", "default", 1, 1);
+            class.class = Some("quick-start".into());
+            shapes.push(class);
+            for mut s in shapes {
+                s.generation = g;
+                load(sb.api(), &s).unwrap_or_else(|e| panic!("{} {}: {e:?}", g.as_str(), s.name));
+            }
+            rt.block_on(sb.shutdown());
+        }
     }
 }

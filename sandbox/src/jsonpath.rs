@@ -78,9 +78,15 @@ impl<'a> Parser<'a> {
             self.i += 1;
         }
     }
+    /// A field name; `\.` is a literal dot (`.metadata.labels.kubernetes\.io/os`).
     fn ident(&mut self) -> String {
-        let start = self.i;
+        let mut name = vec![];
         while let Some(c) = self.peek() {
+            if c == b'\\' && self.s.get(self.i + 1).is_some() {
+                name.push(self.s[self.i + 1]);
+                self.i += 2;
+                continue;
+            }
             if c == b'.'
                 || c == b'['
                 || c == b' '
@@ -92,9 +98,10 @@ impl<'a> Parser<'a> {
             {
                 break;
             }
+            name.push(c);
             self.i += 1;
         }
-        String::from_utf8_lossy(&self.s[start..self.i]).into_owned()
+        String::from_utf8_lossy(&name).into_owned()
     }
 
     fn steps(&mut self, stop_at_op: bool) -> Result<Vec<Step>, JsonPathError> {
@@ -149,12 +156,20 @@ impl<'a> Parser<'a> {
                 Step::Wildcard
             }
             Some(q @ (b'\'' | b'"')) => {
+                // A quoted name; a backslash takes the next character literally, as in
+                // `['cluster\.x-k8s\.io/cluster-name']` (upstream CRDs' printer columns).
                 self.i += 1;
-                let start = self.i;
-                while self.peek().is_some_and(|c| c != q) {
-                    self.i += 1;
+                let mut name = vec![];
+                while let Some(c) = self.peek().filter(|c| *c != q) {
+                    if c == b'\\' && self.s.get(self.i + 1).is_some() {
+                        name.push(self.s[self.i + 1]);
+                        self.i += 2;
+                    } else {
+                        name.push(c);
+                        self.i += 1;
+                    }
                 }
-                let name = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+                let name = String::from_utf8_lossy(&name).into_owned();
                 if !self.eat(q) {
                     return Err(self.err("unterminated quoted field"));
                 }
@@ -304,6 +319,13 @@ impl JsonPath {
         self.query(root).into_iter().next()
     }
 
+    /// A document in which this path selects `leaf`, for checking printer columns against an
+    /// object that has every field they read. `None` for paths that cannot be materialised
+    /// (recursive descent, slices).
+    pub fn example(&self, leaf: Value) -> Option<Value> {
+        materialise(&self.steps, leaf)
+    }
+
     /// For a path of plain fields (`.spec.replicas`), the field names.
     pub fn simple_fields(&self) -> Option<Vec<&str>> {
         self.steps
@@ -313,6 +335,56 @@ impl JsonPath {
                 _ => None,
             })
             .collect()
+    }
+}
+
+fn materialise(steps: &[Step], leaf: Value) -> Option<Value> {
+    let Some((first, rest)) = steps.split_first() else {
+        return Some(leaf);
+    };
+    let inner = materialise(rest, leaf)?;
+    Some(match first {
+        Step::Field(name) => serde_json::json!({ name.as_str(): inner }),
+        Step::Index(i) => {
+            let len = if *i < 0 {
+                i.unsigned_abs() as usize
+            } else {
+                *i as usize + 1
+            };
+            let mut a = vec![Value::Null; len];
+            let at = index_of(len, *i)?;
+            a[at] = inner;
+            Value::Array(a)
+        }
+        Step::Wildcard => Value::Array(vec![inner]),
+        Step::Filter(f) => {
+            // An item that passes the filter, merged with what the rest of the path needs.
+            let lit = match &f.op {
+                None => Value::Bool(true),
+                Some((Op::Eq | Op::Le | Op::Ge, v)) => v.clone(),
+                Some(_) => return None,
+            };
+            let mut item = materialise(&f.lhs, lit)?;
+            merge(&mut item, inner);
+            Value::Array(vec![item])
+        }
+        Step::Slice(..) | Step::Recursive(_) => return None,
+    })
+}
+
+fn merge(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(x) => merge(x, v),
+                    None => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
     }
 }
 
@@ -491,6 +563,9 @@ mod tests {
         assert_eq!(q(".spec.replicas", &v), vec![json!(3)]);
         assert_eq!(q("{.spec.replicas}", &v), vec![json!(3)]);
         assert_eq!(q(".spec['a.b']", &v), vec![json!("dotted")]);
+        // Escaped dots, in brackets (upstream printer columns) and in dotted names.
+        assert_eq!(q(r".spec['a\.b']", &v), vec![json!("dotted")]);
+        assert_eq!(q(r".spec.a\.b", &v), vec![json!("dotted")]);
         assert_eq!(
             q(".status.conditions[?(@.type==\"Ready\")].status", &v),
             vec![json!("True")]
@@ -518,6 +593,22 @@ mod tests {
         assert_eq!(q(".nope.deeper", &v), Vec::<Value>::new());
         assert!(JsonPath::parse(".a[").is_err());
         assert!(JsonPath::parse(".a[?(@.x ~ 1)]").is_err());
+    }
+
+    #[test]
+    fn examples_are_selected_by_their_path() {
+        for p in [
+            ".spec.replicas",
+            ".metadata.labels['cluster\\.x-k8s\\.io/cluster-name']",
+            ".status.conditions[?(@.type==\"Ready\")].status",
+            ".status.v1beta2.conditions[?(@.type=='Available')].reason",
+            ".items[0].name",
+            ".spec.list[*].x",
+        ] {
+            let jp = JsonPath::parse(p).unwrap();
+            let doc = jp.example(json!("x")).unwrap();
+            assert_eq!(jp.first(&doc), Some(&json!("x")), "{p}: {doc}");
+        }
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod builtins;
 pub mod capi;
 pub mod controllers;
+pub mod crd_structure;
 pub mod crds;
 pub mod discovery;
 pub mod error;

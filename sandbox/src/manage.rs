@@ -36,6 +36,8 @@ pub struct RunOpts {
     pub speed: f64,
     /// fsync every write.
     pub fsync: bool,
+    /// Start even if the state's log is damaged, dropping the damaged records (logged).
+    pub discard_damaged_state: bool,
     /// Create the demo clusters at start (when the store has no clusters yet).
     pub demo: bool,
 }
@@ -191,6 +193,9 @@ pub fn start(opts: &RunOpts, exe: &Path) -> Result<Started> {
     }
     if opts.fsync {
         cmd.arg("--fsync");
+    }
+    if opts.discard_damaged_state {
+        cmd.arg("--discard-damaged-state");
     }
     if opts.demo {
         cmd.arg("--demo");
@@ -370,6 +375,7 @@ pub async fn serve(opts: &RunOpts, on_ready: impl FnOnce(&Sandbox)) -> Result<()
         controllers: opts.controllers,
         speed: opts.speed,
         fsync: opts.fsync,
+        discard_damaged_state: opts.discard_damaged_state,
         ..Default::default()
     };
     let sandbox = Sandbox::start(cfg)

@@ -7,7 +7,7 @@
 //! resourceVersions, so replaying a record already in the snapshot is harmless.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -50,25 +50,103 @@ pub struct Wal {
 
 const WAL: &str = "wal.jsonl";
 const SNAPSHOT: &str = "snapshot.jsonl";
+const LOCK: &str = "lock";
+
+/// An exclusive lock on a state directory, held for the sandbox's lifetime (released when the
+/// process ends, however it ends).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Prepares a state directory: creates it private (0700), makes the files already in it private
+/// (0600: they hold every Secret and the CA key), and takes its lock. A second sandbox on the
+/// same directory is refused, naming the process that holds it.
+pub fn prepare_dir(dir: &Path) -> std::io::Result<DirLock> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    fs::create_dir_all(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+    for e in fs::read_dir(dir)?.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_file()) {
+            fs::set_permissions(e.path(), fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    let path = dir.join(LOCK);
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)?;
+    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let holder = fs::read_to_string(&path).unwrap_or_default();
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::WouldBlock,
+            format!(
+                "another sandbox (pid {}) is using this state directory; stop it first or use another --state-dir",
+                holder
+                    .trim()
+                    .parse::<u32>()
+                    .map_or("unknown".to_string(), |p| p.to_string())
+            ),
+        ));
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(DirLock { _file: file })
+}
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+}
 
 impl Wal {
     /// Opens (creating) the state directory and returns the log plus every record to replay.
-    pub fn open(dir: &Path, fsync: bool) -> std::io::Result<(Wal, Vec<Record>)> {
+    /// Only a torn final line (a crash mid-write) is dropped silently-but-logged; any other
+    /// unreadable line refuses the start (naming file and line) unless `discard_damaged`.
+    pub fn open(dir: &Path, fsync: bool, discard_damaged: bool) -> std::io::Result<(Wal, Vec<Record>)> {
         fs::create_dir_all(dir)?;
         let mut records = vec![];
         let mut snapshot_rv = 0;
-        if let Ok(f) = File::open(dir.join(SNAPSHOT)) {
-            for line in BufReader::new(f).lines() {
-                let line = line?;
-                let Ok(v) = serde_json::from_str::<Value>(&line) else {
+        let damaged = |file: &str, n: usize, why: &str| -> std::io::Result<()> {
+            let what = format!("{} line {n} is damaged ({why})", dir.join(file).display());
+            if discard_damaged {
+                tracing::warn!("{what}: dropped, with everything it recorded (--discard-damaged-state)");
+                Ok(())
+            } else {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{what}; refusing to start, as its writes would be lost. Restore the directory from a backup, or start with --discard-damaged-state to drop the damaged records"
+                    ),
+                ))
+            }
+        };
+        if let Ok(bytes) = fs::read(dir.join(SNAPSHOT)) {
+            for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
+                if line.is_empty() {
                     continue;
+                }
+                let v = match serde_json::from_slice::<Value>(line) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        damaged(SNAPSHOT, i + 1, &e.to_string())?;
+                        continue;
+                    }
                 };
                 if let Some(rv) = v.get("snapshotRV").and_then(Value::as_u64) {
                     snapshot_rv = rv;
                     continue;
                 }
-                if let Some(r) = parse_record(&v) {
-                    records.push(r);
+                match parse_record(&v) {
+                    Some(r) => records.push(r),
+                    None => damaged(SNAPSHOT, i + 1, "not a record")?,
                 }
             }
         }
@@ -81,26 +159,40 @@ impl Wal {
                 .map(|i| i + 1)
                 .unwrap_or(0);
             if valid < bytes.len() {
+                tracing::warn!(
+                    "{}: dropped a torn final line of {} bytes (a write cut short by a crash; it was never acknowledged)",
+                    wal_path.display(),
+                    bytes.len() - valid
+                );
                 OpenOptions::new()
                     .write(true)
                     .open(&wal_path)?
                     .set_len(valid as u64)?;
             }
-            for line in bytes[..valid].split(|b| *b == b'\n') {
-                let Ok(v) = serde_json::from_slice::<Value>(line) else {
+            for (i, line) in bytes[..valid].split(|b| *b == b'\n').enumerate() {
+                if line.is_empty() {
+                    continue;
+                }
+                let v = match serde_json::from_slice::<Value>(line) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        damaged(WAL, i + 1, &e.to_string())?;
+                        continue;
+                    }
+                };
+                let Some(r) = parse_record(&v) else {
+                    damaged(WAL, i + 1, "not a record")?;
                     continue;
                 };
-                if let Some(r) = parse_record(&v) {
-                    let rv = match &r {
-                        Record::Put { rv, .. } | Record::Delete { rv, .. } => *rv,
-                    };
-                    if rv > snapshot_rv {
-                        records.push(r);
-                    }
+                let rv = match &r {
+                    Record::Put { rv, .. } | Record::Delete { rv, .. } => *rv,
+                };
+                if rv > snapshot_rv {
+                    records.push(r);
                 }
             }
         }
-        let file = OpenOptions::new().create(true).append(true).open(&wal_path)?;
+        let file = private_file(&wal_path)?;
         let size = file.metadata()?.len();
         Ok((
             Wal {
@@ -171,7 +263,15 @@ impl Wal {
 
     fn write_snapshot(&self, rv: u64, tables: &[(ResKey, Table)]) -> std::io::Result<()> {
         let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        let mut out = std::io::BufWriter::new(File::create(&tmp)?);
+        let mut out = std::io::BufWriter::new({
+            use std::os::unix::fs::OpenOptionsExt;
+            OpenOptions::new()
+                .create(true)
+                .write(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)?
+        });
         writeln!(out, "{{\"snapshotRV\":{rv}}}")?;
         for (res, table) in tables {
             for (key, obj) in table.iter() {
@@ -227,7 +327,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let res: ResKey = Arc::from("/configmaps");
         {
-            let (wal, recs) = Wal::open(dir.path(), false).unwrap();
+            let (wal, recs) = Wal::open(dir.path(), false, false).unwrap();
             assert!(recs.is_empty());
             let store = Store::new(10, 100);
             store.attach_wal(wal);
@@ -259,7 +359,7 @@ mod tests {
         f.write_all(b"{\"rv\":99,\"res\":\"/configmaps\",\"ns\":\"ns\",\"name\":\"z\",\"obj\":{\"metad")
             .unwrap();
         drop(f);
-        let (mut wal, recs) = Wal::open(dir.path(), false).unwrap();
+        let (mut wal, recs) = Wal::open(dir.path(), false, false).unwrap();
         assert_eq!(recs.len(), 4);
         assert!(fs::read(dir.path().join(WAL)).unwrap().ends_with(b"\n"));
         assert!(matches!(&recs[3], Record::Delete { key, .. } if key.name == "b"));
@@ -274,7 +374,63 @@ mod tests {
         assert_eq!(rv, 13);
         assert_eq!(tables[0].1.len(), 2);
         wal.compact(rv, &tables);
-        let (_, recs) = Wal::open(dir.path(), false).unwrap();
+        let (_, recs) = Wal::open(dir.path(), false, false).unwrap();
         assert_eq!(recs.len(), 2);
+    }
+
+    fn record(rv: u64, name: &str) -> String {
+        format!(
+            "{{\"rv\":{rv},\"res\":\"/configmaps\",\"ns\":\"ns\",\"name\":\"{name}\",\"obj\":{{\"metadata\":{{\"name\":\"{name}\"}}}}}}\n"
+        )
+    }
+
+    #[test]
+    fn damage_inside_the_log_refuses_to_start_unless_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = format!("{}{}{}", record(1, "a"), record(2, "b"), record(3, "c"));
+        // One byte damaged in the middle line, then in the last complete line.
+        for (at, line) in [
+            (good.find("\"b\"").unwrap(), 2),
+            (good.rfind("\"c\"").unwrap(), 3),
+        ] {
+            let mut bytes = good.clone().into_bytes();
+            bytes[at] = b'{';
+            fs::write(dir.path().join(WAL), &bytes).unwrap();
+            let e = Wal::open(dir.path(), false, false).unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+            assert!(
+                e.to_string()
+                    .contains(&format!("wal.jsonl line {line} is damaged")),
+                "{e}"
+            );
+            assert!(e.to_string().contains("--discard-damaged-state"), "{e}");
+            let (_, recs) = Wal::open(dir.path(), false, true).unwrap();
+            assert_eq!(recs.len(), 2, "the damaged record is dropped, the others kept");
+        }
+    }
+
+    #[test]
+    fn state_directory_is_private_and_locked() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        fs::create_dir_all(&state).unwrap();
+        fs::write(state.join(WAL), record(1, "a")).unwrap();
+        fs::set_permissions(state.join(WAL), fs::Permissions::from_mode(0o644)).unwrap();
+        let lock = prepare_dir(&state).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&state.join(WAL)), 0o600, "existing files are made private");
+        let e = prepare_dir(&state).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains(&format!("another sandbox (pid {})", std::process::id())),
+            "{e}"
+        );
+        drop(lock);
+        assert!(prepare_dir(&state).is_ok(), "released with its holder");
+        let (mut wal, _) = Wal::open(&state, false, false).unwrap();
+        wal.compact(5, &[]);
+        assert_eq!(mode(&state.join(SNAPSHOT)), 0o600);
     }
 }

@@ -157,6 +157,9 @@ pub struct Api {
     pub store: Arc<Store>,
     /// The served resources.
     pub registry: Arc<Registry>,
+    /// Writes of the simulated controllers the server refused (a simulator bug, or a schema
+    /// the simulation does not follow): kept so that tests can require there are none.
+    pub rejected_writes: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 /// Computes the desired object from the current one (None when absent); the bool says whether
@@ -266,6 +269,23 @@ fn parse_json(body: &[u8], what: &str) -> ApiResult<Value> {
         .map_err(|e| ApiError::bad_request(format!("error decoding request body as JSON: {e}")))
 }
 
+/// A replica count at a scale path that is not a non-negative int32, as apiextensions words it.
+fn scale_path_cause(obj: &Value, path: &str) -> Option<Cause> {
+    let v = crate::jsonpath::get_simple(obj, path)?;
+    let n = v.as_i64().or_else(|| v.as_u64().map(|_| i64::MAX))?;
+    if n < 0 {
+        Some(field_invalid(path, v, "should be a non-negative integer"))
+    } else if n > i64::from(i32::MAX) {
+        Some(field_invalid(
+            path,
+            v,
+            "should be less than or equal to 2147483647",
+        ))
+    } else {
+        None
+    }
+}
+
 /// Parses an apply body: YAML or JSON.
 pub fn parse_apply(body: &[u8]) -> ApiResult<Value> {
     let text =
@@ -280,7 +300,11 @@ pub fn parse_apply(body: &[u8]) -> ApiResult<Value> {
 impl Api {
     /// A REST layer over the given store and registry.
     pub fn new(store: Arc<Store>, registry: Arc<Registry>) -> Api {
-        Api { store, registry }
+        Api {
+            store,
+            registry,
+            rejected_writes: Arc::default(),
+        }
     }
 
     /// Whether watch history must keep previous bodies: only for kinds whose field selectors
@@ -477,6 +501,13 @@ impl Api {
             o.remove("metadata");
         }
         schema::validate(&body, &vdef.schema, "", &mut causes);
+        if let Some(scale) = &vdef.scale {
+            // The scale subresource's paths hold int32 replica counts (apiextensions checks them
+            // on every write, whatever the schema says).
+            for path in [&scale.spec_replicas, &scale.status_replicas] {
+                causes.extend(scale_path_cause(obj, path));
+            }
+        }
         if let Some(meta) = obj.get("metadata") {
             causes.extend(validation::validate_labels_annotations(meta));
             validate_owner_refs(meta, &mut causes);
@@ -1188,6 +1219,16 @@ impl Api {
                     "Scale in version \"v1\" cannot be handled as a Scale: spec.replicas must be an integer",
                 ));
             };
+            // autoscaling/v1 Scale holds an int32: a larger count does not decode.
+            if i32::try_from(n).is_err() {
+                return Err(ApiError::new(
+                    422,
+                    "Invalid",
+                    format!(
+                        "patch: Invalid value: {scale}: json: cannot unmarshal number {n} into Go struct field ScaleSpec.spec.replicas of type int32"
+                    ),
+                ));
+            }
             if n < 0 {
                 return Err(ApiError::invalid(
                     "Scale",

@@ -66,6 +66,8 @@ pub struct Schema {
     pub min_items: Option<u64>,
     /// `maxItems`.
     pub max_items: Option<u64>,
+    /// `minProperties`.
+    pub min_properties: Option<u64>,
     /// `maxProperties`.
     pub max_properties: Option<u64>,
     /// `pattern`, compiled.
@@ -123,6 +125,7 @@ impl Schema {
             max_length: o.get("maxLength").and_then(Value::as_u64),
             min_items: o.get("minItems").and_then(Value::as_u64),
             max_items: o.get("maxItems").and_then(Value::as_u64),
+            min_properties: o.get("minProperties").and_then(Value::as_u64),
             max_properties: o.get("maxProperties").and_then(Value::as_u64),
             pattern: o
                 .get("pattern")
@@ -452,12 +455,22 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, causes: &mut Vec<Cau
                     causes.push(field_required(&join(path, req), ""));
                 }
             }
+            // The API server reports the property count as the invalid value.
+            if let Some(min) = schema.min_properties
+                && (map.len() as u64) < min
+            {
+                causes.push(field_invalid(
+                    path,
+                    &Value::from(map.len()),
+                    &format!("{path} in body should have at least {min} properties"),
+                ));
+            }
             if let Some(max) = schema.max_properties
                 && (map.len() as u64) > max
             {
                 causes.push(field_invalid(
                     path,
-                    value,
+                    &Value::from(map.len()),
                     &format!("{path} in body should have at most {max} properties"),
                 ));
             }
@@ -629,6 +642,26 @@ mod tests {
         assert_eq!(
             causes[0].message,
             "Invalid value: \"two\": spec.replicas in body must be of type integer: \"string\""
+        );
+    }
+
+    #[test]
+    fn min_and_max_properties() {
+        let s = Schema::compile(
+            &json!({"type": "object", "properties": {"spec": {"type": "object",
+            "minProperties": 1, "maxProperties": 1, "properties": {"a": {"type": "string"}, "b": {"type": "string"}}}}}),
+        );
+        let mut causes = vec![];
+        validate(&json!({"spec": {}}), &s, "", &mut causes);
+        assert_eq!(
+            causes[0].message,
+            "Invalid value: 0: spec in body should have at least 1 properties"
+        );
+        causes.clear();
+        validate(&json!({"spec": {"a": "x", "b": "y"}}), &s, "", &mut causes);
+        assert_eq!(
+            causes[0].message,
+            "Invalid value: 2: spec in body should have at most 1 properties"
         );
     }
 }

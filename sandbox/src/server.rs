@@ -69,6 +69,8 @@ pub struct SandboxConfig {
     pub watch_history: usize,
     /// fsync every write-ahead log record (survives OS crashes, not only process kills).
     pub fsync: bool,
+    /// Start on a damaged write-ahead log, dropping the unreadable records (each logged).
+    pub discard_damaged_state: bool,
     /// How often watches that ask for bookmarks get one.
     pub bookmark_every: Duration,
     /// Keep an audit log of write requests (see [`crate::http::audit`]).
@@ -88,6 +90,7 @@ impl Default for SandboxConfig {
             speed: 1.0,
             watch_history: 20_000,
             fsync: false,
+            discard_damaged_state: false,
             bookmark_every: Duration::from_secs(60),
             audit: false,
             clock_skew_secs: 0,
@@ -146,6 +149,8 @@ pub struct Sandbox {
     pub state: Arc<ServerState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The state directory's lock, if any.
+    _lock: Option<crate::persist::DirLock>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -167,6 +172,13 @@ const BOOT: &str = "capi-sandbox";
 impl Sandbox {
     /// Boots and starts serving. Must be called inside a multi-threaded tokio runtime.
     pub async fn start(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
+        let lock = match &cfg.state_dir {
+            Some(dir) => Some(
+                crate::persist::prepare_dir(dir)
+                    .map_err(io(format!("opening state directory {}", dir.display())))?,
+            ),
+            None => None,
+        };
         let credentials = match &cfg.state_dir {
             Some(dir) => load_or_create_credentials(dir)?,
             None => Credentials::generate()?,
@@ -175,7 +187,7 @@ impl Sandbox {
         let registry = Arc::new(Registry::new());
         if let Some(dir) = &cfg.state_dir {
             check_generation(dir, cfg.generation, cfg.crds_dir.is_some())?;
-            let (wal, records) = Wal::open(dir, cfg.fsync)
+            let (wal, records) = Wal::open(dir, cfg.fsync, cfg.discard_damaged_state)
                 .map_err(io(format!("opening state directory {}", dir.display())))?;
             let mut max_rv = 0;
             for r in records {
@@ -291,6 +303,7 @@ impl Sandbox {
             state,
             shutdown,
             tasks,
+            _lock: lock,
         })
     }
 
@@ -485,7 +498,7 @@ pub fn management_node() -> (Value, Value) {
     let status = json!({
         "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": crate::time::now_rfc3339(), "lastTransitionTime": crate::time::now_rfc3339()}],
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "capi-sandbox-control-plane"}],
-        "nodeInfo": {"kubeletVersion": "v1.33.0", "osImage": "capi-sandbox (in-memory)", "containerRuntimeVersion": "none://0", "kernelVersion": "n/a", "operatingSystem": "linux", "architecture": "amd64"},
+        "nodeInfo": crate::capi::workload::node_system_info("capi-sandbox-control-plane", "v1.33.0", "capi-sandbox (in-memory)"),
         "capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},
         "allocatable": {"cpu": "2", "memory": "24Gi", "pods": "110"},
     });

@@ -132,6 +132,7 @@ impl<'a> Values<'a> {
     /// The value of a variable and where it came from.
     pub fn get(&self, name: &str) -> Option<(String, Origin)> {
         let i = self.inputs;
+        // Keep in step with FLAG_VARIABLES.
         let flag = match name {
             "CLUSTER_NAME" => Some(i.cluster_name.clone()),
             "NAMESPACE" => Some(i.namespace.clone()),
@@ -282,6 +283,9 @@ pub fn list_variables(text: &str, values: &Values) -> VariableList {
 
 /// `--list-variables` text, like clusterctl's.
 pub fn variables_text(list: &VariableList) -> String {
+    if list.required.is_empty() && list.optional.is_empty() {
+        return "The template has no variables: it renders as it is.\n".into();
+    }
     let mut s = String::from("Required Variables:\n");
     let width = list
         .required
@@ -333,10 +337,39 @@ const CLUSTER_SCOPED: &[&str] = &[
     "VSphereClusterIdentity",
 ];
 
+/// The variables a flag of `generate cluster` sets, and that flag.
+pub const FLAG_VARIABLES: &[(&str, &str)] = &[
+    ("CLUSTER_NAME", "the NAME argument"),
+    ("NAMESPACE", "-n/--namespace"),
+    ("KUBERNETES_VERSION", "--kubernetes-version"),
+    ("CONTROL_PLANE_MACHINE_COUNT", "--control-plane-machine-count"),
+    ("WORKER_MACHINE_COUNT", "--worker-machine-count"),
+];
+
+/// The error for variables without a value: each one with the flag that sets it, if any.
+pub fn missing_message(missing: &template::MissingVariables) -> String {
+    // The first line as clusterctl words it, then what to do for each variable.
+    let names: Vec<&str> = missing.0.iter().map(String::as_str).collect();
+    let mut s = format!(
+        "value for variables [{}] is not set (nothing was printed):",
+        names.join(", ")
+    );
+    for name in &missing.0 {
+        match FLAG_VARIABLES.iter().find(|(v, _)| v == name) {
+            Some((_, flag)) => s += &format!("\n  {name}: set it with {flag}"),
+            None => {
+                s +=
+                    &format!("\n  {name}: set {name}=... in the environment or in the clusterctl config file")
+            }
+        }
+    }
+    s + "\n(`--list-variables` shows every variable and its value)"
+}
+
 /// Substitutes the variables and parses the objects, setting the target namespace.
 pub fn render(text: &str, values: &Values, namespace: &str) -> Result<Vec<Value>> {
     let substituted = template::substitute(text, |k| values.get(k).map(|(v, _)| v))
-        .map_err(|e| Error::Usage(e.to_string()))?;
+        .map_err(|e| Error::Usage(missing_message(&e)))?;
     let docs: Vec<Value> = serde_saphyr::from_str_multiple(&substituted)
         .map_err(|e| Error::Usage(format!("the template is not valid YAML after substitution: {e}")))?;
     let mut out = vec![];
@@ -486,7 +519,25 @@ mod tests {
         let v = Values::with_env(&i, &config, |_| None);
         let t = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${CLUSTER_NAME}-cm\n  namespace: elsewhere\ndata:\n  a: ${A}\n  b: ${B}\n";
         let e = render(t, &v, "team-a").unwrap_err();
-        assert!(e.to_string().contains("[A, B]"), "{e}");
+        assert!(
+            e.to_string().contains("value for variables [A, B] is not set"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("\n  A: set A=... in the environment"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("\n  B: "), "{e}");
+        let e = render("v: ${KUBERNETES_VERSION}\n", &v, "x").unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("KUBERNETES_VERSION: set it with --kubernetes-version"),
+            "{e}"
+        );
+        assert_eq!(
+            variables_text(&list_variables("a: b\n", &v)),
+            "The template has no variables: it renders as it is.\n"
+        );
         assert!(matches!(e, Error::Usage(_)));
         let t = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ${CLUSTER_NAME}-cm\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: crb\nsubjects:\n- kind: ServiceAccount\n  name: sa\n  namespace: x\n- kind: User\n  name: u\n";
         let docs = render(t, &v, "team-a").unwrap();

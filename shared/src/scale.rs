@@ -15,6 +15,50 @@ use crate::target::{Resolved, TargetKind};
 use crate::tree::fetch::core;
 use crate::{Error, Result};
 
+/// A missing target, with a suggestion: the object a topology entry of that name stands for
+/// (`md/md-0` is what `spec.topology` calls it; the MachineDeployment has a generated name), or
+/// close names in the namespace.
+async fn not_found(kube: &Kube, r: &Resolved, ns: &str, name: &str, what: &str) -> Error {
+    let mut msg = format!("{what} not found in namespace {ns:?}");
+    let entry_label = match r.kind {
+        TargetKind::MachineDeployment => Some(TOPOLOGY_MD_NAME),
+        TargetKind::MachinePool => Some(TOPOLOGY_MP_NAME),
+        TargetKind::ControlPlane => None,
+    };
+    let short = r
+        .resource
+        .kind
+        .chars()
+        .filter(char::is_ascii_uppercase)
+        .collect::<String>()
+        .to_lowercase();
+    let listed = kube
+        .list_all(&r.resource, Some(ns), None, None)
+        .await
+        .map(|(l, _)| l)
+        .unwrap_or_default();
+    let entries: Vec<String> = listed
+        .iter()
+        .filter(|o| entry_label.is_some_and(|l| crate::capi::object::label(o, l) == Some(name)))
+        .map(|o| {
+            let cluster = crate::capi::object::label(o, CLUSTER_NAME_LABEL).unwrap_or("?");
+            format!(
+                "{short}/{} (topology entry {name:?} of Cluster {cluster})",
+                o.metadata.name.as_deref().unwrap_or("")
+            )
+        })
+        .collect();
+    let names: Vec<&str> = listed.iter().filter_map(|o| o.metadata.name.as_deref()).collect();
+    let close = crate::tree::fetch::close_names(name, names);
+    if !entries.is_empty() {
+        msg.push_str(&format!("; did you mean {}?", entries.join(", ")));
+    } else if !close.is_empty() {
+        let close: Vec<String> = close.iter().map(|c| format!("{short}/{c}")).collect();
+        msg.push_str(&format!("; did you mean {}?", close.join(", ")));
+    }
+    Error::NotFound(msg)
+}
+
 /// The label on objects the topology controller owns.
 pub const TOPOLOGY_OWNED: &str = "topology.cluster.x-k8s.io/owned";
 /// The label naming a MachineDeployment's entry in `spec.topology.workers.machineDeployments`.
@@ -101,17 +145,17 @@ pub async fn plan(
     replicas: i64,
     force: bool,
 ) -> Result<Plan> {
-    if replicas < 0 {
+    // Replica counts are int32 in every Cluster API kind and in autoscaling/v1 Scale.
+    if !(0..=i64::from(i32::MAX)).contains(&replicas) {
         return Err(Error::Usage(format!(
-            "--replicas must be 0 or more, not {replicas}"
+            "--replicas must be between 0 and 2147483647 (a replica count is an int32), not {replicas}"
         )));
     }
     let api = kube.api(&r.resource, Some(ns));
     let what = display(r, name);
-    let obj = kube
-        .call(&format!("reading {what}"), api.get_opt(name))
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("{what} not found in namespace {ns:?}")))?;
+    let Some(obj) = kube.call(&format!("reading {what}"), api.get_opt(name)).await? else {
+        return Err(not_found(kube, r, ns, name, &what).await);
+    };
     let v = to_value(&obj);
     let mut warnings = vec![];
     if r.kind == TargetKind::ControlPlane && r.resource.kind == "KubeadmControlPlane" {

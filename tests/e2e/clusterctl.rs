@@ -5,7 +5,8 @@
 //! README (describe section); anything else fails the test.
 
 use capi_e2e::{Backend, TestCluster, realstack_bin};
-use capi_sandbox::fixtures::ClusterSpec;
+use capi_sandbox::fixtures::{self, ClusterSpec};
+use serde_json::{Value, json};
 
 /// Rows only we print (documented in the README as beyond clusterctl).
 const OURS_ONLY: &[&str] = &["MachineHealthCheck "];
@@ -17,31 +18,37 @@ struct Row {
     depth: usize,
     /// The label, without the `, vX.Y.Z` version suffix (ours adds it to groups too).
     label: String,
-    /// REPLICAS, AVAILABLE, READY, UP-TO-DATE, STATUS, REASON.
+    /// REPLICAS, AVAILABLE, READY, UP-TO-DATE, STATUS, REASON (v1beta1 layout: READY,
+    /// SEVERITY, REASON).
     cells: Vec<String>,
 }
 
-/// Column starts (in characters) of a header line, found by their names.
+/// Column starts (in characters) of a header line, found by their names: the v1beta2 layout
+/// (REPLICAS .. SINCE) or the v1beta1 one (READY, SEVERITY, REASON, SINCE).
 fn columns(header: &str) -> Vec<usize> {
-    let chars: String = header.to_string();
-    [
-        "REPLICAS",
-        "AVAILABLE",
-        "READY",
-        "UP",
-        "STATUS",
-        "REASON",
-        "SINCE",
-    ]
-    .iter()
-    .map(|h| {
-        let byte = chars
-            .find(&format!(" {h}"))
-            .map(|i| i + 1)
-            .unwrap_or_else(|| panic!("no {h} in {header}"));
-        chars[..byte].chars().count()
-    })
-    .collect()
+    let names: &[&str] = if header.contains(" REPLICAS") {
+        &[
+            "REPLICAS",
+            "AVAILABLE",
+            "READY",
+            "UP",
+            "STATUS",
+            "REASON",
+            "SINCE",
+        ]
+    } else {
+        &["READY", "SEVERITY", "REASON", "SINCE"]
+    };
+    names
+        .iter()
+        .map(|h| {
+            let byte = header
+                .find(&format!(" {h}"))
+                .map(|i| i + 1)
+                .unwrap_or_else(|| panic!("no {h} in {header}"));
+            header[..byte].chars().count()
+        })
+        .collect()
 }
 
 fn rows(out: &str) -> Vec<Row> {
@@ -75,7 +82,7 @@ fn rows(out: &str) -> Vec<Row> {
             Some((l, _)) => l.to_string(),
             None => label,
         };
-        let cells = (0..6).map(|i| cell(cols[i], cols[i + 1])).collect();
+        let cells = (0..cols.len() - 1).map(|i| cell(cols[i], cols[i + 1])).collect();
         rows.push(Row { depth, label, cells });
     }
     rows
@@ -124,6 +131,75 @@ fn compare(sb: &TestCluster, name: &str, flags: &[&str]) {
     );
 }
 
+/// A cluster with what clusterctl's own tree tests exercise: an infrastructure machine whose
+/// Ready says more than its Available, a Machine without Available/UpToDate conditions, a
+/// deleting Machine, a Machine no controller owns, an empty MachineDeployment and two
+/// ClusterResourceSets.
+fn edge_objects() -> Vec<(String, String, Value, Option<Value>)> {
+    let mut spec = ClusterSpec::new("edge", "default", 1, 3);
+    spec.deployments.push(("md-1".into(), 0));
+    let mut objs = fixtures::cluster_objects(&spec);
+    let w = |i: usize| format!("edge-md-0-7d9f8c-{i:05}");
+    let mut orphan = None;
+    for (_, plural, obj, status) in objs.iter_mut() {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let Some(st) = status.as_mut() else { continue };
+        match (plural.as_str(), name.as_str()) {
+            ("machines", n) if n == w(0) => {
+                st["conditions"] = json!([
+                    cond(
+                        "Available",
+                        "False",
+                        "NotAvailable",
+                        "* Ready: condition is False"
+                    ),
+                    cond("Ready", "False", "NotReady", "* InfrastructureReady: vm stopped"),
+                    cond("UpToDate", "True", "UpToDate", ""),
+                ]);
+            }
+            ("devmachines", n) if n == w(0) => {
+                st["conditions"] = json!([
+                    cond("Available", "False", "NotAvailable", ""),
+                    cond("Ready", "False", "InfraDown", "vm stopped"),
+                ]);
+            }
+            ("machines", n) if n == w(1) => {
+                st["conditions"] = json!([cond("Ready", "True", "Ready", "")]);
+                let mut o = obj.clone();
+                o["metadata"]["name"] = json!("edge-orphan");
+                o["metadata"].as_object_mut().map(|m| m.remove("ownerReferences"));
+                o["spec"]["infrastructureRef"]["name"] = json!("edge-orphan");
+                o["spec"]["bootstrap"]["configRef"]["name"] = json!("edge-orphan");
+                orphan = Some((
+                    "cluster.x-k8s.io".to_string(),
+                    "machines".to_string(),
+                    o,
+                    Some(st.clone()),
+                ));
+            }
+            ("machines", n) if n == w(2) => {
+                obj["metadata"]["finalizers"] = json!(["capi-e2e.test/hold"]);
+            }
+            _ => {}
+        }
+    }
+    objs.extend(orphan);
+    objs.push((
+        "addons.cluster.x-k8s.io".into(),
+        "clusterresourcesetbindings".into(),
+        json!({"apiVersion": "addons.cluster.x-k8s.io/v1beta2", "kind": "ClusterResourceSetBinding",
+            "metadata": {"name": "edge", "namespace": "default", "labels": {"cluster.x-k8s.io/cluster-name": "edge"}},
+            "spec": {"clusterName": "edge", "bindings": [{"clusterResourceSetName": "crs-b"}, {"clusterResourceSetName": "crs-a"}]}}),
+        None,
+    ));
+    objs
+}
+
+fn cond(t: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": t, "status": status, "reason": reason, "message": message,
+        "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1})
+}
+
 fn fixtures(backend: Backend) -> TestCluster {
     let sb = TestCluster::on(backend);
     let mut demo = ClusterSpec::new("demo", "default", 3, 3);
@@ -134,17 +210,35 @@ fn fixtures(backend: Backend) -> TestCluster {
     two.deployments = vec![("md-0".into(), 2), ("md-1".into(), 1)];
     two.unhealthy = vec!["two-control-plane-00000".into()];
     sb.load(&two);
+    sb.load_objects("default", edge_objects());
+    sb.kubectl()
+        .args(["delete", "machine", "edge-md-0-7d9f8c-00002", "--wait=false"])
+        .ok();
     sb
 }
+
+/// Every layout option, alone and with conditions shown.
+const FLAG_SETS: &[&[&str]] = &[
+    &[],
+    &["--grouping=false"],
+    &["--echo"],
+    &["--show-conditions", "all"],
+    &["--show-conditions", "Machine+,KubeadmControlPlane"],
+    &["--show-templates"],
+    &["--show-resourcesets"],
+    &["--show-machinesets", "--show-conditions", "MachineSet"],
+    &["--v1beta2=false"],
+    &["--v1beta2=false", "--show-conditions", "all", "--grouping=false"],
+];
 
 #[test]
 fn trees_match_clusterctl_on_real_apiserver_and_sandbox() {
     for backend in [Backend::Real, Backend::Sandbox] {
         let sb = fixtures(backend);
-        for name in ["demo", "two"] {
-            compare(&sb, name, &[]);
-            compare(&sb, name, &["--grouping=false"]);
-            compare(&sb, name, &["--echo"]);
+        for name in ["demo", "two", "edge"] {
+            for flags in FLAG_SETS {
+                compare(&sb, name, flags);
+            }
         }
     }
 }

@@ -1861,3 +1861,42 @@ fn upstream_capi_crds_load_and_behave(backend) {
     }
 }
 }
+
+/// The committed CRD structure is what `cargo xtask crd-structure` extracts from the upstream
+/// CRDs now (a stale file would let the sandbox accept or prune differently from upstream).
+#[test]
+fn bundled_crd_structure_matches_the_upstream_crds() {
+    let Some(shared) = capi_e2e::shared_dir() else {
+        capi_e2e::skip(
+            "bundled_crd_structure_matches_the_upstream_crds: ../shared/capi-crds is not present beside the project",
+        );
+        return;
+    };
+    let root = capi_e2e::project_root();
+    for (dir, generation) in xtask::crd_structure::sources(&shared) {
+        let want = xtask::crd_structure::extract(&dir, generation)
+            .and_then(|s| xtask::crd_structure::render(&s))
+            .unwrap();
+        let have = std::fs::read_to_string(xtask::crd_structure::target(&root, generation)).unwrap();
+        assert!(
+            have == want,
+            "sandbox/src/crd_structure/{generation}.json is stale: run `cargo xtask crd-structure`"
+        );
+    }
+}
+
+on_both_backends! {
+fn printer_columns_read_labels_with_escaped_dots(backend) {
+    let sb = TestSandbox::on(backend);
+    sb.load(&capi_sandbox::fixtures::ClusterSpec::new("pc", "default", 1, 1));
+    for kind in ["kcp", "kubeadmconfigs", "devmachines", "devclusters"] {
+        let out = sb.kubectl().args(["get", kind]).ok();
+        let mut lines = out.lines();
+        let header: Vec<&str> = lines.next().unwrap_or("").split_whitespace().collect();
+        let at = header.iter().position(|h| *h == "CLUSTER").unwrap_or_else(|| panic!("{kind}: {out}"));
+        for l in lines {
+            assert_eq!(l.split_whitespace().nth(at), Some("pc"), "{kind}: {out}");
+        }
+    }
+}
+}

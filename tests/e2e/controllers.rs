@@ -356,8 +356,8 @@ fn topology_upgrade_moves_the_control_plane_first_then_the_workers() {
             out_of_order.extend(worker_ahead);
         }
         let c = sb.get_json(&["cluster", "demo"]);
-        saw_plan |= c["status"]["controlPlane"]["upgradePlan"][0] == "v1.34.0"
-            || c["status"]["workers"]["upgradePlan"][0] == "v1.34.0";
+        saw_plan |= c["status"]["controlPlane"]["upgradePlan"][0]["version"] == "v1.34.0"
+            || c["status"]["workers"]["upgradePlan"][0]["version"] == "v1.34.0";
         ms.len() == 8 && running_at(&ms, "v1.34.0") && cond(&c, "TopologyReconciled") == "True"
     });
     assert!(done, "every machine should end up Running v1.34.0");
@@ -782,4 +782,90 @@ fn demo_flag_applies_the_embedded_template_and_it_provisions() {
     sb.get_json(&["clusterclass", "sandbox"]);
     // A second start on kept state does not duplicate anything.
     assert!(!capi_sandbox::demo::create(sb.sandbox().api(), Generation::V1beta2, true).unwrap());
+}
+
+/// The README's `generate` example, on the project's own templates: both flavors render (the
+/// class added from `clusterclass-sandbox.yaml` for the topology one), apply and provision.
+#[test]
+fn project_templates_generate_and_provision() {
+    let sb = live(Generation::V1beta2);
+    let dir = project_root().join("templates");
+    let dir = dir.to_str().unwrap_or_default();
+    for (name, flavor) in [("dev1", Some("development")), ("hand1", None)] {
+        let mut args = vec![
+            "generate",
+            "cluster",
+            name,
+            "--from",
+            dir,
+            "--kubernetes-version",
+            "v1.33.0",
+            "--worker-machine-count",
+            "2",
+        ];
+        if let Some(f) = flavor {
+            args.extend(["--flavor", f]);
+        }
+        let o = sb.capi(&args);
+        assert!(o.status.success(), "generate {name}: {}", stderr(&o));
+        let out = sb.kubectl().args(["apply", "-f", "-"]).stdin_str(&stdout(&o));
+        assert!(out.status.success(), "apply {name}: {}", stderr(&out));
+    }
+    wait_condition(&sb, &["cluster/dev1", "cluster/hand1"], "Available");
+    sb.get_json(&["clusterclass", "sandbox"]);
+    for c in ["dev1", "hand1"] {
+        assert!(
+            eventually(WAIT, || {
+                let ms = machines(&sb, &format!("cluster.x-k8s.io/cluster-name={c}"));
+                ms.len() == 3 && ms.iter().all(|m| m["status"]["phase"] == "Running")
+            }),
+            "{c}: 1 control plane and 2 worker machines run"
+        );
+    }
+    // A template without variables says so.
+    let plain = sb.dir.path().join("plain.yaml");
+    std::fs::write(&plain, "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap();
+    let o = sb.capi(&[
+        "generate",
+        "cluster",
+        "x",
+        "--from",
+        plain.to_str().unwrap_or_default(),
+        "--list-variables",
+    ]);
+    assert_eq!(
+        stdout(&o),
+        "The template has no variables: it renders as it is.\n",
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// A mistaken huge count set back at once: the MachineSet creates Machines in bounded steps and
+/// re-reads its spec between them, so the runaway stops.
+#[test]
+fn a_huge_count_set_back_stops_within_a_few_steps() {
+    let sb = demo();
+    sb.kubectl()
+        .args(["scale", "md", "edge-md-0", "--replicas", "100000"])
+        .ok();
+    std::thread::sleep(Duration::from_millis(300));
+    sb.kubectl()
+        .args(["scale", "md", "edge-md-0", "--replicas", "2"])
+        .ok();
+    let sel = "cluster.x-k8s.io/deployment-name=edge-md-0";
+    let mut most = 0;
+    let settled = eventually(WAIT, || {
+        let n = machines(&sb, sel)
+            .iter()
+            .filter(|m| m["metadata"]["deletionTimestamp"].is_null())
+            .count();
+        most = most.max(n);
+        n == 2
+    });
+    assert!(settled, "back to 2 Machines");
+    assert!(
+        most < 5000,
+        "bounded steps, re-reading the spec: saw {most} Machines"
+    );
 }

@@ -35,7 +35,11 @@ fn tree_through_kubectl_plugin_dispatch(backend) {
     let o = sb.capi(&["describe", "cluster", "demo"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    let lines: Vec<&str> = out.lines().collect();
+    // Rows, without the continuation lines of wrapped messages.
+    let lines: Vec<&str> = out
+        .lines()
+        .filter(|l| l.chars().take_while(|c| "│ ".contains(*c)).count() < 40)
+        .collect();
     assert_eq!(
         words(lines[0]),
         [
@@ -73,26 +77,27 @@ fn tree_through_kubectl_plugin_dispatch(backend) {
             && lines[4].contains("See demo-control-plane-00000, demo-control-plane-00001, ..."),
         "{out}"
     );
-    assert_eq!(lines[5], "├─Workers");
+    // Children in clusterctl's order (by label): the MachineHealthCheck before Workers.
     assert!(
-        lines[6].contains("MachineDeployment default/demo-md-0, v1.33.0")
-            && lines[6].contains("2 available replicas, at least 3 required"),
+        lines[5].contains("MachineHealthCheck default/demo-workers")
+            && lines[5].contains("1 unhealthy: demo-md-0-7d9f8c-00001"),
+        "{out}"
+    );
+    assert_eq!(lines[6], "└─Workers");
+    assert!(
+        lines[7].contains("MachineDeployment default/demo-md-0, v1.33.0")
+            && lines[7].contains("2 available replicas, at least 3 required"),
         "{out}"
     );
     assert!(
-        lines[7].contains("2 Machines...")
-            && lines[7].contains("See demo-md-0-7d9f8c-00000, demo-md-0-7d9f8c-00002"),
+        lines[8].contains("2 Machines...")
+            && lines[8].contains("See demo-md-0-7d9f8c-00000, demo-md-0-7d9f8c-00002"),
         "{out}"
     );
     assert!(
-        lines[8].contains("Machine default/demo-md-0-7d9f8c-00001")
-            && lines[8].contains("False")
-            && lines[8].contains("NotReady"),
-        "{out}"
-    );
-    assert!(
-        lines[9].contains("MachineHealthCheck default/demo-workers")
-            && lines[9].contains("1 unhealthy: demo-md-0-7d9f8c-00001"),
+        lines[9].contains("Machine default/demo-md-0-7d9f8c-00001")
+            && lines[9].contains("False")
+            && lines[9].contains("NotReady"),
         "{out}"
     );
     assert!(
@@ -133,8 +138,8 @@ fn options_grouping_echo_conditions_machinesets_templates(backend) {
     assert!(out.contains("MachineSet default/demo-md-0-7d9f8c"), "{out}");
     let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--show-templates"]));
     assert!(
-        out.contains("DevMachineTemplate demo-control-plane")
-            && out.contains("KubeadmConfigTemplate demo-md-0"),
+        out.contains("DevMachineTemplate default/demo-control-plane")
+            && out.contains("KubeadmConfigTemplate default/demo-md-0"),
         "{out}"
     );
     let out = stdout(&sb.capi(&["describe", "cluster", "demo", "--show-conditions=Cluster"]));

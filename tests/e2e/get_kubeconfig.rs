@@ -62,7 +62,7 @@ fn put_secret(sb: &TestSandbox, name: &str, key: &str, value: &str) {
 
 fn bare_cluster(sb: &TestSandbox, name: &str) {
     sb.apply(&format!(
-        "apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata:\n  name: {name}\n  namespace: default\nspec: {{}}\n"
+        "apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata:\n  name: {name}\n  namespace: default\nspec: {{paused: false}}\n"
     ));
 }
 
@@ -315,7 +315,7 @@ fn concurrent_merges_keep_every_entry() {
     for c in children {
         let o = c.wait_with_output().unwrap();
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(stdout(&o).starts_with("added context \"ctx-"), "{}", stdout(&o));
+        assert!(stdout(&o).starts_with("Added context \"ctx-"), "{}", stdout(&o));
     }
     let text = std::fs::read_to_string(&into).unwrap();
     let doc = KubeconfigDoc::parse(&text).unwrap();
@@ -368,10 +368,10 @@ fn concurrent_merges_keep_every_entry() {
             .args(extra)
             .ok()
     };
-    assert!(m(&[]).starts_with("added context \"default-c1\""));
-    assert!(m(&[]).starts_with("refreshed context \"default-c1\""));
+    assert!(m(&[]).starts_with("Added context \"default-c1\""));
+    assert!(m(&[]).starts_with("Refreshed context \"default-c1\""));
     let s = m(&["--server", "https://tunnel:1", "--use-context"]);
-    assert!(s.starts_with("added context \"default-c1-2\""), "{s}");
+    assert!(s.starts_with("Added context \"default-c1-2\""), "{s}");
     assert!(s.contains("switched to context \"default-c1-2\""), "{s}");
     let doc = KubeconfigDoc::parse(&std::fs::read_to_string(&into).unwrap()).unwrap();
     assert_eq!(doc.current_context(), Some("default-c1-2"));
@@ -466,7 +466,7 @@ fn a_killed_merge_never_leaves_a_partial_file() {
         .args(["c1", "--merge", "--context-name", "after", "--into"])
         .arg(&into)
         .ok();
-    assert!(o.starts_with("added context \"after\""), "{o}");
+    assert!(o.starts_with("Added context \"after\""), "{o}");
     assert!(contexts(&into).contains(&"after".to_string()));
     assert!(!into.with_file_name("big.lock").exists());
 }
@@ -487,8 +487,8 @@ fn merged_contexts_reach_the_workload_clusters() {
     let into = sb.dir.path().join("merged");
     std::fs::copy(&sb.kubeconfig, &into).unwrap();
     let out = sb.plugin(BIN).args(["-A", "--merge", "--into"]).arg(&into).ok();
-    assert!(out.contains("added context \"default-demo\""), "{out}");
-    assert!(out.contains("added context \"default-edge\""), "{out}");
+    assert!(out.contains("Added context \"default-demo\""), "{out}");
+    assert!(out.contains("Added context \"default-edge\""), "{out}");
     let nodes = |ctx: &str| {
         let o = Command::new(kubectl_path())
             .arg(format!("--cache-dir={}", sb.dir.path().join("cache").display()))

@@ -291,3 +291,43 @@ fn krew_style_install_runs_every_verb_through_kubectl() {
         stderr(&o)
     );
 }
+
+/// The from-source install (`cargo xtask install`, and the demo's PATH directory) copies only
+/// the executables: `kubectl plugin list` finds every verb and warns about nothing, where the
+/// build directory itself (with cargo's `kubectl-capi-*.d` files) would draw a warning per file.
+#[test]
+fn source_install_copies_only_binaries_and_plugin_list_is_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("bin");
+    let installed = xtask::pack::install(&bin_dir(), &dir).unwrap();
+    assert!(
+        installed.iter().all(|p| !p.to_string_lossy().ends_with(".d")),
+        "{installed:?}"
+    );
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "kubectl-capi") && names.iter().any(|n| n == "kubectl-capi-describe"),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().all(|n| !n.ends_with(".d") && !n.starts_with('.')),
+        "{names:?}"
+    );
+    let kubectl_dir = kubectl_path().parent().map(Path::to_path_buf).unwrap_or_default();
+    let o = Command::new(kubectl_path())
+        .args(["plugin", "list"])
+        .env("PATH", std::env::join_paths([dir.clone(), kubectl_dir]).unwrap())
+        .env("HOME", tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains(&dir.join("kubectl-capi-describe").display().to_string()),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -234,3 +234,39 @@ fn watcher_relists_after_410() {
         assert!(seen_last, "the relist brought the newest object");
     });
 }
+
+on_both_backends! {
+fn bundled_capi_crds_prune_and_reject_unknown_fields_like_upstream(backend) {
+    let sb = TestSandbox::on(backend);
+    let cluster = "apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata: {name: typo, namespace: default}\nspec:\n  bogus: 1\n  topology: {classRef: {name: quick-start}, version: v1.33.0, controlPlane: {replicas: 1, bogusToo: 2}}\n";
+    // kubectl validates strictly by default: both typos are named, nothing is created.
+    let o = sb.kubectl().args(["create", "-f", "-"]).stdin_str(cluster);
+    let err = capi_e2e::stderr(&o);
+    assert!(!o.status.success(), "a typo was accepted");
+    assert!(err.contains(r#"unknown field "spec.bogus""#), "{err}");
+    assert!(err.contains(r#"unknown field "spec.topology.controlPlane.bogusToo""#), "{err}");
+    // Through the kube crate: a POST without fieldValidation keeps the object and prunes them.
+    let client = sb.client(false);
+    sb.block_on(async {
+        let gvk = GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Cluster");
+        let ar = ApiResource::from_gvk_with_plural(&gvk, "clusters");
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), "default", &ar);
+        let obj: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+            "metadata": {"name": "typo"},
+            "spec": {"bogus": 1, "paused": true, "clusterNetwork": {"serviceDomain": "cluster.local", "nope": "x"}}
+        }))
+        .unwrap();
+        let created = api.create(&PostParams::default(), &obj).await.unwrap();
+        assert!(created.data["spec"].get("bogus").is_none(), "{:?}", created.data);
+        assert!(created.data["spec"]["clusterNetwork"].get("nope").is_none(), "{:?}", created.data);
+        assert_eq!(created.data["spec"]["paused"], true);
+        assert_eq!(created.data["spec"]["clusterNetwork"]["serviceDomain"], "cluster.local");
+        // Where upstream keeps unknown fields (a topology variable's value), so does the sandbox.
+        let patch = json!({"spec": {"topology": {"classRef": {"name": "c"}, "version": "v1.33.0",
+            "variables": [{"name": "v", "value": {"any": {"shape": [1, 2]}}}]}}});
+        let patched = api.patch("typo", &PatchParams::default(), &Patch::Merge(patch)).await.unwrap();
+        assert_eq!(patched.data["spec"]["topology"]["variables"][0]["value"]["any"]["shape"], json!([1, 2]));
+    });
+}
+}

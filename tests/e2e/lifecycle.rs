@@ -65,7 +65,9 @@ fn generate_substitutes_every_form_and_lists_what_is_missing(backend) {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(stdout(&o), "");
     assert!(
-        stderr(&o).contains("value for variables [KUBERNETES_VERSION, OWNER, REGION] is not set"),
+        stderr(&o).contains("value for variables [KUBERNETES_VERSION, OWNER, REGION] is not set")
+            && stderr(&o).contains("KUBERNETES_VERSION: set it with --kubernetes-version")
+            && stderr(&o).contains("REGION: set REGION=... in the environment"),
         "{}",
         stderr(&o)
     );
@@ -440,7 +442,7 @@ fn scale_sticks_on_hand_built_and_topology_clusters() {
         (
             vec!["md/edge-md-0", "--replicas", "-1"],
             2,
-            "--replicas must be 0 or more",
+            "--replicas must be between 0 and 2147483647",
         ),
         (vec!["md/edge-md-0"], 2, "--replicas"),
     ] {

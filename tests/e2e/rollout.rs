@@ -475,7 +475,7 @@ spec:
   version: v1.33.0
   machineTemplate:
     infrastructureRef: {apiVersion: infrastructure.cluster.x-k8s.io/v1beta1, kind: DevMachineTemplate, name: edge-control-plane}
-  kubeadmConfigSpec: {clusterConfiguration: {}}
+  kubeadmConfigSpec: {clusterConfiguration: {apiServer: {certSANs: [localhost]}}}
 ---
 apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
@@ -492,7 +492,7 @@ spec: {template: {spec: {backend: {inMemory: {}}}}}
 apiVersion: bootstrap.cluster.x-k8s.io/v1beta1
 kind: KubeadmConfigTemplate
 metadata: {name: edge-md-0, namespace: default}
-spec: {template: {spec: {joinConfiguration: {nodeRegistration: {}}}}}
+spec: {template: {spec: {joinConfiguration: {nodeRegistration: {criSocket: "unix:///var/run/containerd/containerd.sock"}}}}}
 ---
 apiVersion: cluster.x-k8s.io/v1beta1
 kind: MachineDeployment

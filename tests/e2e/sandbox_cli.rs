@@ -69,7 +69,10 @@ fn start_merges_context_status_and_stop_cleans_up() {
         text.contains("Sandbox \"default\" is running at https://127.0.0.1:"),
         "{text}"
     );
-    assert!(text.contains("Context \"capi-sandbox\""), "{text}");
+    assert!(
+        text.contains("Contexts \"capi-sandbox\" and \"capi-sandbox-readonly\" added to"),
+        "{text}"
+    );
     let cfg: Value = serde_saphyr::from_str(&std::fs::read_to_string(env.kubeconfig()).unwrap()).unwrap();
     let ctx_names: Vec<&str> = cfg["contexts"]
         .as_array()

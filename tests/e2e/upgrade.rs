@@ -137,7 +137,7 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
             "--to",
             "v1.34.0",
             "--set",
-            "spec.template.spec.backend.inMemory.image=kindest/node:v1.34.0",
+            "spec.template.spec.backend.inMemory.node.provisioning.startupDuration=1s",
             "--cleanup-templates",
             "--timeout",
             "2m",
@@ -191,8 +191,8 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up() {
     );
     let copy = sb.get_json(&["devmachinetemplate", "edge-md-0-v1-34-0"]);
     assert_eq!(
-        copy["spec"]["template"]["spec"]["backend"]["inMemory"]["image"],
-        "kindest/node:v1.34.0"
+        copy["spec"]["template"]["spec"]["backend"]["inMemory"]["node"]["provisioning"]["startupDuration"],
+        "1s"
     );
     assert_eq!(copy["metadata"]["ownerReferences"][0]["kind"], "Cluster");
     assert_eq!(
@@ -251,7 +251,7 @@ fn refusals_change_nothing() {
     let cases: &[(&[&str], &str)] = &[
         (&["cluster", "edge", "--to", "v1.35.0"], "minorSteps"),
         (&["cluster", "edge", "--to", "v1.32.0"], "noDowngrade"),
-        (&["cluster", "edge", "--to", "v1.34.0"], "workersNotAhead"),
+        (&["cluster", "edge", "--to", "v1.33.1"], "workersNotAhead"),
         (&["cluster", "demo", "--to", "v1.35.0"], "classVersions"),
         (&["cluster", "demo", "--to", "v1.32.4"], "noDowngrade"),
     ];
@@ -329,6 +329,26 @@ fn refusals_change_nothing() {
     let o = up(&sb, &["plan", "cluster", "edgy", "--to", "v1.34.0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("did you mean edge"), "{}", stderr(&o));
+    // The refusal names its way out, and that way is allowed: the control plane goes up to the
+    // workers' version.
+    let o = up(&sb, &["plan", "cluster", "edge", "--to", "v1.33.1"]);
+    assert!(
+        stdout(&o).contains("kubectl capi upgrade apply cluster edge -n default --to v1.34.0")
+            || stderr(&o).contains("kubectl capi upgrade apply cluster edge -n default --to v1.34.0"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    ok(
+        &sb,
+        &["apply", "cluster", "edge", "--to", "v1.34.0", "--timeout", "3m"],
+    );
+    let v = sb.get_json(&["kcp", "edge-control-plane"]);
+    assert_eq!(v["spec"]["version"], "v1.34.0");
+    assert_eq!(
+        machine_versions(&sb, "edge"),
+        BTreeSet::from(["v1.34.0".to_string()])
+    );
 }
 
 #[test]
@@ -400,6 +420,8 @@ fn topology_cluster_upgrades_through_its_version() {
     assert_eq!(p["mode"], "topology");
     assert_eq!(p["allowed"], true);
     assert_eq!(p["newTemplates"], serde_json::json!([]));
+    let text = ok(&sb, &["plan", "cluster", "demo", "--to", "v1.34.0"]);
+    assert!(text.contains("  3. MachineDeployments"), "{text}");
     let o = up(
         &sb,
         &[
@@ -415,6 +437,19 @@ fn topology_cluster_upgrades_through_its_version() {
         ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // Progress is numbered as the plan's steps, and no bar starts full before the controller
+    // has seen the new version.
+    let err = stderr(&o);
+    for h in [
+        "[1/3] Cluster topology",
+        "[2/3] control plane",
+        "[3/3] MachineDeployments",
+    ] {
+        assert!(err.contains(h), "{h}: {err}");
+    }
+    for l in err.lines().filter(|l| l.contains("waiting for spec update")) {
+        assert!(!l.contains("] 3/3 up to date"), "{err}");
+    }
     let out: Value = serde_saphyr::from_str(&stdout(&o)).unwrap();
     assert_eq!(out["complete"], true);
     assert_eq!(out["patched"], serde_json::json!(["Cluster/demo"]));
@@ -447,7 +482,7 @@ spec:
   version: v1.33.0
   machineTemplate:
     infrastructureRef: {apiVersion: infrastructure.cluster.x-k8s.io/v1beta1, kind: DevMachineTemplate, name: old-cp}
-  kubeadmConfigSpec: {clusterConfiguration: {}}
+  kubeadmConfigSpec: {clusterConfiguration: {apiServer: {certSANs: [localhost]}}}
 ---
 apiVersion: cluster.x-k8s.io/v1beta1
 kind: Cluster
@@ -464,7 +499,7 @@ spec: {template: {spec: {backend: {inMemory: {}}}}}
 apiVersion: bootstrap.cluster.x-k8s.io/v1beta1
 kind: KubeadmConfigTemplate
 metadata: {name: old-md, namespace: default}
-spec: {template: {spec: {joinConfiguration: {nodeRegistration: {}}}}}
+spec: {template: {spec: {joinConfiguration: {nodeRegistration: {criSocket: "unix:///var/run/containerd/containerd.sock"}}}}}
 "#;
 
 fn md_v1beta1(name: &str) -> String {

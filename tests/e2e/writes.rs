@@ -65,6 +65,21 @@ fn scale_sends_one_scale_patch_and_dry_runs_store_nothing(backend) {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));
     assert_eq!(writes(&sb), Vec::<Value>::new());
+    // A close name is suggested; so is the MachineDeployment behind a topology entry's name.
+    let o = sb.capi(&["scale", "md/edge-md-1", "--replicas", "1"]);
+    assert!(stderr(&o).contains("did you mean md/edge-md-0?"), "{}", stderr(&o));
+    sb.kubectl()
+        .args(["label", "md", "edge-md-0", "topology.cluster.x-k8s.io/deployment-name=md-0"])
+        .ok();
+    sb.clear_audit();
+    let o = sb.capi(&["scale", "md/md-0", "--replicas", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains(r#"did you mean md/edge-md-0 (topology entry "md-0" of Cluster edge)?"#),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(writes(&sb), Vec::<Value>::new());
 }
 }
 
@@ -146,5 +161,41 @@ fn completion_offers_live_names(backend) {
     assert!(out.lines().any(|l| l == "md/edge-md-0"), "{out}");
     let out = sb.plugin("kubectl-capi-rollout").args(["__complete", "restart", "kcp/"]).ok();
     assert!(out.lines().any(|l| l == "kcp/edge-control-plane"), "{out}");
+}
+}
+
+on_both_backends! {
+fn replica_counts_beyond_int32_are_refused_everywhere(backend) {
+    let sb = edge(backend);
+    // The plugin: a usage error before any request.
+    for n in ["2147483648", "99999999999", "-1"] {
+        let o = sb.capi(&["scale", "md/edge-md-0", "--replicas", n]);
+        assert_eq!(o.status.code(), Some(2), "{n}: {}", stderr(&o));
+        assert!(stderr(&o).contains("between 0 and 2147483647"), "{n}: {}", stderr(&o));
+    }
+    assert_eq!(writes(&sb), Vec::<Value>::new());
+    // The server, as kube-apiserver answers: the scale path of the object, and the Scale body.
+    let e = sb
+        .kubectl()
+        .args(["patch", "md", "edge-md-0", "--type", "merge", "-p", r#"{"spec":{"replicas":99999999999}}"#])
+        .fails();
+    assert!(
+        e.contains(".spec.replicas: Invalid value: 99999999999: should be less than or equal to 2147483647"),
+        "{e}"
+    );
+    let e = sb
+        .kubectl()
+        .args(["patch", "md", "edge-md-0", "--type", "merge", "-p", r#"{"spec":{"replicas":-5}}"#])
+        .fails();
+    assert!(e.contains(".spec.replicas: Invalid value: -5: should be a non-negative integer"), "{e}");
+    let e = sb
+        .kubectl()
+        .args(["patch", "md", "edge-md-0", "--subresource", "scale", "--type", "merge", "-p", r#"{"spec":{"replicas":2147483648}}"#])
+        .fails();
+    assert!(
+        e.contains("json: cannot unmarshal number 2147483648 into Go struct field ScaleSpec.spec.replicas of type int32"),
+        "{e}"
+    );
+    assert_eq!(sb.get_json(&["md", "edge-md-0"])["spec"]["replicas"], 2);
 }
 }

@@ -2,6 +2,7 @@
 //! rendering the krew manifest from its template and krew's own validation rules; building and
 //! starting the real stack (`realstack`).
 
+pub mod crd_structure;
 pub mod krew;
 pub mod pack;
 pub mod realstack;

@@ -55,10 +55,79 @@ fn with_path(c: &mut Command, bin: &Path) {
     }
 }
 
+/// The packages of the plugin binaries (all the demo and an install need).
+const PLUGIN_PACKAGES: &[&str] = &[
+    "kubectl-capi",
+    "kubectl-capi-sandbox",
+    "kubectl-capi-describe",
+    "kubectl-capi-get-kubeconfig",
+    "kubectl-capi-generate",
+    "kubectl-capi-scale",
+    "kubectl-capi-rollout",
+    "kubectl-capi-delete",
+    "kubectl-capi-upgrade",
+];
+
+/// Builds only the plugin binaries, saying first what a cold build costs.
+fn build_plugins(release: bool) -> Result<PathBuf, String> {
+    let profile = if release { "release" } else { "debug" };
+    let out = root().join("target").join(profile);
+    if !out.join("kubectl-capi-sandbox").exists() {
+        eprintln!(
+            "Building the plugins ({profile} profile). A first build compiles about 350 crates: \
+             roughly {} on 2 cores, and target/ grows to about {}; later builds take seconds.",
+            if release { "12 minutes" } else { "10 minutes" },
+            if release { "1 GB" } else { "1.5 GB" }
+        );
+    }
+    let mut c = cargo();
+    c.arg("build");
+    for p in PLUGIN_PACKAGES {
+        c.args(["-p", p]);
+    }
+    if release {
+        c.arg("--release");
+    }
+    run(c, "building the plugins")?;
+    Ok(out)
+}
+
+/// `cargo xtask install [--dir DIR]`: release build, then only the binaries into DIR (default
+/// `~/.local/bin`).
+fn install(args: &[String]) -> Result<(), String> {
+    let dir = match args {
+        [] => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".local/bin"))
+            .ok_or("HOME is not set: pass --dir DIR")?,
+        [flag, d] if flag == "--dir" => PathBuf::from(d),
+        _ => return Err("usage: cargo xtask install [--dir DIR]".into()),
+    };
+    let bin = build_plugins(true)?;
+    let installed = xtask::pack::install(&bin, &dir)?;
+    println!("Installed {} binaries into {}:", installed.len(), dir.display());
+    for p in &installed {
+        println!("  {}", p.display());
+    }
+    let on_path = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d == dir));
+    if !on_path {
+        println!(
+            "{} is not on PATH: add it (export PATH={}:$PATH) so kubectl finds the plugins.",
+            dir.display(),
+            dir.display()
+        );
+    }
+    println!("Check with: kubectl plugin list; kubectl capi");
+    Ok(())
+}
+
 fn demo() -> Result<(), String> {
-    let bin = build_bins(false)?;
+    let built = build_plugins(false)?;
     let dir = root().join("target").join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    // A PATH directory holding only the plugin executables (target/debug also has cargo's
+    // `.d` files, which kubectl would report as broken plugins).
+    let bin = dir.join("bin");
+    xtask::pack::install(&built, &bin)?;
     let kubeconfig = dir.join("kubeconfig");
     let workload = dir.join("demo.kubeconfig");
     let home = dir.join("sandboxes");
@@ -69,19 +138,32 @@ fn demo() -> Result<(), String> {
     };
     let _ = sandbox(&["stop", "--name", "demo"]).output();
     // A quarter of real-life delays: the clusters provision in seconds, slowly enough to watch.
-    run(
-        sandbox(&[
-            "start",
-            "--name",
-            "demo",
-            "--demo",
-            "--speed",
-            "0.25",
-            "--kubeconfig",
-            &kubeconfig.display().to_string(),
-        ]),
-        "starting the demo sandbox",
-    )?;
+    // Its own hints are left out: they name commands for sandboxes of the default home, and
+    // the demo's is stopped with `cargo xtask demo-stop` (said once, at the end).
+    let started = sandbox(&[
+        "start",
+        "--name",
+        "demo",
+        "--demo",
+        "--speed",
+        "0.25",
+        "--kubeconfig",
+        &kubeconfig.display().to_string(),
+    ])
+    .output()
+    .map_err(|e| format!("starting the demo sandbox: {e}"))?;
+    if !started.status.success() {
+        return Err(format!(
+            "starting the demo sandbox failed: {}",
+            String::from_utf8_lossy(&started.stderr).trim()
+        ));
+    }
+    for line in String::from_utf8_lossy(&started.stdout)
+        .lines()
+        .take_while(|l| !l.is_empty())
+    {
+        println!("{line}");
+    }
     let kubectl = |args: &[&str]| {
         let mut c = Command::new("kubectl");
         c.args(args).env("KUBECONFIG", &kubeconfig);
@@ -146,7 +228,7 @@ fn demo() -> Result<(), String> {
     nodes.args(["--kubeconfig", &workload.display().to_string(), "get", "nodes"]);
     run(nodes, "listing the workload cluster's nodes")?;
     println!(
-        "\nThe sandbox keeps running, its controllers too. Try it yourself:\n  export KUBECONFIG={} PATH={}:$PATH\n  kubectl capi describe cluster demo --watch      # and, in another terminal:\n  kubectl patch cluster demo --type=merge -p '{{\"spec\":{{\"topology\":{{\"version\":\"v1.34.0\"}}}}}}'\nStop it with: cargo xtask demo-stop",
+        "\nThe sandbox keeps running, its controllers too. Try it yourself:\n  export KUBECONFIG={} PATH={}:$PATH\n  kubectl capi describe cluster demo --watch      # and, in another terminal:\n  kubectl patch cluster demo --type=merge -p '{{\"spec\":{{\"topology\":{{\"version\":\"v1.34.0\"}}}}}}'\nStop it with: cargo xtask demo-stop (then unset KUBECONFIG)",
         kubeconfig.display(),
         bin.display()
     );
@@ -154,13 +236,32 @@ fn demo() -> Result<(), String> {
 }
 
 fn demo_stop() -> Result<(), String> {
-    let bin = root().join("target").join("debug");
-    let mut c = Command::new(bin.join("kubectl-capi-sandbox"));
-    c.args(["stop", "--name", "demo"]).env(
-        "CAPI_SANDBOX_HOME",
-        root().join("target").join("demo").join("sandboxes"),
+    let dir = root().join("target").join("demo");
+    let mut c = Command::new(dir.join("bin").join("kubectl-capi-sandbox"));
+    c.args(["stop", "--name", "demo"])
+        .env("CAPI_SANDBOX_HOME", dir.join("sandboxes"));
+    let out = c
+        .output()
+        .map_err(|e| format!("stopping the demo sandbox (has `cargo xtask demo` run?): {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "stopping the demo sandbox failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let said = String::from_utf8_lossy(&out.stdout);
+    println!(
+        "{}",
+        said.lines().next().unwrap_or("The demo sandbox is stopped.")
     );
-    run(c, "stopping the demo sandbox")
+    let kc = dir.join("kubeconfig");
+    if std::env::var_os("KUBECONFIG").is_some_and(|k| Path::new(&k) == kc) {
+        println!(
+            "Your KUBECONFIG still points at the stopped sandbox ({}): unset KUBECONFIG",
+            kc.display()
+        );
+    }
+    Ok(())
 }
 
 /// Builds the binaries and the real stack, then runs every test. The end-to-end tests run on
@@ -168,12 +269,15 @@ fn demo_stop() -> Result<(), String> {
 /// must run both) the real-server tests are left out, with one line saying so.
 fn test(extra: &[String]) -> Result<(), String> {
     build_bins(false)?;
+    let mut skipped: Vec<String> = vec![];
     let real = match capi_realstack::build::go_version() {
         Ok(_) => Some(xtask::realstack::build(&root())?),
         Err(e) if std::env::var_os("CI").is_none() => {
-            println!(
-                "SKIPPED real-server backend (every `on_real_apiserver` test): {e}. The sandbox backend runs alone; CI runs both."
+            let line = format!(
+                "real-server backend (every `on_real_apiserver` test): {e}. The sandbox backend runs alone; CI runs both."
             );
+            println!("SKIPPED {line}");
+            skipped.push(line);
             None
         }
         Err(e) => return Err(format!("CI must run the real-server backend: {e}")),
@@ -191,7 +295,40 @@ fn test(extra: &[String]) -> Result<(), String> {
             c.args(["--skip", "on_real_apiserver"]);
         }
     }
-    run(c, "cargo test")
+    let result = run_counting_skips(c, &mut skipped);
+    if skipped.is_empty() {
+        println!("\nSummary: nothing skipped.");
+    } else {
+        println!(
+            "\nSummary: {} skipped (counted as passed by cargo test, not run here):",
+            skipped.len()
+        );
+        for s in &skipped {
+            println!("  SKIPPED {s}");
+        }
+    }
+    result
+}
+
+/// Runs `cargo test`, passing its stderr through and collecting the `SKIPPED ...` lines the
+/// tests print (libtest has no notion of a test skipped at run time).
+fn run_counting_skips(mut c: Command, skipped: &mut Vec<String>) -> Result<(), String> {
+    use std::io::{BufRead, Write};
+    c.stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().map_err(|e| format!("cargo test: cannot run: {e}"))?;
+    if let Some(err) = child.stderr.take() {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = writeln!(std::io::stderr(), "{line}");
+            if let Some(rest) = line.strip_prefix("SKIPPED ") {
+                skipped.push(rest.to_string());
+            }
+        }
+    }
+    match child.wait() {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(format!("cargo test failed ({s})")),
+        Err(e) => Err(format!("cargo test: {e}")),
+    }
 }
 
 fn bench(which: &[String]) -> Result<(), String> {
@@ -384,7 +521,9 @@ fn main() -> ExitCode {
         Some("bench") => bench(&args[1..]),
         Some("release") => release(&args[1..]),
         Some("realstack") => xtask::realstack::task(&root(), &args[1..]),
-        _ => Err("usage: cargo xtask demo | demo-stop | test [cargo test args] | bench [sandbox|describe|controllers|upgrade|clusterctl] | realstack build|start|stop | release".into()),
+        Some("crd-structure") => xtask::crd_structure::task(&root(), &args[1..]),
+        Some("install") => install(&args[1..]),
+        _ => Err("usage: cargo xtask demo | demo-stop | install [--dir DIR] | test [cargo test args] | bench [sandbox|describe|controllers|upgrade|clusterctl] | realstack build|start|stop | crd-structure [--from DIR] [--check] | release".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -27,6 +27,24 @@ pub fn binaries(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
+/// Copies only the plugin executables (never cargo's `.d` files) from `from` into `to`,
+/// each through a temporary file and a rename, so a running copy is never half-written.
+pub fn install(from: &Path, to: &Path) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(to).map_err(|e| format!("creating {}: {e}", to.display()))?;
+    let mut out = vec![];
+    for b in binaries(from)? {
+        let name = b
+            .file_name()
+            .ok_or_else(|| format!("no file name in {}", b.display()))?;
+        let dest = to.join(name);
+        let tmp = to.join(format!(".{}.tmp", name.to_string_lossy()));
+        std::fs::copy(&b, &tmp).map_err(|e| format!("copying {} to {}: {e}", b.display(), tmp.display()))?;
+        std::fs::rename(&tmp, &dest).map_err(|e| format!("installing {}: {e}", dest.display()))?;
+        out.push(dest);
+    }
+    Ok(out)
+}
+
 /// Writes `out` (a `.tar.gz`) holding `files` at its top level, reproducibly (sorted names,
 /// owner 0, fixed times).
 pub fn archive(files: &[PathBuf], out: &Path) -> Result<(), String> {

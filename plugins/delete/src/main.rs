@@ -107,11 +107,17 @@ async fn run(a: ClusterArgs) -> Result<()> {
                     "refusing to delete Cluster {ns}/{name} without confirmation: there is no terminal to ask on, pass --yes"
                 )));
             }
-            let question = format!(
-                "Delete Cluster {ns}/{name} (context {:?}) and everything it owns: {}?",
-                kube.context,
-                deletion::progress(&left)
-            );
+            // What the Cluster owns: everything left but the Cluster itself.
+            let owned: Vec<deletion::Left> = left.iter().filter(|l| l.kind != "Cluster").cloned().collect();
+            let question = if owned.is_empty() {
+                format!("Delete Cluster {ns}/{name} (context {:?})?", kube.context)
+            } else {
+                format!(
+                    "Delete Cluster {ns}/{name} (context {:?}) and everything it owns: {}?",
+                    kube.context,
+                    deletion::progress(&owned)
+                )
+            };
             if !confirm(&question)? {
                 return Err(Error::Other("deletion cancelled; nothing was deleted".into()));
             }

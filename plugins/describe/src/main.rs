@@ -61,6 +61,9 @@ pub struct ClusterArgs {
     /// Group Machines in the same state into one row (`--grouping=false` lists every Machine).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     grouping: bool,
+    /// Condition columns: `--v1beta2=false` shows v1beta1 columns (READY, SEVERITY) even on a v1beta2 management cluster, like clusterctl's flag; `--v1beta2` shows v1beta2 columns on a v1beta1 one. Default: the generation the server serves.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true", require_equals = true, action = clap::ArgAction::Set)]
+    v1beta2: Option<bool>,
     /// Output format: json or yaml (default: the tree as a table).
     #[arg(short = 'o', long, value_enum)]
     output: Option<Format>,

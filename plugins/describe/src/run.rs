@@ -49,7 +49,11 @@ async fn draw(
             show_resourcesets: a.show_resourcesets,
             echo: a.echo,
             grouping: a.grouping,
-            mode: g,
+            mode: match a.v1beta2 {
+                Some(true) => Generation::V1beta2,
+                Some(false) => Generation::V1beta1,
+                None => g,
+            },
         },
     );
     match a.output {

@@ -187,9 +187,9 @@ async fn run(cli: Cli) -> Result<()> {
             info.written_to = Some(path.display().to_string());
             if cli.format.is_none() {
                 let verb = if matches!(m, Merged::Refreshed(_)) {
-                    "refreshed"
+                    "Refreshed"
                 } else {
-                    "added"
+                    "Added"
                 };
                 println!(
                     "{verb} context {:?} for cluster {}/{} in {}{}",

@@ -74,6 +74,9 @@ struct RunArgs {
     /// Sync the write-ahead log to disk on every write (survives OS crashes too; slower).
     #[arg(long)]
     fsync: bool,
+    /// Start even if the state directory's log is damaged, dropping (and logging) what cannot be read. Without it a damaged log refuses to start, naming the file and line.
+    #[arg(long)]
+    discard_damaged_state: bool,
     /// Create demo clusters at start (skipped when clusters already exist): with controllers,
     /// those of templates/demo.yaml, which then provision; without, a still picture.
     #[arg(long)]
@@ -103,6 +106,7 @@ impl RunArgs {
             crds: self.crds.clone(),
             speed: self.speed,
             fsync: self.fsync,
+            discard_damaged_state: self.discard_damaged_state,
             demo: self.demo,
         })
     }
@@ -128,12 +132,12 @@ fn run(cli: Cli) -> Result<()> {
             );
             if s.merged {
                 println!(
-                    "Context {ctx:?} (and {ctx}-readonly) added to {} and made current.",
+                    "Contexts {ctx:?} and \"{ctx}-readonly\" added to {} ({ctx:?} made current).",
                     s.kubeconfig.display()
                 );
             } else {
                 println!(
-                    "Kubeconfig written to {} (contexts {ctx:?} and {ctx}-readonly).",
+                    "Kubeconfig written to {} (contexts {ctx:?} and \"{ctx}-readonly\").",
                     s.kubeconfig.display()
                 );
             }

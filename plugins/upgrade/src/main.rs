@@ -25,8 +25,9 @@ const CHECKS: &str = "Checks made before anything changes (a failed one refuses 
   classVersions       --to is one of the ClusterClass's spec.kubernetesVersions, when it lists any
   notPaused           neither the Cluster nor its control plane, MachineDeployments or MachinePools
   controlPlaneStable  the control plane runs its version everywhere and is not rolling out
-  workersNotAhead     no MachineDeployment, MachinePool or Machine runs a newer version than the
-                      control plane (in a topology: all at the topology's version)
+  workersNotAhead     no MachineDeployment, MachinePool or Machine runs a newer version than both
+                      the control plane and --to (workers ahead of the control plane only are
+                      fine: it goes first); in a topology: all at the topology's version
   versionSkew         while the control plane is ahead, every worker's new Machines can still join:
                       kubeadm at most one minor behind, kubelets at most three";
 

@@ -152,7 +152,7 @@ fn write_paused(sim: &Sim, cluster: &Value) {
             return false;
         }
         list.retain(|c| c["type"] != "Paused");
-        list.push(json!({"type": "Paused", "status": "True", "reason": "Paused", "lastTransitionTime": crate::time::now_rfc3339()}));
+        list.push(json!({"type": "Paused", "status": "True", "reason": "Paused", "message": "", "lastTransitionTime": crate::time::now_rfc3339()}));
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         super::kit::set_ptr(&mut st, ptr.trim_start_matches("/status"), Value::Array(list));
         o["status"] = st;
@@ -186,10 +186,11 @@ impl Pool {
         let mut v = json!({
             "desiredReplicas": self.desired, "replicas": self.replicas, "readyReplicas": self.ready,
             "availableReplicas": self.available, "upToDateReplicas": self.up_to_date,
-            "versions": self.versions.iter().filter(|(v, _)| !v.is_empty()).map(|(v, n)| json!({"version": v, "replicas": n})).collect::<Vec<_>>(),
         });
+        super::kit::set_versions(&mut v, "versions", &self.versions);
         if !plan.is_empty() {
-            v["upgradePlan"] = json!(plan);
+            // Upstream's shape: a list of `{version}` steps.
+            v["upgradePlan"] = plan.iter().map(|p| json!({"version": p})).collect();
         }
         v
     }

@@ -229,7 +229,7 @@ fn set_up_to_date(sim: &Sim, m: &Value, ok: bool) {
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         let mut list: Vec<Value> = st.pointer(ptr.trim_start_matches("/status")).and_then(Value::as_array).cloned().unwrap_or_default();
         let c = if ok {
-            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "lastTransitionTime": crate::time::now_rfc3339()})
+            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "message": "", "lastTransitionTime": crate::time::now_rfc3339()})
         } else {
             json!({"type": "UpToDate", "status": "False", "reason": "NotUpToDate", "message": "* Version, infrastructure template or rollout.after changed", "lastTransitionTime": crate::time::now_rfc3339()})
         };
@@ -288,10 +288,18 @@ fn create_machine(
             boot_spec[k] = v.clone();
         }
     }
-    if first {
-        boot_spec["initConfiguration"] = spec.get("initConfiguration").cloned().unwrap_or(json!({}));
+    // The first Machine inits, the others join; an empty configuration is left out (as Cluster
+    // API leaves it: the schema wants at least one field in it).
+    let key = if first {
+        "initConfiguration"
     } else {
-        boot_spec["joinConfiguration"] = spec.get("joinConfiguration").cloned().unwrap_or(json!({}));
+        "joinConfiguration"
+    };
+    if let Some(c) = spec
+        .get(key)
+        .filter(|c| c.as_object().is_some_and(|o| !o.is_empty()))
+    {
+        boot_spec[key] = c.clone();
     }
     let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": "KubeadmConfig",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": boot_spec});
@@ -472,12 +480,7 @@ fn write_status(
         }
         if v2 {
             st["initialization"] = json!({"controlPlaneInitialized": initialized});
-            st["versions"] = json!(
-                versions
-                    .iter()
-                    .map(|(v, n)| json!({"version": v, "replicas": n}))
-                    .collect::<Vec<_>>()
-            );
+            super::kit::set_versions(&mut st, "versions", &versions);
         } else {
             st["initialized"] = json!(initialized);
             st["ready"] = json!(initialized && quorum);

@@ -164,7 +164,7 @@ impl Kit {
     pub fn create(&self, def: &ResourceDef, ns: &str, obj: Value, status: Option<Value>) -> ApiResult<Value> {
         let r = self.create_inner(def, ns, obj, status);
         if let Err(e) = &r {
-            complain("create", def, ns, e);
+            complain(&self.api, "create", def, ns, e);
         }
         r
     }
@@ -203,7 +203,7 @@ impl Kit {
     ) -> ApiResult<Option<Value>> {
         let r = crate::controllers::mutate(&self.api, def, Some(ns), name, sub, MANAGER, change);
         if let Err(e) = &r {
-            complain(name, def, ns, e);
+            complain(&self.api, name, def, ns, e);
         }
         r
     }
@@ -288,7 +288,9 @@ impl Kit {
     /// `status.v1beta2.conditions`) and a v1beta1 `Ready` summary in the old place. Transition
     /// times are kept when a condition's status does not change.
     pub fn set_conditions(&self, status: &mut Value, conds: Vec<Cond>, core: bool) {
-        let (new_ptr, old_ptr) = if self.v2() || !core {
+        // v1beta1 objects, core and providers alike (v1.10's schemas), keep v1beta1 conditions in
+        // `status.conditions` and the metav1 ones in `status.v1beta2.conditions`.
+        let (new_ptr, old_ptr) = if self.v2() {
             ("/conditions", "/deprecated/v1beta1/conditions")
         } else {
             ("/v1beta2/conditions", "/conditions")
@@ -296,7 +298,7 @@ impl Kit {
         let old_new = status.pointer(new_ptr).cloned().unwrap_or(json!([]));
         let list: Vec<Value> = conds.iter().map(|c| c.to_json(&old_new)).collect();
         set_ptr(status, new_ptr, Value::Array(list));
-        if core {
+        if core || !self.v2() {
             // The v1beta1 Ready summary: True when Ready (or Available) is True.
             let summary = conds
                 .iter()
@@ -308,9 +310,16 @@ impl Kit {
                 if s.status != "True" {
                     ready["severity"] = json!(if s.status == "False" { "Warning" } else { "Info" });
                     ready["reason"] = json!(s.reason);
-                    if !s.message.is_empty() {
-                        ready["message"] =
-                            json!(s.message.lines().next().unwrap_or("").trim_start_matches("* "));
+                    // v1beta1 messages are left out rather than empty (the schema wants 1+ chars).
+                    let first = s
+                        .message
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .trim_start_matches("* ")
+                        .trim();
+                    if !first.is_empty() {
+                        ready["message"] = json!(first);
                     }
                 }
                 set_ptr(status, old_ptr, json!([ready]));
@@ -346,9 +355,12 @@ impl Kit {
 
 /// Logs a write the simulation expected to succeed; a rejected write is a simulator bug
 /// (or a CRD that does not match), and silently dropping it would hide it.
-fn complain(what: &str, def: &ResourceDef, ns: &str, e: &ApiError) {
+fn complain(api: &Api, what: &str, def: &ResourceDef, ns: &str, e: &ApiError) {
     if !matches!(e.code, 404 | 409) {
         tracing::warn!(kind = %def.kind, namespace = ns, object = what, code = e.code, error = %e.message, "simulated controller write rejected");
+        if let Ok(mut list) = api.rejected_writes.lock() {
+            list.push(format!("{} {ns}/{what}: {} {}", def.kind, e.code, e.message));
+        }
     }
 }
 
@@ -431,11 +443,9 @@ impl Cond {
     }
 
     fn to_json(&self, old: &Value) -> Value {
-        let mut v = json!({"type": self.t, "status": self.status, "reason": self.reason, "lastTransitionTime": keep_time(old, self.t, self.status)});
-        if !self.message.is_empty() {
-            v["message"] = json!(self.message);
-        }
-        v
+        // metav1.Condition always carries a message (the CRDs require it), empty or not.
+        json!({"type": self.t, "status": self.status, "reason": self.reason, "message": self.message,
+               "lastTransitionTime": keep_time(old, self.t, self.status)})
     }
 }
 
@@ -445,6 +455,28 @@ fn keep_time(old: &Value, t: &str, status: &str) -> String {
         .filter(|c| c["status"] == status)
         .and_then(|c| c["lastTransitionTime"].as_str().map(str::to_string))
         .unwrap_or_else(time::now_rfc3339)
+}
+
+/// Sets `field` of `obj` to the `{version, replicas}` list of `versions` (empty versions left
+/// out), or removes it when there are none: upstream's schemas want at least one item, and
+/// Cluster API's controllers omit an empty list.
+pub fn set_versions<'a>(
+    obj: &mut Value,
+    field: &str,
+    versions: impl IntoIterator<Item = (&'a String, &'a i64)>,
+) {
+    let list: Vec<Value> = versions
+        .into_iter()
+        .filter(|(v, n)| !v.is_empty() && **n > 0)
+        .map(|(v, n)| json!({"version": v, "replicas": n}))
+        .collect();
+    if let Some(o) = obj.as_object_mut() {
+        if list.is_empty() {
+            o.remove(field);
+        } else {
+            o.insert(field.into(), Value::Array(list));
+        }
+    }
 }
 
 /// Sets a value at a JSON pointer, creating objects on the way.
@@ -529,8 +561,8 @@ pub fn owner_ref(owner: &Value, controller: bool) -> Value {
 }
 
 /// Whether a condition of the new-style list is True.
-pub fn cond_true(obj: &Value, v2: bool, core: bool, t: &str) -> bool {
-    let ptr = if v2 || !core {
+pub fn cond_true(obj: &Value, v2: bool, _core: bool, t: &str) -> bool {
+    let ptr = if v2 {
         "/status/conditions"
     } else {
         "/status/v1beta2/conditions"

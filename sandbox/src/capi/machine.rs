@@ -35,16 +35,37 @@ fn bootstrap_ready(o: &Value) -> bool {
         || o.pointer("/status/ready").and_then(Value::as_bool) == Some(true)
 }
 
+/// Sets conditions (type, reason), all True, of a provider object in its contract's places: a
+/// v1beta2 object has metav1 conditions in `status.conditions`; a v1beta1 one has v1beta1
+/// conditions there (no empty reason or message, which its schema refuses) and the metav1 ones in
+/// `status.v1beta2.conditions`.
+fn set_true_conditions(obj: &Value, st: &mut Value, conds: &[(&str, &str)]) {
+    let now = crate::time::now_rfc3339();
+    let new: Vec<Value> = conds
+        .iter()
+        .map(|(t, r)| json!({"type": t, "status": "True", "reason": r, "message": "", "lastTransitionTime": now}))
+        .collect();
+    if s(obj, "/apiVersion").ends_with("/v1beta1") {
+        st["conditions"] = conds
+            .iter()
+            .map(|(t, _)| json!({"type": t, "status": "True", "lastTransitionTime": now}))
+            .collect();
+        super::kit::set_ptr(st, "/v1beta2/conditions", Value::Array(new));
+    } else {
+        st["conditions"] = Value::Array(new);
+    }
+}
+
 /// Status of a provisioned infrastructure object, in both contracts' fields.
 pub fn provisioned_status(old: &Value, extra: Value) -> Value {
     let mut st = old.get("status").cloned().unwrap_or(json!({}));
     st["initialization"] = json!({"provisioned": true});
     st["ready"] = json!(true);
-    let now = crate::time::now_rfc3339();
-    st["conditions"] = json!([
-        {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": now},
-        {"type": "Provisioned", "status": "True", "reason": "Provisioned", "lastTransitionTime": now},
-    ]);
+    set_true_conditions(
+        old,
+        &mut st,
+        &[("Ready", "Ready"), ("Provisioned", "Provisioned")],
+    );
     if let (Some(st), Some(extra)) = (st.as_object_mut(), extra.as_object()) {
         st.extend(extra.clone());
     }
@@ -275,11 +296,11 @@ fn write_bootstrap(sim: &Sim, def: &crate::resource::ResourceDef, b: &Value, m: 
         st["dataSecretName"] = json!(bname);
         st["initialization"] = json!({"dataSecretCreated": true});
         st["ready"] = json!(true);
-        let now = crate::time::now_rfc3339();
-        st["conditions"] = json!([
-            {"type": "Ready", "status": "True", "reason": "Ready", "lastTransitionTime": now},
-            {"type": "DataSecretAvailable", "status": "True", "reason": "Available", "lastTransitionTime": now},
-        ]);
+        set_true_conditions(
+            o,
+            &mut st,
+            &[("Ready", "Ready"), ("DataSecretAvailable", "Available")],
+        );
         o["status"] = st;
         true
     });
@@ -352,7 +373,7 @@ fn write_paused(sim: &Sim, m: &Value) {
         if p["status"] == "True" {
             return false;
         }
-        *p = json!({"type": "Paused", "status": "True", "reason": "Paused", "lastTransitionTime": crate::time::now_rfc3339()});
+        *p = json!({"type": "Paused", "status": "True", "reason": "Paused", "message": "", "lastTransitionTime": crate::time::now_rfc3339()});
         true
     });
 }

@@ -321,7 +321,7 @@ fn set_machine_up_to_date(sim: &Sim, m: &Value, ok: bool) {
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         let mut list: Vec<Value> = st.pointer(rel).and_then(Value::as_array).cloned().unwrap_or_default();
         let c = if ok {
-            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "lastTransitionTime": crate::time::now_rfc3339()})
+            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "message": "", "lastTransitionTime": crate::time::now_rfc3339()})
         } else {
             json!({"type": "UpToDate", "status": "False", "reason": "NotUpToDate", "message": "* The MachineDeployment's template changed", "lastTransitionTime": crate::time::now_rfc3339()})
         };
@@ -478,13 +478,7 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
         st["phase"] = json!(phase);
         st["observedGeneration"] = generation.clone();
         if v2 {
-            st["versions"] = json!(
-                versions
-                    .iter()
-                    .filter(|(v, _)| !v.is_empty())
-                    .map(|(v, n)| json!({"version": v, "replicas": n}))
-                    .collect::<Vec<_>>()
-            );
+            super::kit::set_versions(&mut st, "versions", &versions);
         }
         kit.set_conditions(&mut st, conds.clone(), true);
         if st == before {
@@ -495,6 +489,9 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
     });
     !rolling && replicas == desired && ready == replicas
 }
+
+/// Machines a MachineSet creates or deletes in one pass.
+pub const MACHINES_PER_PASS: i64 = 20;
 
 /// Reconciles one MachineSet.
 pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
@@ -539,8 +536,10 @@ pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let machines = set_machines(sim, ns, &ms);
     let active: Vec<&Value> = machines.iter().filter(|m| !is_deleting(m)).collect();
     let n = active.len() as i64;
+    // Bounded steps: each pass re-reads the spec, so a later change (say, a mistaken huge count
+    // set back) takes effect within one pass instead of after the whole batch.
     if n < desired {
-        for _ in 0..(desired - n) {
+        for _ in 0..(desired - n).min(MACHINES_PER_PASS) {
             create_machine(sim, &ms);
         }
     } else if n > desired {
@@ -552,7 +551,7 @@ pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
                 std::cmp::Reverse(s(m, "/metadata/creationTimestamp").to_string()),
             )
         });
-        for m in order.iter().take((n - desired) as usize) {
+        for m in order.iter().take((n - desired).min(MACHINES_PER_PASS) as usize) {
             let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
         }
     }

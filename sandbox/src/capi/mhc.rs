@@ -232,7 +232,7 @@ fn mark(sim: &Sim, m: &Value, verdict: Option<(&str, &str)>, remediate: bool) {
             list.iter().find(|c| c["type"] == t && c["status"] == status).and_then(|c| c["lastTransitionTime"].as_str()).map(str::to_string).unwrap_or_else(|| now.clone())
         };
         let hc = match verdict {
-            None => json!({"type": "HealthCheckSucceeded", "status": "True", "reason": "HealthCheckSucceeded", "lastTransitionTime": keep(&list, "HealthCheckSucceeded", "True")}),
+            None => json!({"type": "HealthCheckSucceeded", "status": "True", "reason": "HealthCheckSucceeded", "message": "", "lastTransitionTime": keep(&list, "HealthCheckSucceeded", "True")}),
             Some((reason, msg)) => json!({"type": "HealthCheckSucceeded", "status": "False", "reason": reason, "message": msg, "lastTransitionTime": keep(&list, "HealthCheckSucceeded", "False")}),
         };
         let already_marked = list.iter().any(|c| c["type"] == "OwnerRemediated" && c["status"] == "False");

@@ -113,8 +113,7 @@ pub fn upsert_node(
     if control_plane {
         labels["node-role.kubernetes.io/control-plane"] = json!("");
     }
-    let node_info = json!({"kubeletVersion": version, "kubeProxyVersion": version, "osImage": "in-memory (capi-sandbox)",
-        "containerRuntimeVersion": "containerd://1.7.0", "kernelVersion": "6.1.0", "operatingSystem": "linux", "architecture": "amd64"});
+    let node_info = node_system_info(name, version, "in-memory (capi-sandbox)");
     match existing {
         None => {
             let obj = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
@@ -170,4 +169,33 @@ pub fn node_ready(state: &ServerState, name: &str) -> Option<String> {
         .and_then(|a| a.iter().find(|c| c["type"] == "Ready"))
         .and_then(|c| c["status"].as_str())
         .map(str::to_string)
+}
+
+/// A Node's `status.nodeInfo` as a kubelet reports it: every field of NodeSystemInfo (Cluster
+/// API's Machine schema requires them all), the ids derived from the node name so they are
+/// stable across restarts.
+pub fn node_system_info(name: &str, version: &str, os_image: &str) -> Value {
+    // FNV-1a: a stable, dependency-free spread of the name over 128 bits.
+    let hash = |salt: u8| -> u128 {
+        let mut h: u128 = 0x6c62272e07bb014262b821756295c58d;
+        for b in name.bytes().chain([salt]) {
+            h ^= u128::from(b);
+            h = h.wrapping_mul(0x0000000001000000000000000000013b);
+        }
+        h
+    };
+    let uuid = |h: u128| {
+        let x = format!("{h:032x}");
+        format!(
+            "{}-{}-{}-{}-{}",
+            &x[..8],
+            &x[8..12],
+            &x[12..16],
+            &x[16..20],
+            &x[20..]
+        )
+    };
+    json!({"machineID": format!("{:032x}", hash(1)), "systemUUID": uuid(hash(2)), "bootID": uuid(hash(3)),
+        "kernelVersion": "6.1.0", "osImage": os_image, "containerRuntimeVersion": "containerd://1.7.0",
+        "kubeletVersion": version, "kubeProxyVersion": version, "operatingSystem": "linux", "architecture": "amd64"})
 }

@@ -92,8 +92,22 @@ impl Ctx {
             "MachineSet" => None,
             "MachineHealthCheck" => pick("RemediationAllowed"),
             "Machine" => pick("Ready"),
-            _ => pick("Available").or_else(|| pick("Ready")),
+            // Infrastructure and bootstrap objects: Ready, as clusterctl shows them (their
+            // Available often says less, e.g. NotAvailable where Ready says "vm stopped").
+            _ => pick("Ready"),
         }
+    }
+
+    /// The control plane row: its Available condition when it has one, else Ready (the
+    /// control plane contract's rule in clusterctl).
+    fn control_plane(&self, o: &DynamicObject) -> Node {
+        let mut n = self.replica_node(o, "/spec/version");
+        if self.opts.mode == Generation::V1beta2
+            && let Some(c) = conditions::find(&n.conditions, "Available")
+        {
+            n.status = Some(c.clone());
+        }
+        n
     }
 
     fn object(&self, o: &DynamicObject) -> Node {
@@ -142,7 +156,8 @@ impl Ctx {
         let mut n = self.object(o);
         n.version = str_at(&v, "/spec/version").map(str::to_string);
         let c = conditions::v1beta2(&v, self.served, true);
-        let is_true = |t: &str| conditions::find(&c, t).map(|x| i64::from(x.status == "True"));
+        // A missing condition counts as not true (0), as clusterctl counts it.
+        let is_true = |t: &str| Some(conditions::find(&c, t).map_or(0, |x| i64::from(x.status == "True")));
         n.replicas = Some(Counters {
             current: Some(1),
             desired: None,
@@ -172,7 +187,8 @@ fn group_machines(children: Vec<Node>, mode: Generation) -> Vec<Node> {
     let mut buckets: BTreeMap<Vec<(String, String, String)>, Vec<Node>> = BTreeMap::new();
     let mut order: Vec<Vec<(String, String, String)>> = vec![];
     for c in children {
-        if c.kind != "Machine" || c.deleting {
+        // Deleting Machines group too (clusterctl's rule): their Ready reason sets them apart.
+        if c.kind != "Machine" {
             out.push(c);
             continue;
         }
@@ -244,11 +260,13 @@ fn echo_hidden(child: &Node, parent: &Node, mode: Generation) -> bool {
     }
 }
 
+/// A template reference row, in the namespace of the object that names it.
 fn template_node(v: &Value, pointer: &str) -> Option<Node> {
     let r = obj_ref(v, pointer)?;
     Some(Node {
         kind: r.kind,
         name: r.name,
+        namespace: str_at(v, "/metadata/namespace").unwrap_or_default().to_string(),
         is_virtual: true,
         ..Default::default()
     })
@@ -308,6 +326,14 @@ fn label_selector_matches(sel: &Value, labels: &BTreeMap<String, String>) -> boo
             })
         });
     ml_ok && me_ok
+}
+
+/// Orders every node's children as clusterctl prints them: Templates first, then by the
+/// printed row label.
+fn sort_children(n: &mut Node) {
+    n.children
+        .sort_by_cached_key(|c| (c.kind != "TemplateGroup", c.label()));
+    n.children.iter_mut().for_each(sort_children);
 }
 
 /// Builds the tree of a cluster.
@@ -422,7 +448,7 @@ pub fn build(objs: &ClusterObjects, opts: BuildOptions) -> ClusterTree {
     let cp_name = objs.control_plane.as_ref().and_then(|c| c.metadata.name.clone());
     if let Some(cp) = &objs.control_plane {
         let cpv = to_value(cp);
-        let mut n = ctx.replica_node(cp, "/spec/version");
+        let mut n = ctx.control_plane(cp);
         if opts.show_templates {
             let t = template_node(&cpv, "/spec/machineTemplate/spec/infrastructureRef")
                 .or_else(|| template_node(&cpv, "/spec/machineTemplate/infrastructureRef"));
@@ -567,12 +593,6 @@ pub fn build(objs: &ClusterObjects, opts: BuildOptions) -> ClusterTree {
         n.children = finish(machines, true);
         workers.push(n);
     }
-    if !workers.is_empty() {
-        children.push(Node {
-            children: workers,
-            ..Node::virtual_node("WorkerGroup", "Workers")
-        });
-    }
     // MachineHealthChecks with their targets.
     let mut mhcs: Vec<&DynamicObject> = objs.health_checks.iter().collect();
     mhcs.sort_by_key(|m| m.metadata.name.clone());
@@ -650,20 +670,27 @@ pub fn build(objs: &ClusterObjects, opts: BuildOptions) -> ClusterTree {
         children.push(n);
     }
     // Everything not placed yet.
-    let mut other: Vec<Node> = objs
+    let other: Vec<Node> = objs
         .machines
         .iter()
         .filter(|m| !placed.contains(m.metadata.name.as_deref().unwrap_or("")))
         .map(machine_node)
         .collect();
     if !other.is_empty() {
-        other.sort_by(|a, b| a.name.cmp(&b.name));
-        children.push(Node {
+        // Under Workers, where clusterctl puts them.
+        workers.push(Node {
             children: other,
             ..Node::virtual_node("OtherGroup", "Other")
         });
     }
+    if !workers.is_empty() {
+        children.push(Node {
+            children: workers,
+            ..Node::virtual_node("WorkerGroup", "Workers")
+        });
+    }
     root.children = children;
+    sort_children(&mut root);
     ClusterTree::new(root, opts.mode)
 }
 

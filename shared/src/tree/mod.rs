@@ -141,7 +141,70 @@ pub struct Node {
     pub is_virtual: bool,
 }
 
+/// The pieces of a row's label, so that the text renderer can colour them and the builder can
+/// sort by the same text: `[!! DELETED !! ][Kind ]<bold>[, version][ (paused)]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelParts {
+    /// Being deleted.
+    pub deleted: bool,
+    /// The kind before the name (objects and references).
+    pub kind: Option<String>,
+    /// `namespace/name`, a group's `N Machines...`, or a virtual node's display name.
+    pub name: String,
+    /// `, <version>` when the row has one.
+    pub version: Option<String>,
+    /// Paused.
+    pub paused: bool,
+}
+
 impl Node {
+    /// What the row's label is made of.
+    pub fn label_parts(&self) -> LabelParts {
+        let grouping_row = matches!(
+            self.kind.as_str(),
+            "MachineGroup" | "WorkerGroup" | "OtherGroup" | "TemplateGroup" | "ClusterResourceSetGroup"
+        ) && self.is_virtual;
+        let (kind, name) = if grouping_row {
+            (None, self.name.clone())
+        } else if self.namespace.is_empty() {
+            (Some(self.kind.clone()), self.name.clone())
+        } else {
+            (
+                Some(self.kind.clone()),
+                format!("{}/{}", self.namespace, self.name),
+            )
+        };
+        LabelParts {
+            deleted: self.deleting,
+            kind,
+            name,
+            version: self.version.clone().filter(|v| !v.is_empty()),
+            paused: self.paused,
+        }
+    }
+
+    /// The row's label as printed without colours (also the sort key among siblings).
+    pub fn label(&self) -> String {
+        let p = self.label_parts();
+        let mut s = String::new();
+        if p.deleted {
+            s.push_str("!! DELETED !! ");
+        }
+        if let Some(k) = &p.kind {
+            s.push_str(k);
+            s.push(' ');
+        }
+        s.push_str(&p.name);
+        if let Some(v) = &p.version {
+            s.push_str(", ");
+            s.push_str(v);
+        }
+        if p.paused {
+            s.push_str(" (paused)");
+        }
+        s
+    }
+
     /// A virtual node.
     pub fn virtual_node(kind: &str, name: &str) -> Node {
         Node {

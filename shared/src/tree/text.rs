@@ -81,7 +81,7 @@ impl ConditionFilter {
             .iter()
             .find(|e| {
                 e.kind.as_ref().is_none_or(|k| *k == n.kind.to_lowercase())
-                    && e.name.as_ref().is_none_or(|x| *x == n.name)
+                    && e.name.as_ref().is_none_or(|x| x.eq_ignore_ascii_case(&n.name))
             })
             .map(|e| e.nonzero)
     }
@@ -160,6 +160,16 @@ fn status_color(p: &Palette, c: &Condition, polarity_aware: bool, mode: Generati
     }
 }
 
+/// v1beta1 rows: one line, cut at 100 characters (clusterctl's layout).
+fn truncate_v1beta1(message: &str) -> String {
+    let m = message.replace('\n', " ");
+    if m.chars().count() > WRAP {
+        format!("{} ...", m.chars().take(WRAP).collect::<String>())
+    } else {
+        m
+    }
+}
+
 fn opt(n: Option<i64>) -> String {
     n.map(|x| x.to_string()).unwrap_or_default()
 }
@@ -174,33 +184,23 @@ fn replicas_cell(c: &Counters) -> String {
 }
 
 fn name_cell(n: &Node, p: &Palette) -> String {
+    let parts = n.label_parts();
     let mut s = String::new();
-    if n.deleting {
+    if parts.deleted {
         s.push_str(&p.red("!! DELETED !! "));
     }
-    match n.kind.as_str() {
-        "MachineGroup" => s.push_str(&p.bold(&n.name)),
-        _ if n.is_virtual
-            && n.namespace.is_empty()
-            && n.api_version.is_empty()
-            && matches!(
-                n.kind.as_str(),
-                "WorkerGroup" | "OtherGroup" | "TemplateGroup" | "ClusterResourceSetGroup"
-            ) =>
-        {
-            s.push_str(&n.name)
-        }
-        _ if n.is_virtual => s.push_str(&format!("{} {}", n.kind, p.bold(&n.name))),
-        _ => s.push_str(&format!(
-            "{} {}",
-            n.kind,
-            p.bold(&format!("{}/{}", n.namespace, n.name))
-        )),
+    if let Some(k) = &parts.kind {
+        s.push_str(&format!("{k} "));
     }
-    if let Some(v) = n.version.as_deref().filter(|v| !v.is_empty()) {
+    if parts.kind.is_some() || n.kind == "MachineGroup" {
+        s.push_str(&p.bold(&parts.name));
+    } else {
+        s.push_str(&parts.name);
+    }
+    if let Some(v) = &parts.version {
         s.push_str(&format!(", {v}"));
     }
-    if n.paused {
+    if parts.paused {
         s.push_str(&p.yellow(" (paused)"));
     }
     s
@@ -261,12 +261,23 @@ impl Renderer<'_> {
         r
     }
 
-    fn push(&mut self, n: &Node, name: String, cont: String) {
+    fn push(&mut self, n: &Node, name: String, cont: String, child_prefix: &str) {
         let p = self.opts.palette;
-        let show = self.opts.conditions.matches(n);
-        let status = if show.is_some() { None } else { n.status.as_ref() };
+        // Group and other virtual rows never list conditions (clusterctl's rule).
+        let show = if n.is_virtual {
+            None
+        } else {
+            self.opts.conditions.matches(n)
+        };
+        // v1beta2 rows give their picked condition up to the full list; v1beta1 rows keep Ready
+        // and list the others under it.
+        let status = if show.is_some() && self.mode == Generation::V1beta2 {
+            None
+        } else {
+            n.status.as_ref()
+        };
         let mut message = status.map(|c| c.message.clone()).unwrap_or_default();
-        if n.kind == "MachineGroup" && show.is_none() {
+        if n.kind == "MachineGroup" {
             let shown: Vec<&str> = n.members.iter().take(2).map(String::as_str).collect();
             message = format!(
                 "See {}{}",
@@ -277,11 +288,7 @@ impl Renderer<'_> {
             message = health_summary(n).unwrap_or_default();
         }
         let mut lines = if self.mode == Generation::V1beta1 {
-            let mut m = message.replace('\n', " ");
-            if m.chars().count() > WRAP {
-                m = format!("{} ...", m.chars().take(WRAP).collect::<String>());
-            }
-            vec![m]
+            vec![truncate_v1beta1(&message)]
         } else {
             wrap(&message)
         };
@@ -308,12 +315,7 @@ impl Renderer<'_> {
             ]
         } else {
             let sev = status.map(|c| c.severity.clone()).unwrap_or_default();
-            let ready = if status.is_none() && !n.is_virtual {
-                p.grey("")
-            } else {
-                scell
-            };
-            vec![name, ready, sev, reason, since_cell, first]
+            vec![name, scell, sev, reason, since_cell, first]
         };
         self.rows.push(row);
         for l in lines.into_iter().skip(1) {
@@ -321,46 +323,63 @@ impl Renderer<'_> {
             self.rows.push(r);
         }
         if let Some(nonzero) = show {
-            let mut conds: Vec<&Condition> = n.conditions.iter().collect();
-            if self.mode == Generation::V1beta1 {
-                conds.retain(|c| c.type_ != "Ready");
-                conds.sort_by(|a, b| a.type_.cmp(&b.type_));
-            } else if nonzero {
-                conds.retain(|c| {
-                    c.type_ == "Available" || c.type_ == "Ready" || !(is_normal(c) && c.message.is_empty())
-                });
-            }
-            for c in conds {
-                let lines = wrap(&c.message);
-                let label = format!("{}  {}", p.grey(&cont), p.cyan(&c.type_));
-                let status = status_color(&p, c, true, self.mode);
-                let row = if self.mode == Generation::V1beta2 {
-                    vec![
-                        label,
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        String::new(),
-                        status,
-                        c.reason.clone(),
-                        since(c),
-                        lines[0].clone(),
-                    ]
-                } else {
-                    vec![
-                        label,
-                        status,
-                        c.severity.clone(),
-                        c.reason.clone(),
-                        since(c),
-                        lines[0].clone(),
-                    ]
-                };
-                self.rows.push(row);
-                for l in lines.into_iter().skip(1) {
-                    let r = self.blank_row(p.grey(&cont), l);
-                    self.rows.push(r);
-                }
+            self.conditions(n, nonzero, child_prefix);
+        }
+    }
+
+    /// One row per condition under the object, indented as clusterctl does: the object's
+    /// continuation, ten spaces, then the tree glyph and the type.
+    fn conditions(&mut self, n: &Node, nonzero: bool, child_prefix: &str) {
+        let p = self.opts.palette;
+        let mut conds: Vec<&Condition> = n.conditions.iter().collect();
+        if self.mode == Generation::V1beta1 {
+            conds.retain(|c| c.type_ != "Ready");
+            conds.sort_by(|a, b| a.type_.cmp(&b.type_));
+        } else if nonzero {
+            conds.retain(|c| {
+                c.type_ == "Available" || c.type_ == "Ready" || !(is_normal(c) && c.message.is_empty())
+            });
+        }
+        let pipe = if n.children.is_empty() { "  " } else { "│ " };
+        let base = format!("{child_prefix}{pipe}{}", " ".repeat(10));
+        let count = conds.len();
+        for (i, c) in conds.into_iter().enumerate() {
+            let last = i + 1 == count;
+            let glyph = if last { "└─" } else { "├─" };
+            let cont = if last { base.clone() } else { format!("{base}│ ") };
+            let label = format!("{}{}", p.grey(&format!("{base}{glyph}")), p.cyan(&c.type_));
+            let status = status_color(&p, c, true, self.mode);
+            let lines = if self.mode == Generation::V1beta2 {
+                wrap(&c.message)
+            } else {
+                vec![truncate_v1beta1(&c.message)]
+            };
+            let row = if self.mode == Generation::V1beta2 {
+                vec![
+                    label,
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                    status,
+                    c.reason.clone(),
+                    since(c),
+                    lines[0].clone(),
+                ]
+            } else {
+                vec![
+                    label,
+                    status,
+                    c.severity.clone(),
+                    c.reason.clone(),
+                    since(c),
+                    lines[0].clone(),
+                ]
+            };
+            self.rows.push(row);
+            for l in lines.into_iter().skip(1) {
+                let r = self.blank_row(p.grey(&cont), l);
+                self.rows.push(r);
             }
         }
     }
@@ -372,7 +391,12 @@ impl Renderer<'_> {
         } else {
             format!("{child_prefix}│")
         };
-        self.push(n, format!("{}{}", p.grey(prefix), name_cell(n, &p)), cont);
+        self.push(
+            n,
+            format!("{}{}", p.grey(prefix), name_cell(n, &p)),
+            cont,
+            child_prefix,
+        );
         let count = n.children.len();
         for (i, c) in n.children.iter().enumerate() {
             let last = i + 1 == count;

@@ -366,13 +366,31 @@ impl Run<'_> {
             .chain(self.st.deployments.iter().filter(|m| plan::topology_owned(m)))
             .cloned()
             .collect();
-        let total = 2;
+        // Numbered as `plan` numbers its steps.
+        let stages = self.plan.stages();
+        let number = |s: Stage| {
+            stages
+                .iter()
+                .position(|x| *x == s)
+                .map_or(stages.len(), |i| i + 1)
+        };
+        if stages.contains(&Stage::Topology) {
+            self.rep
+                .stage(number(Stage::Topology), stages.len(), "Cluster topology");
+            self.rep
+                .note(&format!("spec.topology.version is {}", self.plan.to));
+        }
+        let mut shown: Option<Stage> = None;
         for (i, m) in members.iter().enumerate() {
-            if i == 0 {
-                self.rep.stage(1, total, "control plane (topology controller)");
-            } else if i == 1 {
-                self.rep
-                    .stage(2, total, "MachineDeployments (topology controller)");
+            let stage = if i == 0 && self.st.control_plane.is_some() {
+                Stage::ControlPlane
+            } else {
+                Stage::MachineDeployments
+            };
+            if shown != Some(stage) {
+                let title = format!("{} (topology controller)", stage.title());
+                self.rep.stage(number(stage), stages.len(), &title);
+                shown = Some(stage);
             }
             if !self.wait_for(m).await? {
                 return Err(self.timed_out(&m.display()));
@@ -387,9 +405,11 @@ impl Run<'_> {
             Stage::MachineDeployments,
             Stage::MachinePools,
         ];
-        let present: Vec<Stage> = stages
+        let present: Vec<Stage> = self
+            .plan
+            .stages()
             .into_iter()
-            .filter(|s| self.plan.changes.iter().any(|c| c.stage == *s))
+            .filter(|s| stages.contains(s))
             .collect();
         for (i, stage) in present.iter().enumerate() {
             if self.opts.wait && !self.opts.dry_run {

@@ -412,27 +412,32 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
         },
     ));
 
-    // Workers never ahead of the control plane; in a topology, all at its version.
+    // Workers never ahead of the target (the control plane goes first, so workers ahead of
+    // the control plane but not of the target are the way out of that state); in a topology,
+    // all at its version.
     let mut fails = vec![];
     let cp_sv = Semver::parse(&cp_version).unwrap_or_else(|| from.clone());
+    let ahead = |what: String, v: &Semver| {
+        format!(
+            "{what} is at {v}, ahead of --to {to_s}: upgrade to {v} instead (`kubectl capi upgrade apply cluster {} -n {} --to {v}`), or bring it back to {to_s} first",
+            st.name, st.namespace
+        )
+    };
+    // Ahead of both: a downgrade's workers are noDowngrade's business.
+    let too_new = |v: &Semver| v.precedence(to).is_gt() && v.precedence(&cp_sv).is_gt();
     for m in st.deployments.iter().chain(&st.pools) {
         if let Some(v) = sv(version_of(m))
-            && v.precedence(&cp_sv).is_gt()
+            && too_new(&v)
         {
-            fails.push(format!(
-                "{} is at {v}, ahead of the control plane's {cp_version}",
-                m.display()
-            ));
+            fails.push(ahead(m.display(), &v));
         }
     }
     for m in &st.machines {
         if let Some(v) = sv(str_at(m, "/spec/version"))
-            && v.precedence(&cp_sv).is_gt()
+            && too_new(&v)
         {
-            fails.push(format!(
-                "Machine {} is at {v}, ahead of the control plane's {cp_version}",
-                str_at(m, "/metadata/name").unwrap_or("")
-            ));
+            let name = str_at(m, "/metadata/name").unwrap_or("");
+            fails.push(ahead(format!("Machine {name}"), &v));
         }
     }
     if mode == Mode::Topology && moving {
@@ -448,7 +453,7 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
     checks.push(check(
         "workersNotAhead",
         fails,
-        "no MachineDeployment, MachinePool or Machine is ahead of the control plane".into(),
+        format!("no MachineDeployment, MachinePool or Machine is ahead of {to_s}"),
     ));
 
     // Version skew while the control plane is ahead of the workers (objects mode: the workers
@@ -609,6 +614,20 @@ impl Plan {
         ))
     }
 
+    /// The stages with something to change, in the order they run (`plan` numbers its steps
+    /// and `apply` its progress headings by this list).
+    pub fn stages(&self) -> Vec<Stage> {
+        [
+            Stage::Topology,
+            Stage::ControlPlane,
+            Stage::MachineDeployments,
+            Stage::MachinePools,
+        ]
+        .into_iter()
+        .filter(|s| self.changes.iter().any(|c| c.stage == *s))
+        .collect()
+    }
+
     /// The plan as text.
     pub fn text(&self, concurrency: usize) -> String {
         let mut out = format!(
@@ -634,18 +653,9 @@ impl Plan {
             );
         }
         out += "\nSteps:\n";
-        let mut n = 0;
-        for stage in [
-            Stage::Topology,
-            Stage::ControlPlane,
-            Stage::MachineDeployments,
-            Stage::MachinePools,
-        ] {
+        for (i, stage) in self.stages().into_iter().enumerate() {
+            let n = i + 1;
             let items: Vec<&Change> = self.changes.iter().filter(|c| c.stage == stage).collect();
-            if items.is_empty() {
-                continue;
-            }
-            n += 1;
             let note = match (stage, self.mode) {
                 (Stage::Topology, _) => " (patch spec.topology.version)".to_string(),
                 (Stage::ControlPlane, Mode::Topology) if self.control_plane_steps.len() > 1 => {
@@ -824,8 +834,18 @@ mod tests {
         assert_eq!(failed(&plan_to(&st, "v1.35.0")), vec!["minorSteps"]);
         assert_eq!(failed(&plan_to(&st, "v1.32.9")), vec!["noDowngrade"]);
         assert_eq!(failed(&plan_to(&st, "v2.0.0")), vec!["minorSteps"]);
+        // Workers ahead of the control plane: bringing the control plane up to them is the fix.
         let ahead = state("v1.33.0", vec![md("a", "v1.34.0", "w")]);
-        assert_eq!(failed(&plan_to(&ahead, "v1.34.0")), vec!["workersNotAhead"]);
+        assert_eq!(failed(&plan_to(&ahead, "v1.34.0")), Vec::<&str>::new());
+        // Ahead of the target: refused, naming the command that resolves it.
+        let further = state("v1.33.0", vec![md("a", "v1.33.6", "w")]);
+        let p = plan_to(&further, "v1.33.5");
+        assert_eq!(failed(&p), vec!["workersNotAhead"]);
+        assert!(
+            p.refusal().to_string().contains("--to v1.33.6"),
+            "{}",
+            p.refusal()
+        );
         let behind = state("v1.33.0", vec![md("a", "v1.32.0", "w")]);
         let p = plan_to(&behind, "v1.34.0");
         assert_eq!(failed(&p), vec!["versionSkew"]);

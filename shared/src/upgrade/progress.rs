@@ -46,7 +46,15 @@ impl Reporter for Stderr {
         let _ = writeln!(
             std::io::stderr(),
             "      {what:<48} {} up to date  {}",
-            bar(s.up_to_date.min(s.desired), s.desired),
+            // Until the controller has seen the new spec its counters describe the old one.
+            bar(
+                if s.observed {
+                    s.up_to_date.min(s.desired)
+                } else {
+                    0
+                },
+                s.desired
+            ),
             if s.complete {
                 "done".to_string()
             } else {

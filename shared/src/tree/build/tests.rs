@@ -229,13 +229,13 @@ Cluster default/c1, v1.33.0 | 5/5 | 4 | 4 | 5 | False | NotAvailable | * Workers
 ├─DevCluster default/c1 | True | Ready
 ├─KubeadmControlPlane default/c1-cp, v1.33.0 | 3/3 | 3 | 3 | 3 | True | Available
 │ └─3 Machines..., v1.33.0 | 3 | 3 | 3 | True | Ready | See c1-cp-a, c1-cp-b, ...
-├─Workers
-│ ├─MachineDeployment default/md-0, v1.33.0 | 2/2 | 1 | 1 | 2 | False | NotAvailable
-│ │ ├─Machine default/md-0-abc-w1, v1.33.0 | 1 | 1 | 1 | 1 | True | Ready
-│ │ └─Machine default/md-0-abc-w2, v1.33.0 | 1 | 0 | 0 | 1 | False | NotReady | * NodeHealthy: Node not ready
-│ │ └─DevMachine default/md-0-abc-w2 | False | ProvisioningFailed
-│ └─MachineDeployment default/md-empty, v1.33.0 | 0/0 | 0 | 0 | 0 | True | Available
 ├─MachineHealthCheck default/md-0-mhc | 2 | 1 | True | RemediationAllowed | Targets 2 Machines of MachineDeployment/md-0; 1 unhealthy: md-0-abc-w2; 1 remediation allowed
+└─Workers
+├─MachineDeployment default/md-0, v1.33.0 | 2/2 | 1 | 1 | 2 | False | NotAvailable
+│ ├─Machine default/md-0-abc-w1, v1.33.0 | 1 | 1 | 1 | 1 | True | Ready
+│ └─Machine default/md-0-abc-w2, v1.33.0 | 1 | 0 | 0 | 1 | False | NotReady | * NodeHealthy: Node not ready
+│ └─DevMachine default/md-0-abc-w2 | False | ProvisioningFailed
+├─MachineDeployment default/md-empty, v1.33.0 | 0/0 | 0 | 0 | 0 | True | Available
 └─Other
 └─Machine default/stray, v1.33.0 | 1 | 1 | 1 | 1 | True | Ready";
     let got = squash(&out);
@@ -260,12 +260,12 @@ Cluster default/c1, v1.33.0 | 5/5 | 4 | 4 | 5 | False | NotAvailable | * Workers
     // The tree lines themselves.
     assert!(
         out.lines()
-            .any(|l| l.starts_with("│ │ └─Machine default/md-0-abc-w2")),
+            .any(|l| l.starts_with("  │ └─Machine default/md-0-abc-w2")),
         "{out}"
     );
     assert!(
         out.lines()
-            .any(|l| l.starts_with("│ │   └─DevMachine default/md-0-abc-w2")),
+            .any(|l| l.starts_with("  │   └─DevMachine default/md-0-abc-w2")),
         "{out}"
     );
 }
@@ -365,8 +365,8 @@ fn options_change_the_shape() {
     );
     assert!(
         t.contains("Templates")
-            && t.contains("DevMachineTemplate cp-tmpl")
-            && t.contains("KubeadmConfigTemplate md-0-bt"),
+            && t.contains("DevMachineTemplate default/cp-tmpl")
+            && t.contains("KubeadmConfigTemplate default/md-0-bt"),
         "{t}"
     );
     let c = text(&f, BuildOptions::default(), "MachineDeployment/md-0");
@@ -474,4 +474,142 @@ fn deleted_and_paused_objects_are_marked() {
         "{out}"
     );
     assert!(out.lines().nth(1).unwrap().contains("(paused)"), "{out}");
+}
+
+/// The row's cells after the label, with runs of spaces collapsed.
+fn row_of<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no row {label} in\n{out}"))
+}
+
+#[test]
+fn provider_rows_show_ready_not_available() {
+    let mut f = fixture_v1beta2();
+    let dm = f
+        .provider_objects
+        .iter_mut()
+        .find(|o| {
+            o.metadata.name.as_deref() == Some("md-0-abc-w2")
+                && o.types.as_ref().unwrap().kind == "DevMachine"
+        })
+        .unwrap();
+    dm.data["status"]["conditions"] = json!([
+        cond("Available", "False", "NotAvailable", ""),
+        cond("Ready", "False", "InfraDown", "vm stopped"),
+    ]);
+    let out = text(&f, BuildOptions::default(), "");
+    let row = squash(row_of(&out, "DevMachine default/md-0-abc-w2"));
+    assert!(row.ends_with("False | InfraDown | vm stopped"), "{out}");
+    // The control plane keeps Available (the control plane contract).
+    f.control_plane.as_mut().unwrap().data["status"]["conditions"] = json!([
+        cond("Available", "True", "Available", ""),
+        cond("Ready", "False", "NotReady", ""),
+    ]);
+    let out = text(&f, BuildOptions::default(), "");
+    assert!(
+        squash(row_of(&out, "KubeadmControlPlane")).ends_with("True | Available"),
+        "{out}"
+    );
+}
+
+#[test]
+fn v1beta1_show_conditions_keeps_ready_on_the_row() {
+    let mut f = fixture_v1beta1();
+    let c = json!({"type": "BootstrapReady", "status": "False", "severity": "Warning", "reason": "Waiting"});
+    f.machines[2].data["status"]["conditions"]
+        .as_array_mut()
+        .unwrap()
+        .push(c);
+    let opts = BuildOptions {
+        mode: Generation::V1beta1,
+        ..Default::default()
+    };
+    let out = text(&f, opts, "Machine/old-cp-3");
+    let lines: Vec<String> = squash(&out).lines().map(str::to_string).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("Machine default/old-cp-3"))
+        .unwrap();
+    assert!(lines[at].ends_with("False | Warning | BootstrapFailed"), "{out}");
+    assert!(
+        lines[at + 1].ends_with("BootstrapReady | False | Warning | Waiting"),
+        "{out}"
+    );
+    assert_eq!(lines.len(), at + 2, "Ready is not listed again: {out}");
+}
+
+#[test]
+fn group_rows_never_expand_conditions() {
+    let out = text(&fixture_v1beta2(), BuildOptions::default(), "all");
+    let row = squash(row_of(&out, "3 Machines..."));
+    assert!(row.ends_with("True | Ready | See c1-cp-a, c1-cp-b, ..."), "{out}");
+    let at = out.lines().position(|l| l.contains("3 Machines...")).unwrap();
+    assert!(
+        !out.lines().nth(at + 1).unwrap_or("").contains("Available"),
+        "no condition rows under a group: {out}"
+    );
+}
+
+#[test]
+fn children_sorted_by_label_with_templates_first() {
+    let mut f = fixture_v1beta2();
+    // A deleted worker sorts before the live ones; "Other" before... nothing: it is under Workers.
+    f.machines[3].metadata.deletion_timestamp = Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+    ));
+    f.infra_cluster.as_mut().unwrap().types.as_mut().unwrap().kind = "VSphereCluster".into();
+    let tree = build(
+        &f,
+        BuildOptions {
+            show_templates: true,
+            ..Default::default()
+        },
+    );
+    let labels = |n: &Node| n.children.iter().map(Node::label).collect::<Vec<_>>();
+    let root = labels(&tree.tree);
+    assert_eq!(
+        root,
+        [
+            "KubeadmControlPlane default/c1-cp, v1.33.0",
+            "MachineHealthCheck default/md-0-mhc",
+            "VSphereCluster default/c1",
+            "Workers"
+        ]
+    );
+    let cp = &tree.tree.children[0];
+    assert_eq!(labels(cp), ["Templates", "3 Machines..., v1.33.0"]);
+    let workers = &tree.tree.children[3];
+    let md0 = &workers.children[0];
+    assert_eq!(
+        labels(md0),
+        [
+            "Templates",
+            "!! DELETED !! Machine default/md-0-abc-w1, v1.33.0",
+            "Machine default/md-0-abc-w2, v1.33.0"
+        ]
+    );
+    assert_eq!(
+        labels(&md0.children[0]),
+        [
+            "DevMachineTemplate default/md-0-it",
+            "KubeadmConfigTemplate default/md-0-bt"
+        ]
+    );
+    assert_eq!(workers.children.last().unwrap().label(), "Other");
+}
+
+#[test]
+fn machine_counters_default_to_zero_and_condition_rows_indent_like_clusterctl() {
+    let mut f = fixture_v1beta2();
+    f.machines[5].data["status"]["conditions"] = json!([cond("Ready", "True", "Ready", "")]);
+    let out = text(&f, BuildOptions::default(), "Machine/stray");
+    let row = squash(row_of(&out, "Machine default/stray"));
+    assert!(row.ends_with("1 | 0 | 1 | 0"), "{out}");
+    // Condition rows: the object's continuation, ten spaces, then the glyph.
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with(&format!("{}└─Ready", " ".repeat(6 + 2 + 10)))),
+        "{out}"
+    );
 }
