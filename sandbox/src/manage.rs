@@ -100,6 +100,36 @@ impl Instance {
     }
 }
 
+/// The command line of a process (Linux: /proc; elsewhere `ps`), if it runs.
+fn command_line(pid: i32) -> Option<String> {
+    if let Ok(raw) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+        return Some(
+            raw.split(|b| *b == 0)
+                .map(String::from_utf8_lossy)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let out = std::process::Command::new("ps")
+        .args(["-o", "command=", "-p", &pid.to_string()])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Whether `pid` is this sandbox's server: alive, and running `serve --name NAME` (PIDs are
+/// reused, and the recorded one survives reboots: a stranger must never be trusted or signalled).
+fn is_our_server(pid: i32, name: &str) -> bool {
+    pid > 0
+        && kubeconfig_file::process_alive(pid)
+        && command_line(pid).is_some_and(|c| {
+            let words: Vec<&str> = c.split_whitespace().collect();
+            words.contains(&"serve") && words.windows(2).any(|w| w == ["--name", name])
+        })
+}
+
 fn read_instance(name: &str) -> Option<Instance> {
     let v: Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir(name).join("ready.json")).ok()?).ok()?;
@@ -110,7 +140,7 @@ fn read_instance(name: &str) -> Option<Instance> {
         url: v.get("url")?.as_str()?.to_string(),
         state_dir: v.get("stateDir").and_then(Value::as_str).map(str::to_string),
         started: v.get("started").and_then(Value::as_str).unwrap_or("").to_string(),
-        running: kubeconfig_file::process_alive(pid),
+        running: is_our_server(pid, name),
         kubeconfig: v.get("kubeconfig").and_then(Value::as_str).map(str::to_string),
         context: v
             .get("context")
@@ -227,6 +257,20 @@ pub fn start(opts: &RunOpts, exe: &Path) -> Result<Started> {
         }
         std::thread::sleep(Duration::from_millis(25));
     };
+    // A start that cannot hand out its kubeconfig must not leave a server behind.
+    match publish(opts, &dir, instance) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let _ = stop(&opts.name);
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}
+
+/// Writes (or merges) the kubeconfig of a sandbox that is ready.
+fn publish(opts: &RunOpts, dir: &Path, instance: Instance) -> Result<Started> {
     let standalone = dir.join("kubeconfig");
     let text = std::fs::read_to_string(&standalone).map_err(Error::io("reading", &standalone))?;
     let src =
@@ -258,7 +302,7 @@ pub fn start(opts: &RunOpts, exe: &Path) -> Result<Started> {
             (target, true)
         }
     };
-    record_kubeconfig(&dir, &target, merged);
+    record_kubeconfig(dir, &target, merged);
     let mut instance = instance;
     instance.kubeconfig = Some(target.display().to_string());
     Ok(Started {
@@ -312,7 +356,10 @@ pub fn stop(name: &str) -> Result<Stopped> {
     };
     let pid = ready.get("pid").and_then(Value::as_i64).unwrap_or(0) as i32;
     let mut was_running = false;
-    if pid > 0 && kubeconfig_file::process_alive(pid) {
+    if pid > 0 && kubeconfig_file::process_alive(pid) && !is_our_server(pid, name) {
+        tracing::warn!("pid {pid} recorded for sandbox {name:?} is another process now: not signalled");
+    }
+    if is_our_server(pid, name) {
         was_running = true;
         if let Some(p) = rustix::process::Pid::from_raw(pid) {
             let _ = rustix::process::kill_process(p, rustix::process::Signal::TERM);

@@ -109,6 +109,50 @@ fn kubeconfig_error(e: KubeconfigError, available: &[String]) -> Error {
     }
 }
 
+/// `--user`, `--cluster`, and the user and cluster the context names, must exist in the
+/// kubeconfig: otherwise the server's 401 would be the only, misleading, clue.
+fn check_names(
+    cfg: &kube::config::Kubeconfig,
+    context: &str,
+    cluster: Option<&str>,
+    user: Option<&str>,
+) -> Result<()> {
+    let ctx = cfg
+        .contexts
+        .iter()
+        .find(|c| c.name == context)
+        .and_then(|c| c.context.as_ref());
+    let users: Vec<&str> = cfg.auth_infos.iter().map(|u| u.name.as_str()).collect();
+    let clusters: Vec<&str> = cfg.clusters.iter().map(|c| c.name.as_str()).collect();
+    let want_user = user.or_else(|| ctx.and_then(|c| c.user.as_deref()));
+    if let Some(u) = want_user.filter(|u| !users.contains(u)) {
+        let whose = if user.is_some() {
+            "--user".to_string()
+        } else {
+            format!("context {context:?}")
+        };
+        return Err(Error::Config(format!(
+            "user {u:?} ({whose}) not found in the kubeconfig (users: {})",
+            users.join(", ")
+        )));
+    }
+    let want_cluster = cluster
+        .or_else(|| ctx.map(|c| c.cluster.as_str()))
+        .filter(|c| !c.is_empty());
+    if let Some(c) = want_cluster.filter(|c| !clusters.contains(c)) {
+        let whose = if cluster.is_some() {
+            "--cluster".to_string()
+        } else {
+            format!("context {context:?}")
+        };
+        return Err(Error::Config(format!(
+            "cluster {c:?} ({whose}) not found in the kubeconfig (clusters: {})",
+            clusters.join(", ")
+        )));
+    }
+    Ok(())
+}
+
 impl Kube {
     /// Connects using the kubectl-style flags. `user` overrides the context's user.
     pub async fn connect(conn: &ConnArgs, user: Option<&str>) -> Result<Kube> {
@@ -119,6 +163,7 @@ impl Kube {
             .clone()
             .or_else(|| loaded.config.current_context.clone())
             .unwrap_or_default();
+        check_names(&loaded.config, &context, conn.cluster.as_deref(), user)?;
         let opts = KubeConfigOptions {
             context: conn.context.clone(),
             cluster: conn.cluster.clone(),
@@ -128,10 +173,10 @@ impl Kube {
             .await
             .map_err(|e| kubeconfig_error(e, &available))?;
         let timeout = (!conn.request_timeout.is_zero()).then_some(conn.request_timeout);
+        // The request timeout bounds each whole request (`Kube::call`); only connecting gets it
+        // here too, so an answer that never comes is reported as that timeout, naming the flag.
         if let Some(t) = timeout {
             config.connect_timeout = Some(t);
-            config.read_timeout = Some(t);
-            config.write_timeout = Some(t);
         }
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
         let namespace = conn
@@ -173,8 +218,9 @@ impl Kube {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
                 Err(_) => {
-                    return Err(Error::Timeout(format!(
-                        "{what}: no answer from {} within the request timeout of {t:?}",
+                    // Exit 1 like any failed request; exit 3 is for waits that run out.
+                    return Err(Error::Connection(format!(
+                        "{what}: no answer from {} within the request timeout of {t:?} (raise it with --request-timeout)",
                         self.server
                     )));
                 }
@@ -212,6 +258,16 @@ impl Kube {
                 while let Some(s) = src {
                     cause = s.to_string();
                     src = s.source();
+                }
+                // A timeout from the connection layer is the request timeout: name it and its flag.
+                if let Some(t) = self
+                    .timeout
+                    .filter(|_| cause.contains("deadline has elapsed") || cause.contains("timed out"))
+                {
+                    return Error::Connection(format!(
+                        "{what}: no answer from {}{ctx} within the request timeout of {t:?} (raise it with --request-timeout)",
+                        self.server
+                    ));
                 }
                 Error::Connection(format!(
                     "{what}: cannot reach the API server at {}{ctx}: {cause}",

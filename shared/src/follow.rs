@@ -17,6 +17,8 @@ pub struct Follow {
     stream: BoxStream<'static, std::result::Result<watcher::Event<DynamicObject>, watcher::Error>>,
     deadline: tokio::time::Instant,
     deleted: String,
+    /// The last watch error while the server is unreachable.
+    lost: Option<String>,
 }
 
 impl Follow {
@@ -35,26 +37,53 @@ impl Follow {
             stream: watcher(api, cfg).boxed(),
             deadline,
             deleted,
+            lost: None,
         }
     }
 
-    /// The object's next state, or `None` once the deadline has passed.
+    /// The object's next state, or `None` once the deadline has passed. A lost connection is
+    /// reported on stderr as it happens (and its return), retried until the deadline, and a
+    /// deadline reached while the server is unreachable says so instead of a stale state.
     pub async fn next(&mut self) -> Result<Option<DynamicObject>> {
         loop {
             let ev = match tokio::time::timeout_at(self.deadline, self.stream.next()).await {
-                Err(_) => return Ok(None),
+                Err(_) => {
+                    return match &self.lost {
+                        Some(e) => Err(Error::Timeout(format!(
+                            "the API server was unreachable when the wait ran out (last error: {e})"
+                        ))),
+                        None => Ok(None),
+                    };
+                }
                 Ok(None) => return Err(Error::Connection("the watch ended".into())),
                 Ok(Some(ev)) => ev,
             };
             match ev {
-                Ok(watcher::Event::Apply(o)) | Ok(watcher::Event::InitApply(o)) => return Ok(Some(o)),
-                Ok(watcher::Event::Delete(_)) => return Err(Error::NotFound(self.deleted.clone())),
-                Ok(_) => {}
+                Ok(ev) => {
+                    if self.lost.take().is_some() {
+                        say("reconnected to the API server");
+                    }
+                    match ev {
+                        watcher::Event::Apply(o) | watcher::Event::InitApply(o) => return Ok(Some(o)),
+                        watcher::Event::Delete(_) => return Err(Error::NotFound(self.deleted.clone())),
+                        _ => {}
+                    }
+                }
                 Err(e) => {
-                    tracing::debug!("watch error: {e}");
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if self.lost.is_none() {
+                        say(&format!(
+                            "lost the connection to the API server ({e}); retrying until the deadline"
+                        ));
+                    }
+                    self.lost = Some(e.to_string());
+                    tokio::time::sleep(Duration::from_millis(500)).await;
                 }
             }
         }
     }
+}
+
+fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

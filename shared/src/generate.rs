@@ -368,6 +368,8 @@ pub fn missing_message(missing: &template::MissingVariables) -> String {
 
 /// Substitutes the variables and parses the objects, setting the target namespace.
 pub fn render(text: &str, values: &Values, namespace: &str) -> Result<Vec<Value>> {
+    template::check_syntax(text)
+        .map_err(|e| Error::Usage(format!("the template has a broken variable reference at {e}")))?;
     let substituted = template::substitute(text, |k| values.get(k).map(|(v, _)| v))
         .map_err(|e| Error::Usage(missing_message(&e)))?;
     let docs: Vec<Value> = serde_saphyr::from_str_multiple(&substituted)

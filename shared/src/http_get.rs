@@ -50,7 +50,7 @@ pub async fn get_text(url: &str, timeout: Duration) -> Result<String> {
             .map_err(|e| Error::Usage(format!("{current:?}: {e}")))?;
         let resp = tokio::time::timeout(timeout, client.request(req))
             .await
-            .map_err(|_| Error::Timeout(format!("downloading {current}: no answer within {timeout:?}")))?
+            .map_err(|_| Error::Connection(format!("downloading {current}: no answer within {timeout:?}")))?
             .map_err(|e| Error::Connection(format!("downloading {current}: {}", root_cause(&e))))?;
         let status = resp.status();
         if status.is_redirection() {

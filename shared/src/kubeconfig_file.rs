@@ -414,6 +414,33 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<
     result
 }
 
+/// Removes the temporary files (`.<file>.tmp-PID-*`, `.<file>.bak.tmp-PID-*`) that writers killed
+/// mid-write left next to `target`: they hold full credentials and would accumulate. Only those
+/// of processes that are gone; called under the lock.
+fn remove_stale_temporaries(target: &Path) {
+    let (Some(dir), Some(name)) = (target.parent(), target.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = name.to_string_lossy();
+    let prefixes = [format!(".{name}.tmp-"), format!(".{name}.bak.tmp-")];
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = prefixes.iter().find_map(|p| file.strip_prefix(p.as_str())) else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| !process_alive(p)) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 /// Resolves symlinks so the edit replaces the real file, as kubectl does.
 fn real_target(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
@@ -431,7 +458,13 @@ pub fn edit<T>(
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
     }
-    let _lock = FileLock::acquire(&target, opts.lock_timeout)?;
+    // The lock is the one kubectl takes: next to the path as given (a symlink's own name), while
+    // the write goes through to the file it points at.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
+    }
+    let _lock = FileLock::acquire(path, opts.lock_timeout)?;
+    remove_stale_temporaries(&target);
     let (text, mode) = match fs::read_to_string(&target) {
         Ok(t) => {
             let mode = fs::metadata(&target)
@@ -541,6 +574,61 @@ mod tests {
             fs::read_to_string(&path).unwrap(),
             "apiVersion: v1\nkind: Config\n"
         );
+    }
+
+    #[test]
+    fn temporaries_of_killed_writers_are_removed_on_the_next_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("config");
+        fs::write(&cfg, "apiVersion: v1\nkind: Config\n").unwrap();
+        let dead = [
+            ".config.tmp-999999999-0000abcd",
+            ".config.bak.tmp-999999999-00001234",
+        ];
+        let alive = format!(".config.tmp-{}-00000001", std::process::id());
+        for f in dead.iter().map(|s| s.to_string()).chain([alive.clone()]) {
+            fs::write(dir.path().join(f), "secret").unwrap();
+        }
+        edit(&cfg, &EditOptions::default(), |d| {
+            d.set_current_context("y");
+            Ok(())
+        })
+        .unwrap();
+        for f in dead {
+            assert!(!dir.path().join(f).exists(), "{f} left behind");
+        }
+        assert!(
+            dir.path().join(&alive).exists(),
+            "a live writer's file is not touched"
+        );
+    }
+
+    #[test]
+    fn a_symlinked_kubeconfig_is_locked_where_kubectl_locks_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real");
+        let link = dir.path().join("config");
+        fs::write(&real, "apiVersion: v1\nkind: Config\n").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        // kubectl holds `config.lock` (the given path's), alive: the edit must wait for it.
+        fs::write(dir.path().join("config.lock"), std::process::id().to_string()).unwrap();
+        let opts = EditOptions {
+            lock_timeout: Duration::from_millis(200),
+            ..Default::default()
+        };
+        let e = edit(&link, &opts, |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("config.lock"), "{e}");
+        fs::remove_file(dir.path().join("config.lock")).unwrap();
+        edit(&link, &opts, |d| {
+            d.set_current_context("x");
+            Ok(())
+        })
+        .unwrap();
+        assert!(
+            fs::symlink_metadata(&link).unwrap().file_type().is_symlink(),
+            "still a symlink"
+        );
+        assert!(fs::read_to_string(&real).unwrap().contains("current-context: x"));
     }
 
     #[test]

@@ -102,6 +102,52 @@ pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
     }
 }
 
+/// References that are meant as variables but cannot work, with their line and column: an
+/// unclosed `${NAME` (on its line) and a substring offset or length that is not a number that
+/// fits. Other `${...}` text that is no variable (shell in a script) stays allowed.
+pub fn check_syntax(text: &str) -> Result<(), String> {
+    for (i, line) in text.lines().enumerate() {
+        let mut from = 0;
+        while let Some(at) = line[from..].find("${").map(|p| p + from) {
+            let col = line[..at].chars().count() + 1;
+            let after = &line[at + 2..];
+            let starts_name = after
+                .trim_start()
+                .starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+            let Some(end) = after.find('}') else {
+                if starts_name {
+                    let shown: String = line[at..].chars().take(40).collect();
+                    return Err(format!(
+                        "line {}, column {col}: {shown:?} is not closed with }}",
+                        i + 1
+                    ));
+                }
+                break;
+            };
+            let inner = after[..end].trim();
+            let name_end = inner
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(inner.len());
+            if starts_name
+                && let Some(r) = inner[name_end..].strip_prefix(':')
+                && !r.starts_with(['=', '-'])
+                && r.split(':').all(|p| {
+                    let p = p.trim();
+                    !p.is_empty() && p.trim_start_matches('-').chars().all(|c| c.is_ascii_digit())
+                })
+                && r.split(':').any(|p| p.trim().parse::<i64>().is_err())
+            {
+                return Err(format!(
+                    "line {}, column {col}: the offset or length in \"${{{inner}}}\" is out of range",
+                    i + 1
+                ));
+            }
+            from = at + 2 + end + 1;
+        }
+    }
+    Ok(())
+}
+
 /// Walks the `${...}` references, replacing each with what `f` returns (or leaving it).
 fn scan(text: &str, mut f: impl FnMut(&Reference) -> Option<String>) -> String {
     let mut out = String::with_capacity(text.len());
@@ -352,6 +398,18 @@ fn glob(pattern: &str, text: &[char]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn broken_references_are_reported_with_line_and_column() {
+        let e = check_syntax("a: 1\nname: ${CLUSTER_NAME\n").unwrap_err();
+        assert!(
+            e.starts_with("line 2, column 7: \"${CLUSTER_NAME\" is not closed"),
+            "{e}"
+        );
+        let e = check_syntax("x: ${FOO:0:99999999999999999999}\n").unwrap_err();
+        assert!(e.starts_with("line 1, column 4: the offset or length"), "{e}");
+        assert!(check_syntax("ok: ${A:1:2} ${B:=x} ${C:-y} ${@} $${not} ${ D }\nrun: echo ${").is_ok());
+    }
 
     #[test]
     fn values_defaults_and_missing() {

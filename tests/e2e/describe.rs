@@ -374,6 +374,11 @@ fn bad_input_gives_one_line_errors(backend) {
     let o = sb.capi(&["describe", "cluster", "demo", "--context", "nope"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("error: context \"nope\" not found in the kubeconfig (available: capi-sandbox, capi-sandbox-readonly)"), "{}", stderr(&o));
+    // A user or cluster missing from the kubeconfig is named, not reported as the server's 401.
+    let o = sb.capi(&["describe", "cluster", "demo", "--user", "nosuch"]);
+    assert!(stderr(&o).contains("user \"nosuch\" (--user) not found in the kubeconfig"), "{}", stderr(&o));
+    let o = sb.capi(&["describe", "cluster", "demo", "--cluster", "nosuch"]);
+    assert!(stderr(&o).contains("cluster \"nosuch\" (--cluster) not found in the kubeconfig"), "{}", stderr(&o));
     // Unreachable server.
     let kc = std::fs::read_to_string(&sb.kubeconfig)
         .unwrap()
@@ -550,6 +555,9 @@ fn entry_point_lists_verbs_and_rejects_unknown_ones(backend) {
         stdout(&o),
         format!("kubectl-capi {}\n", env!("CARGO_PKG_VERSION"))
     );
+    let o = sb.capi(&["version", "--bogus"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("unexpected argument \"--bogus\""), "{}", stderr(&o));
     // Only kubectl-capi on PATH (as krew installs it): the siblings are found next to its real path.
     let bin = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink(
@@ -565,4 +573,37 @@ fn entry_point_lists_verbs_and_rejects_unknown_ones(backend) {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("No clusters found"), "{}", stderr(&o));
 }
+}
+
+/// A server that accepts connections but never answers: the error names the timeout that expired
+/// and the flag that sets it, and exits 1 (3 is for waits).
+#[test]
+fn a_silent_server_names_the_request_timeout() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = vec![];
+        for c in listener.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'https://127.0.0.1:{port}', insecure-skip-tls-verify: true}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"),
+    )
+    .unwrap();
+    let o = std::process::Command::new(capi_e2e::bin_dir().join("kubectl-capi-describe"))
+        .args(["clusters", "-A", "--request-timeout", "1s", "--kubeconfig"])
+        .arg(&kc)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("within the request timeout of 1s (raise it with --request-timeout)"),
+        "{}",
+        stderr(&o)
+    );
 }

@@ -283,3 +283,123 @@ fn bad_arguments_are_usage_errors() {
         stderr(&o)
     );
 }
+
+/// PIDs are reused (and the recorded one survives a reboot): a stranger holding the recorded pid
+/// is neither reported as the sandbox, nor blocks a start, nor gets signalled by `stop`.
+#[test]
+fn a_recorded_pid_of_another_process_is_never_trusted_or_signalled() {
+    let env = Env::new();
+    let mut stranger = Command::new("sleep").arg("60").spawn().unwrap();
+    let run = env.dir.path().join("sandboxes").join("default");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(
+        run.join("ready.json"),
+        format!(
+            r#"{{"pid": {}, "url": "https://127.0.0.1:1", "context": "capi-sandbox"}}"#,
+            stranger.id()
+        ),
+    )
+    .unwrap();
+    let status = env.sandbox(&["status", "-o", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(v[0]["running"], false, "{v}");
+    let out = env.sandbox(&["stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("was not running"), "{}", stdout(&out));
+    assert!(
+        stranger.try_wait().unwrap().is_none(),
+        "the stranger was signalled"
+    );
+    std::fs::write(
+        run.join("ready.json"),
+        format!(
+            r#"{{"pid": {}, "url": "https://127.0.0.1:1", "context": "capi-sandbox"}}"#,
+            stranger.id()
+        ),
+    )
+    .unwrap();
+    // A state directory whose log ends in a torn line (a crash mid-write): dropped, and said so.
+    let state = env.dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    std::fs::write(state.join("wal.jsonl"), "{\"rv\":1,\"res\":\"/configm").unwrap();
+    let out = env.sandbox(&[
+        "start",
+        "--no-controllers",
+        "--state-dir",
+        state.to_str().unwrap_or_default(),
+    ]);
+    assert!(
+        out.status.success(),
+        "start is not blocked by the stranger: {}",
+        stderr(&out)
+    );
+    // Its log (a file, not a terminal) says so, in plain text.
+    let log = std::fs::read_to_string(run.join("sandbox.log")).unwrap_or_default();
+    assert!(log.contains("dropped a torn final line"), "{log:?}");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+}
+
+/// The server dies during `scale --wait`: the loss is reported as it happens, the wait keeps
+/// retrying, and it ends (exit 3) saying the server was unreachable, not with a stale state.
+#[test]
+fn a_wait_reports_a_lost_server_and_ends_saying_so() {
+    let env = Env::new();
+    let out = env.sandbox(&["start", "--no-controllers"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let md = "apiVersion: cluster.x-k8s.io/v1beta2\nkind: MachineDeployment\nmetadata: {name: md-0, namespace: default}\nspec:\n  clusterName: c1\n  replicas: 1\n  selector: {matchLabels: {a: b}}\n  template:\n    spec: {clusterName: c1, bootstrap: {dataSecretName: x}, infrastructureRef: {apiGroup: infrastructure.cluster.x-k8s.io, kind: DevMachineTemplate, name: t}}\n";
+    let mut apply = env.cmd(&kubectl_path());
+    apply
+        .args(["apply", "-f", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = apply.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), md.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    // No controllers: the wait can only end at its timeout.
+    let wait = env
+        .cmd(&bin_dir().join("kubectl-capi-scale"))
+        .args(["md/md-0", "--replicas", "2", "--wait", "--timeout", "8s"])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let out = env.sandbox(&["stop"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let o = wait.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("lost the connection to the API server"), "{err}");
+    assert!(
+        err.contains("the API server was unreachable when the wait ran out"),
+        "{err}"
+    );
+}
+
+/// A start that cannot write its kubeconfig (the path is a directory) fails and leaves no server
+/// behind: the next start works.
+#[test]
+fn a_failed_start_leaves_no_server_behind() {
+    let env = Env::new();
+    let dir = env.dir.path().join("a-directory");
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = env.sandbox(&[
+        "start",
+        "--no-controllers",
+        "--kubeconfig",
+        dir.to_str().unwrap_or_default(),
+    ]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let status = env.sandbox(&["status", "-o", "json"]);
+    let v: Value = serde_json::from_str(&stdout(&status)).unwrap_or(Value::Null);
+    assert!(
+        v.as_array()
+            .is_none_or(|a| a.iter().all(|i| i["running"] == false)),
+        "{v}"
+    );
+    let out = env.sandbox(&["start", "--no-controllers"]);
+    assert!(out.status.success(), "the next start works: {}", stderr(&out));
+}

@@ -298,6 +298,10 @@ fn refusals_change_nothing() {
             "give cluster NAME",
         ),
         (
+            vec!["plan", "cluster", "--to", "v1.34.0"],
+            "needs the cluster's name",
+        ),
+        (
             vec![
                 "apply",
                 "cluster",

@@ -115,6 +115,10 @@ fn upgrade_plan_and_server_dry_run_write_nothing(backend) {
     assert!(w.iter().all(|e| e["requestURI"].as_str().unwrap().contains("dryRun=All")), "{w:#?}");
     assert_eq!((rv(&sb, &["kcp", "edge-control-plane"]), rv(&sb, &["md", "edge-md-0"])), before);
     assert_eq!(sb.get_json(&["devmachinetemplates"])["items"].as_array().unwrap().len(), templates);
+    // A --set path the template's schema lacks: the server prunes it, the upgrade refuses (exit 2).
+    let o = sb.capi(&["upgrade", "apply", "cluster", "edge", "--to", "v1.34.0", "--dry-run=server", "--set", "spec.template.spec.nonexist=1"]);
+    assert_eq!(o.status.code(), Some(2), "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("--set spec.template.spec.nonexist: DevMachineTemplate has no such field"), "{}", stderr(&o));
     // A refused plan (two minors at once) writes nothing.
     sb.clear_audit();
     let o = sb.capi(&["upgrade", "apply", "cluster", "edge", "--to", "v1.35.0"]);

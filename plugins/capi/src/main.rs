@@ -42,6 +42,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "version" | "--version" => {
+            // `version` takes nothing: anything after it is a usage error, as everywhere.
+            if let Some(extra) = args.get(1) {
+                eprintln!("error: unexpected argument {extra:?} to `kubectl capi version` (it takes none)");
+                return ExitCode::from(2);
+            }
             println!("kubectl-capi {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }

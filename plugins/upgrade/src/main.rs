@@ -174,6 +174,12 @@ fn cluster_name(args: &[String]) -> Result<String> {
     if let [one] = args
         && !one.contains('/')
     {
+        // `upgrade plan cluster --to v` names the type, not a cluster.
+        if matches!(one.to_ascii_lowercase().as_str(), "cluster" | "clusters") {
+            return Err(Error::Usage(format!(
+                "{one:?} needs the cluster's name: give cluster NAME (or cluster/NAME)"
+            )));
+        }
         return Ok(one.clone());
     }
     let (ty, name) = capi_shared::target::split_args(args)?;

@@ -308,7 +308,29 @@ pub async fn ensure_copy(
         )
         .await
     {
-        Ok(_) => Ok(true),
+        Ok(created) => {
+            // The server prunes fields its schema does not know: a --set that did not survive is
+            // a typo, refused (and its copy taken back) rather than silently dropped.
+            let got = to_value(&created);
+            if let Some(lost) = sets.iter().find(|s| got.pointer(&s.pointer()).is_none()) {
+                if !dry_run {
+                    let _ = kube
+                        .call(
+                            &format!("deleting {} {ns}/{}", swap.kind, swap.to),
+                            api.delete(&swap.to, &DeleteParams::default()),
+                        )
+                        .await;
+                }
+                return Err(Error::Usage(format!(
+                    "--set {}: {} has no such field (the server dropped it); `kubectl explain {}.{}` lists its fields",
+                    lost.path.join("."),
+                    swap.kind,
+                    swap.kind.to_ascii_lowercase(),
+                    lost.path.join(".")
+                )));
+            }
+            Ok(true)
+        }
         // Another run (or another MachineDeployment of this run) made it meanwhile.
         Err(Error::Api(m)) if m.contains("(409 ") => {
             let found = kube
