@@ -42,7 +42,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         "version" | "--version" => {
-            // `version` takes nothing: anything after it is a usage error, as everywhere.
+            // `version` takes nothing but --help: anything else is a usage error, as everywhere.
+            if matches!(args.get(1).map(String::as_str), Some("-h" | "--help")) {
+                println!("Print the version of kubectl-capi.\n\nUsage: kubectl capi version");
+                return ExitCode::SUCCESS;
+            }
             if let Some(extra) = args.get(1) {
                 eprintln!("error: unexpected argument {extra:?} to `kubectl capi version` (it takes none)");
                 return ExitCode::from(2);
