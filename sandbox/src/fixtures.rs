@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 
+use crate::capi::kit::set_versions;
 use crate::crds::Generation;
 use crate::error::ApiResult;
 use crate::rest::{Api, Sub, WriteOpts};
@@ -226,10 +227,7 @@ impl Gen<'_> {
         }
         let pool = |desired: usize, ready: usize| {
             let mut p = json!({"desiredReplicas": desired, "replicas": desired, "readyReplicas": ready, "availableReplicas": ready, "upToDateReplicas": desired});
-            // Versions of the Machines that exist (none: no list, as Cluster API leaves it).
-            if desired > 0 {
-                p["versions"] = json!([{"version": s.version, "replicas": desired}]);
-            }
+            set_versions(&mut p, "versions", [(&s.version, &(desired as i64))]);
             p
         };
         let cluster_status = if self.v2() {
@@ -291,9 +289,11 @@ impl Gen<'_> {
         kcp_status["observedGeneration"] = json!(1);
         if self.v2() {
             kcp_status["initialization"] = json!({"controlPlaneInitialized": true});
-            if s.control_plane > 0 {
-                kcp_status["versions"] = json!([{"version": s.version, "replicas": s.control_plane}]);
-            }
+            set_versions(
+                &mut kcp_status,
+                "versions",
+                [(&s.version, &(s.control_plane as i64))],
+            );
             kcp_status["conditions"] = json!([
                 cond(
                     "Available",
@@ -378,9 +378,7 @@ impl Gen<'_> {
                     json!({"type": "ScalingUp", "status": "False", "reason": "NotScalingUp", "message": "", "lastTransitionTime": TS}),
                     json!({"type": "ScalingDown", "status": "False", "reason": "NotScalingDown", "message": "", "lastTransitionTime": TS}),
                 ]);
-                if replicas > 0 {
-                    md_status["versions"] = json!([{"version": s.version, "replicas": replicas}]);
-                }
+                set_versions(&mut md_status, "versions", [(&s.version, &(replicas as i64))]);
             } else {
                 md_status["conditions"] = json!([v1_cond(
                     "Ready",

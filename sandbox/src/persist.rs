@@ -63,7 +63,7 @@ pub struct DirLock {
 /// (0600: they hold every Secret and the CA key), and takes its lock. A second sandbox on the
 /// same directory is refused, naming the process that holds it.
 pub fn prepare_dir(dir: &Path) -> std::io::Result<DirLock> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     fs::create_dir_all(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
     for e in fs::read_dir(dir)?.flatten() {
@@ -72,12 +72,11 @@ pub fn prepare_dir(dir: &Path) -> std::io::Result<DirLock> {
         }
     }
     let path = dir.join(LOCK);
-    let mut file = OpenOptions::new()
+    let mut file = private()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .mode(0o600)
         .open(&path)?;
     if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
         let holder = fs::read_to_string(&path).unwrap_or_default();
@@ -97,13 +96,16 @@ pub fn prepare_dir(dir: &Path) -> std::io::Result<DirLock> {
     Ok(DirLock { _file: file })
 }
 
-fn private_file(path: &Path) -> std::io::Result<File> {
+/// Options that create files readable by their owner only (they hold Secrets and the CA key).
+fn private() -> OpenOptions {
     use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(path)
+    let mut o = OpenOptions::new();
+    o.mode(0o600);
+    o
+}
+
+fn private_file(path: &Path) -> std::io::Result<File> {
+    private().create(true).append(true).open(path)
 }
 
 impl Wal {
@@ -263,15 +265,7 @@ impl Wal {
 
     fn write_snapshot(&self, rv: u64, tables: &[(ResKey, Table)]) -> std::io::Result<()> {
         let tmp = self.dir.join(format!("{SNAPSHOT}.tmp"));
-        let mut out = std::io::BufWriter::new({
-            use std::os::unix::fs::OpenOptionsExt;
-            OpenOptions::new()
-                .create(true)
-                .write(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?
-        });
+        let mut out = std::io::BufWriter::new(private().create(true).write(true).truncate(true).open(&tmp)?);
         writeln!(out, "{{\"snapshotRV\":{rv}}}")?;
         for (res, table) in tables {
             for (key, obj) in table.iter() {

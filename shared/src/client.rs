@@ -122,33 +122,35 @@ fn check_names(
         .iter()
         .find(|c| c.name == context)
         .and_then(|c| c.context.as_ref());
-    let users: Vec<&str> = cfg.auth_infos.iter().map(|u| u.name.as_str()).collect();
-    let clusters: Vec<&str> = cfg.clusters.iter().map(|c| c.name.as_str()).collect();
-    let want_user = user.or_else(|| ctx.and_then(|c| c.user.as_deref()));
-    if let Some(u) = want_user.filter(|u| !users.contains(u)) {
-        let whose = if user.is_some() {
-            "--user".to_string()
-        } else {
-            format!("context {context:?}")
+    // (what, its flag, the flag's value, the context's value, the names the kubeconfig has)
+    let checks = [
+        (
+            "user",
+            user,
+            ctx.and_then(|c| c.user.as_deref()),
+            cfg.auth_infos.iter().map(|u| u.name.as_str()).collect::<Vec<_>>(),
+        ),
+        (
+            "cluster",
+            cluster,
+            ctx.map(|c| c.cluster.as_str()),
+            cfg.clusters.iter().map(|c| c.name.as_str()).collect(),
+        ),
+    ];
+    for (what, flag, from_context, known) in checks {
+        let Some(want) = flag.or(from_context).filter(|n| !n.is_empty()) else {
+            continue;
         };
-        return Err(Error::Config(format!(
-            "user {u:?} ({whose}) not found in the kubeconfig (users: {})",
-            users.join(", ")
-        )));
-    }
-    let want_cluster = cluster
-        .or_else(|| ctx.map(|c| c.cluster.as_str()))
-        .filter(|c| !c.is_empty());
-    if let Some(c) = want_cluster.filter(|c| !clusters.contains(c)) {
-        let whose = if cluster.is_some() {
-            "--cluster".to_string()
-        } else {
-            format!("context {context:?}")
-        };
-        return Err(Error::Config(format!(
-            "cluster {c:?} ({whose}) not found in the kubeconfig (clusters: {})",
-            clusters.join(", ")
-        )));
+        if !known.contains(&want) {
+            let whose = match flag {
+                Some(_) => format!("--{what}"),
+                None => format!("context {context:?}"),
+            };
+            return Err(Error::Config(format!(
+                "{what} {want:?} ({whose}) not found in the kubeconfig ({what}s: {})",
+                known.join(", ")
+            )));
+        }
     }
     Ok(())
 }
@@ -217,17 +219,20 @@ impl Kube {
         let r = match self.timeout {
             Some(t) => match tokio::time::timeout(t, fut).await {
                 Ok(r) => r,
-                Err(_) => {
-                    // Exit 1 like any failed request; exit 3 is for waits that run out.
-                    return Err(Error::Connection(format!(
-                        "{what}: no answer from {} within the request timeout of {t:?} (raise it with --request-timeout)",
-                        self.server
-                    )));
-                }
+                Err(_) => return Err(self.request_timed_out(what, "", t)),
             },
             None => fut.await,
         };
         r.map_err(|e| self.map_err(e, what))
+    }
+
+    /// A request that got no answer within `--request-timeout`: exit 1 like any failed request
+    /// (exit 3 is for waits that run out), naming the timeout and its flag.
+    fn request_timed_out(&self, what: &str, ctx: &str, t: Duration) -> Error {
+        Error::Connection(format!(
+            "{what}: no answer from {}{ctx} within the request timeout of {t:?} (raise it with --request-timeout)",
+            self.server
+        ))
     }
 
     /// Turns a kube error into a one-line, actionable error.
@@ -264,10 +269,7 @@ impl Kube {
                     .timeout
                     .filter(|_| cause.contains("deadline has elapsed") || cause.contains("timed out"))
                 {
-                    return Error::Connection(format!(
-                        "{what}: no answer from {}{ctx} within the request timeout of {t:?} (raise it with --request-timeout)",
-                        self.server
-                    ));
+                    return self.request_timed_out(what, &ctx, t);
                 }
                 Error::Connection(format!(
                     "{what}: cannot reach the API server at {}{ctx}: {cause}",

@@ -292,14 +292,16 @@ fn a_recorded_pid_of_another_process_is_never_trusted_or_signalled() {
     let mut stranger = Command::new("sleep").arg("60").spawn().unwrap();
     let run = env.dir.path().join("sandboxes").join("default");
     std::fs::create_dir_all(&run).unwrap();
-    std::fs::write(
-        run.join("ready.json"),
-        format!(
-            r#"{{"pid": {}, "url": "https://127.0.0.1:1", "context": "capi-sandbox"}}"#,
-            stranger.id()
-        ),
-    )
-    .unwrap();
+    // The run directory records the stranger's pid, as a sandbox gone since a reboot would.
+    let pid = stranger.id();
+    let record = || {
+        std::fs::write(
+            run.join("ready.json"),
+            format!(r#"{{"pid": {pid}, "url": "https://127.0.0.1:1", "context": "capi-sandbox"}}"#),
+        )
+        .unwrap()
+    };
+    record();
     let status = env.sandbox(&["status", "-o", "json"]);
     let v: Value = serde_json::from_str(&stdout(&status)).unwrap();
     assert_eq!(v[0]["running"], false, "{v}");
@@ -310,14 +312,7 @@ fn a_recorded_pid_of_another_process_is_never_trusted_or_signalled() {
         stranger.try_wait().unwrap().is_none(),
         "the stranger was signalled"
     );
-    std::fs::write(
-        run.join("ready.json"),
-        format!(
-            r#"{{"pid": {}, "url": "https://127.0.0.1:1", "context": "capi-sandbox"}}"#,
-            stranger.id()
-        ),
-    )
-    .unwrap();
+    record();
     // A state directory whose log ends in a torn line (a crash mid-write): dropped, and said so.
     let state = env.dir.path().join("state");
     std::fs::create_dir_all(&state).unwrap();

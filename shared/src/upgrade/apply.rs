@@ -400,16 +400,11 @@ impl Run<'_> {
     }
 
     async fn objects(&mut self) -> Result<bool> {
-        let stages = [
-            Stage::ControlPlane,
-            Stage::MachineDeployments,
-            Stage::MachinePools,
-        ];
         let present: Vec<Stage> = self
             .plan
             .stages()
             .into_iter()
-            .filter(|s| stages.contains(s))
+            .filter(|s| *s != Stage::Topology)
             .collect();
         for (i, stage) in present.iter().enumerate() {
             if self.opts.wait && !self.opts.dry_run {
