@@ -293,7 +293,7 @@ pub fn parse_apply(body: &[u8]) -> ApiResult<Value> {
     if let Ok(v) = serde_json::from_str::<Value>(text) {
         return Ok(v);
     }
-    serde_saphyr::from_str::<Value>(text)
+    capi_shared::yaml::from_str::<Value>(text)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
 }
 

@@ -77,7 +77,13 @@ pub struct SandboxConfig {
     pub audit: bool,
     /// Seconds added to the Date header, to test clients that must use the server's clock.
     pub clock_skew_secs: i64,
+    /// How long an HTTP/1 client may take to send a request's headers (also the idle time
+    /// allowed between requests on one connection) before the connection is closed.
+    pub header_read_timeout: Duration,
 }
+
+/// kube-apiserver's `ReadHeaderTimeout`.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
 
 impl Default for SandboxConfig {
     fn default() -> Self {
@@ -94,6 +100,7 @@ impl Default for SandboxConfig {
             bookmark_every: Duration::from_secs(60),
             audit: false,
             clock_skew_secs: 0,
+            header_read_timeout: HEADER_READ_TIMEOUT,
         }
     }
 }
@@ -276,7 +283,7 @@ impl Sandbox {
                 crate::capi::SimConfig {
                     speed: cfg.speed,
                     url: url.clone(),
-                    ca: credentials.ca.clone(),
+                    server_ca: credentials.ca.cert_pem.clone(),
                     workloads: workloads.clone(),
                 },
             ));
@@ -288,11 +295,12 @@ impl Sandbox {
             Usage::Server,
             365,
         )?;
-        let tls_cfg = tls::server_config(&cert, &key, Some(&credentials.ca.cert_pem))?;
+        let tls_cfg = tls::server_config(&cert, &key)?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         tasks.push(tokio::spawn(serve(
             listener,
             tls_cfg,
+            cfg.header_read_timeout,
             crate::http::router(state.clone()),
             shutdown_rx,
         )));
@@ -552,6 +560,7 @@ fn seed_inventory(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
 async fn serve(
     listener: TcpListener,
     tls_cfg: Arc<rustls::ServerConfig>,
+    header_read_timeout: Duration,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -581,11 +590,16 @@ async fn serve(
                 .get_ref()
                 .1
                 .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| tls::identity_of(c));
-            let svc =
-                TowerToHyperService::new(router.layer(axum::Extension(crate::http::PeerIdentity(peer))));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                .map(<[_]>::to_vec)
+                .unwrap_or_default();
+            let svc = TowerToHyperService::new(router.layer(axum::Extension(crate::http::PeerCerts(peer))));
+            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+            // A client that never finishes its headers (or idles) must not hold its connection
+            // forever.
+            builder
+                .http1()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(header_read_timeout);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
             tokio::select! {
                 _ = conn => {}

@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::{CertificateDer, UnixTime};
+
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
     KeyPair, KeyUsagePurpose, SanType, date_time_ymd,
@@ -127,12 +129,10 @@ impl Ca {
 }
 
 /// A rustls server configuration for a PEM certificate and key. Clients may present a
-/// certificate signed by `client_ca` (workload kubeconfigs do); it is optional.
-pub fn server_config(
-    cert_pem: &str,
-    key_pem: &str,
-    client_ca: Option<&str>,
-) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+/// certificate (workload kubeconfigs do); it is optional, and its chain is checked per request
+/// against the CA of the workload cluster addressed ([`verify_client_chain`]), because each
+/// cluster has its own CA and they appear while the server runs.
+pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs = rustls_pemfile::certs(&mut cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Pem(e.to_string()))?;
@@ -140,27 +140,94 @@ pub fn server_config(
         .map_err(|e| TlsError::Pem(e.to_string()))?
         .ok_or_else(|| TlsError::Pem("no private key found".into()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?;
-    let mut cfg = match client_ca {
-        Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in rustls_pemfile::certs(&mut ca.as_bytes()) {
-                roots.add(c.map_err(|e| TlsError::Pem(e.to_string()))?)?;
-            }
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                    .allow_unauthenticated()
-                    .build()
-                    .map_err(|e| TlsError::Pem(format!("client certificate verifier: {e}")))?;
-            builder
-                .with_client_cert_verifier(verifier)
-                .with_single_cert(certs, key)?
-        }
-        None => builder.with_no_client_auth().with_single_cert(certs, key)?,
-    };
+    let verifier = Arc::new(ClientCertRequest {
+        algorithms: provider.signature_verification_algorithms,
+    });
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)?;
     cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
+}
+
+/// Asks for an optional client certificate and checks that the client holds its key (the
+/// handshake signature); which CA must have issued it depends on the path, so the chain is
+/// verified later by [`verify_client_chain`].
+#[derive(Debug)]
+struct ClientCertRequest {
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::server::danger::ClientCertVerifier for ClientCertRequest {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// A verifier of client certificates issued by one CA (PEM).
+pub fn client_verifier(
+    ca_pem: &str,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile::certs(&mut ca_pem.as_bytes()) {
+        roots.add(c.map_err(|e| TlsError::Pem(e.to_string()))?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .build()
+        .map_err(|e| TlsError::Pem(format!("client certificate verifier: {e}")))
+}
+
+/// The identity in a client certificate chain (leaf first), if `verifier` accepts it.
+pub fn verify_client_chain(
+    verifier: &dyn rustls::server::danger::ClientCertVerifier,
+    chain: &[CertificateDer<'static>],
+) -> Option<ClientIdentity> {
+    let (leaf, intermediates) = chain.split_first()?;
+    verifier
+        .verify_client_cert(leaf, intermediates, UnixTime::now())
+        .ok()?;
+    identity_of(leaf)
 }
 
 /// The subject of a verified client certificate: common name and organisations.
@@ -170,6 +237,12 @@ pub struct ClientIdentity {
     pub common_name: String,
     /// O values.
     pub organizations: Vec<String>,
+}
+
+/// The subject common name of the first certificate in a PEM text.
+pub fn common_name_of_pem(pem: &str) -> Option<String> {
+    let der = rustls_pemfile::certs(&mut pem.as_bytes()).next()?.ok()?;
+    identity_of(&der).map(|id| id.common_name)
 }
 
 /// Reads the subject of a DER certificate.
@@ -209,7 +282,7 @@ mod tests {
                 365,
             )
             .unwrap();
-        server_config(&cert, &key, Some(&ca.cert_pem)).unwrap();
+        server_config(&cert, &key).unwrap();
         let (cert, _) = ca
             .issue("admin", &["system:masters"], &[], Usage::Client, 365)
             .unwrap();
@@ -221,5 +294,26 @@ mod tests {
         let id = identity_of(&der).unwrap();
         assert_eq!(id.common_name, "admin");
         assert_eq!(id.organizations, vec!["system:masters".to_string()]);
+    }
+
+    #[test]
+    fn a_client_certificate_is_accepted_only_by_the_ca_that_issued_it() {
+        let demo = Ca::generate("kubernetes").unwrap();
+        let edge = Ca::generate("kubernetes").unwrap();
+        let (cert, _) = demo
+            .issue("kubernetes-admin", &["system:masters"], &[], Usage::Client, 365)
+            .unwrap();
+        let chain: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert.as_bytes())
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let by_demo = verify_client_chain(client_verifier(&demo.cert_pem).unwrap().as_ref(), &chain);
+        assert_eq!(
+            by_demo.map(|id| id.common_name).as_deref(),
+            Some("kubernetes-admin")
+        );
+        // Same subject, different key: the other cluster's CA refuses it.
+        assert!(verify_client_chain(client_verifier(&edge.cert_pem).unwrap().as_ref(), &chain).is_none());
+        assert!(verify_client_chain(client_verifier(&demo.cert_pem).unwrap().as_ref(), &[]).is_none());
+        assert_eq!(common_name_of_pem(&demo.cert_pem).as_deref(), Some("kubernetes"));
     }
 }

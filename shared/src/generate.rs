@@ -177,7 +177,7 @@ pub fn load_config(explicit: Option<&Path>) -> Result<BTreeMap<String, String>> 
     let doc: Value = if text.trim().is_empty() {
         Value::Null
     } else {
-        serde_saphyr::from_str(&text)
+        crate::yaml::from_str(&text)
             .map_err(|e| Error::Config(format!("{} is not valid YAML: {e}", path.display())))?
     };
     let mut out = BTreeMap::new();
@@ -372,7 +372,7 @@ pub fn render(text: &str, values: &Values, namespace: &str) -> Result<Vec<Value>
         .map_err(|e| Error::Usage(format!("the template has a broken variable reference at {e}")))?;
     let substituted = template::substitute(text, |k| values.get(k).map(|(v, _)| v))
         .map_err(|e| Error::Usage(missing_message(&e)))?;
-    let docs: Vec<Value> = serde_saphyr::from_str_multiple(&substituted)
+    let docs: Vec<Value> = crate::yaml::from_str_multiple(&substituted)
         .map_err(|e| Error::Usage(format!("the template is not valid YAML after substitution: {e}")))?;
     let mut out = vec![];
     for (i, mut doc) in docs.into_iter().enumerate() {

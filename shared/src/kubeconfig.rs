@@ -18,8 +18,13 @@ pub struct Loaded {
 }
 
 fn read(path: &Path) -> Result<Kubeconfig> {
-    Kubeconfig::read_from(path)
-        .map_err(|e| Error::Config(format!("cannot read kubeconfig {}: {e}", path.display())))
+    Kubeconfig::read_from(path).map_err(|e| {
+        let reason = match &e {
+            kube::config::KubeconfigError::Parse(yaml) => crate::yaml::describe(yaml),
+            other => other.to_string(),
+        };
+        Error::Config(format!("cannot read kubeconfig {}: {reason}", path.display()))
+    })
 }
 
 /// The kubeconfig files kubectl would read, in order (existing ones only).
@@ -77,6 +82,24 @@ mod tests {
         format!(
             "apiVersion: v1\nkind: Config\ncurrent-context: {ctx}\nclusters:\n- name: {ctx}\n  cluster: {{server: '{server}'}}\nusers:\n- name: {ctx}\n  user: {{token: t}}\ncontexts:\n- name: {ctx}\n  context: {{cluster: {ctx}, user: {ctx}, namespace: ns-{ctx}}}\n"
         )
+    }
+
+    #[test]
+    fn an_oversized_kubeconfig_names_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        let keys: String = (0..130_000).map(|i| format!("  k{i}: v\n")).collect();
+        std::fs::write(
+            &path,
+            format!("{}preferences:\n{keys}", kc("a", "https://127.0.0.1:1")),
+        )
+        .unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("too large to read: more than 250000 keys, values and lists"),
+            "{e}"
+        );
+        assert!(!e.contains("budget breached"), "{e}");
     }
 
     #[test]

@@ -125,7 +125,7 @@ impl KubeconfigDoc {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let value: Value = serde_saphyr::from_str(text).map_err(|e| e.to_string())?;
+        let value: Value = crate::yaml::from_str(text).map_err(|e| e.to_string())?;
         match value {
             Value::Object(root) => {
                 let mut doc = KubeconfigDoc { root };
@@ -376,8 +376,11 @@ pub fn process_alive(pid: i32) -> bool {
 }
 
 /// Writes `contents` to `path` atomically: a temporary file in the same directory, synced, given
-/// `mode`, then renamed over `path`. Readers see the old file or the new one, never a mix.
+/// `mode`, then renamed over `path`. Readers see the old file or the new one, never a mix. A
+/// symlink at `path` (even a dangling one) is kept and the file it names is written, as
+/// kubectl and shell redirection do.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<()> {
+    let path = &follow_symlinks(path)?;
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -441,9 +444,28 @@ fn remove_stale_temporaries(target: &Path) {
     }
 }
 
-/// Resolves symlinks so the edit replaces the real file, as kubectl does.
-fn real_target(path: &Path) -> PathBuf {
-    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+/// The file a path names after following its symlinks, also when the last one dangles (the
+/// file it points at is then the one to create).
+pub fn follow_symlinks(path: &Path) -> std::io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    // Linux's own limit on a chain of symlinks (ELOOP beyond it).
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let to = fs::read_link(&p)?;
+                p = match p.parent() {
+                    Some(dir) if to.is_relative() => dir.join(to),
+                    _ => to,
+                };
+            }
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(e),
+            _ => return Ok(p),
+        }
+    }
+    Err(std::io::Error::other(format!(
+        "{}: too many levels of symbolic links",
+        path.display()
+    )))
 }
 
 /// Locks `path`, reads it (a missing file is an empty kubeconfig), lets `change` edit it, and
@@ -454,7 +476,8 @@ pub fn edit<T>(
     opts: &EditOptions,
     change: impl FnOnce(&mut KubeconfigDoc) -> std::result::Result<T, String>,
 ) -> Result<(T, bool)> {
-    let target = real_target(path);
+    // The edit replaces the real file, as kubectl's does.
+    let target = follow_symlinks(path).map_err(io_err("resolving", path))?;
     if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(io_err("creating directory", dir))?;
     }
@@ -590,7 +613,7 @@ mod tests {
             fs::write(dir.path().join(f), "secret").unwrap();
         }
         edit(&cfg, &EditOptions::default(), |d| {
-            d.set_current_context("y");
+            d.set_current_context("chained");
             Ok(())
         })
         .unwrap();
@@ -632,6 +655,41 @@ mod tests {
     }
 
     #[test]
+    fn dangling_and_chained_symlinks_are_followed_and_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let is_link = |p: &Path| fs::symlink_metadata(p).unwrap().file_type().is_symlink();
+        // A dangling symlink (`--output`, `--merge --into`): the file it names is created.
+        let link = dir.path().join("out");
+        std::os::unix::fs::symlink("sub/real", &link).unwrap();
+        write_atomic(&link, b"kind: Config\n", 0o600).unwrap();
+        assert!(is_link(&link), "the symlink was replaced");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("sub/real")).unwrap(),
+            "kind: Config\n"
+        );
+        // A chain of two, through an edit.
+        let first = dir.path().join("config");
+        std::os::unix::fs::symlink(&link, &first).unwrap();
+        edit(&first, &EditOptions::default(), |d| {
+            d.set_current_context("chained");
+            Ok(())
+        })
+        .unwrap();
+        assert!(is_link(&first) && is_link(&link));
+        assert!(
+            fs::read_to_string(dir.path().join("sub/real"))
+                .unwrap()
+                .contains("current-context: chained")
+        );
+        // A loop is an error, not a hang.
+        let a = dir.path().join("a");
+        std::os::unix::fs::symlink(dir.path().join("b"), &a).unwrap();
+        std::os::unix::fs::symlink(&a, dir.path().join("b")).unwrap();
+        let e = write_atomic(&a, b"x", 0o600).unwrap_err();
+        assert!(e.to_string().contains("too many levels of symbolic links"), "{e}");
+    }
+
+    #[test]
     fn stale_lock_of_dead_process_is_broken() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config");
@@ -642,7 +700,7 @@ mod tests {
             backup: false,
         };
         edit(&path, &opts, |d| {
-            d.set_current_context("y");
+            d.set_current_context("chained");
             Ok(())
         })
         .unwrap();

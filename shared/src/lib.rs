@@ -28,5 +28,6 @@ pub mod tree;
 pub mod upgrade;
 pub mod version;
 pub mod workload_kubeconfig;
+pub mod yaml;
 
 pub use error::{Error, Result};

@@ -231,6 +231,67 @@ fn template_clusters_provision_and_serve_their_nodes() {
     // The management cluster's token does not open a workload cluster, as with real clusters.
     let (code, _) = sb.raw("GET", "/workload/default/demo/api/v1/nodes", None, vec![]);
     assert_eq!(code, 401);
+    one_clusters_certificate_does_not_open_another(&sb);
+    workload_namespaces_finish_deleting(&sb);
+}
+
+/// A namespace deleted on a workload cluster goes away (its contents first), as on a real one.
+fn workload_namespaces_finish_deleting(sb: &TestSandbox) {
+    let kc = workload_kubeconfig(sb, "demo");
+    let workload = |args: &[&str]| {
+        let out = sb.kubectl().arg("--kubeconfig").arg(&kc).args(args).output();
+        (
+            out.status.success(),
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out)),
+        )
+    };
+    assert!(workload(&["create", "namespace", "scratch"]).0);
+    assert!(workload(&["create", "configmap", "c", "-n", "scratch"]).0);
+    let (ok, out) = workload(&["delete", "namespace", "scratch", "--timeout=30s"]);
+    assert!(ok, "{out}");
+    let (ok, out) = workload(&["get", "namespace", "scratch"]);
+    assert!(!ok && out.contains("NotFound"), "still there: {out}");
+}
+
+/// Each cluster has its own CA (its `-ca` Secret), so `demo`'s admin certificate is refused by
+/// `edge` (401, as kube-apiserver answers a certificate from a CA it does not trust).
+fn one_clusters_certificate_does_not_open_another(sb: &TestSandbox) {
+    let ca = |cluster: &str| sb.get_json(&["secret", &format!("{cluster}-ca")])["data"]["tls.crt"].clone();
+    assert!(ca("demo").is_string());
+    assert_ne!(ca("demo"), ca("edge"), "each cluster has its own CA");
+    let management_ca = sb
+        .kubectl()
+        .args([
+            "config",
+            "view",
+            "--raw",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.certificate-authority-data}",
+        ])
+        .ok();
+    assert_ne!(
+        ca("demo").as_str(),
+        Some(management_ca.trim()),
+        "not the sandbox's CA"
+    );
+    let demo = workload_kubeconfig(sb, "demo");
+    let edge_server = format!("{}/workload/default/edge", sb.url);
+    let out = sb
+        .kubectl()
+        .arg("--kubeconfig")
+        .arg(&demo)
+        .args(["--server", &edge_server, "get", "nodes"])
+        .output();
+    assert!(!out.status.success(), "demo's certificate opened edge");
+    assert!(stderr(&out).contains("Unauthorized"), "{}", stderr(&out));
+    let out = sb
+        .kubectl()
+        .arg("--kubeconfig")
+        .arg(&demo)
+        .args(["--server", &edge_server, "create", "namespace", "intruder"])
+        .output();
+    assert!(stderr(&out).contains("Unauthorized"), "{}", stderr(&out));
 }
 
 #[test]

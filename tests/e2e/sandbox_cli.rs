@@ -332,6 +332,10 @@ fn a_recorded_pid_of_another_process_is_never_trusted_or_signalled() {
     let log = std::fs::read_to_string(run.join("sandbox.log")).unwrap_or_default();
     assert!(log.contains("dropped a torn final line"), "{log:?}");
     assert!(!log.contains('\u{1b}'), "{log:?}");
+    // A stopped server's log ends with a complete line saying so.
+    assert!(env.sandbox(&["stop"]).status.success());
+    let log = std::fs::read_to_string(run.join("sandbox.log")).unwrap_or_default();
+    assert!(log.ends_with("sandbox \"default\" stopped\n"), "{log:?}");
     let _ = stranger.kill();
     let _ = stranger.wait();
 }

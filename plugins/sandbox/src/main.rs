@@ -164,7 +164,10 @@ fn run(cli: Cli) -> Result<()> {
                 .map_err(Error::io("starting", "the async runtime"))?;
             rt.block_on(manage::serve(&opts, |sb| {
                 eprintln!("sandbox {:?} serving at {} (Ctrl-C to stop)", opts.name, sb.url);
-            }))
+            }))?;
+            // The log's last line says the server ended on purpose.
+            eprintln!("sandbox {:?} stopped", opts.name);
+            Ok(())
         }
         Cmd::Stop { name } => {
             let s = manage::stop(&name)?;

@@ -19,8 +19,9 @@ use super::kit::{
 };
 use super::machine::cluster_paused;
 use super::sim::Sim;
+use crate::resource::ResourceDef;
 use crate::rest::Sub;
-use crate::tls::Usage;
+use crate::tls::{Ca, Usage};
 
 const FINALIZER: &str = "kubeadm.controlplane.cluster.x-k8s.io";
 /// Records which infrastructure template a machine was cloned from.
@@ -495,8 +496,10 @@ fn write_status(
     initialized
 }
 
-/// Writes `<cluster>-kubeconfig` (pointing at the workload API server), `-ca`, `-etcd`,
-/// `-proxy` and `-sa` once.
+/// Writes the cluster's certificate Secrets (`-ca`, `-etcd`, `-proxy`: a CA each; `-sa`: a key
+/// pair) where missing, as kubeadm's bootstrap does, then `<cluster>-kubeconfig`: a
+/// `system:masters` client certificate issued by the cluster's own CA (an existing `-ca`, such as
+/// one the user supplied, is used), for the workload API server.
 fn ensure_secrets(sim: &Sim, kcp: &Value, cluster: &Value) {
     let kit = &sim.kit;
     let Some(sdef) = kit.def(Kind::Secret) else { return };
@@ -506,7 +509,27 @@ fn ensure_secrets(sim: &Sim, kcp: &Value, cluster: &Value) {
     if kit.get_def(&sdef, &ns, &kname).is_some() {
         return;
     }
-    let ca = &sim.cfg.ca;
+    let owner = owner_ref(kcp, true);
+    let secret = |name: &str, data: Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
+            "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_LABEL: cluster_name}, "ownerReferences": [owner]},
+            "data": data})
+    };
+    for suffix in ["ca", "etcd", "proxy", "sa"] {
+        let n = format!("{cluster_name}-{suffix}");
+        if kit.get_def(&sdef, &ns, &n).is_some() {
+            continue;
+        }
+        let Some(data) = key_material(suffix) else { return };
+        // A refused write is logged by the kit; the next pass tries again.
+        if kit.create(&sdef, &ns, secret(&n, data), None).is_err() {
+            return;
+        }
+    }
+    let Some(ca) = cluster_ca(kit, &sdef, &ns, &cluster_name) else {
+        tracing::warn!(cluster = %cluster_name, "the cluster's -ca secret holds no usable CA");
+        return;
+    };
     let Ok((cert, key)) = ca.issue("kubernetes-admin", &["system:masters"], &[], Usage::Client, 365) else {
         return;
     };
@@ -515,30 +538,12 @@ fn ensure_secrets(sim: &Sim, kcp: &Value, cluster: &Value) {
     let context = format!("{user}@{cluster_name}");
     let kubeconfig = json!({
         "apiVersion": "v1", "kind": "Config", "preferences": {},
-        "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority-data": B64.encode(&ca.cert_pem)}}],
+        "clusters": [{"name": cluster_name, "cluster": {"server": server, "certificate-authority-data": B64.encode(&sim.cfg.server_ca)}}],
         "users": [{"name": user, "user": {"client-certificate-data": B64.encode(&cert), "client-key-data": B64.encode(&key)}}],
         "contexts": [{"name": context, "context": {"cluster": cluster_name, "user": user}}],
         "current-context": context,
     });
     let text = serde_saphyr::to_string(&kubeconfig).unwrap_or_default();
-    let owner = owner_ref(kcp, true);
-    let secret = |name: &str, data: Value| {
-        json!({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
-            "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_LABEL: cluster_name}, "ownerReferences": [owner]},
-            "data": data})
-    };
-    let tls = json!({"tls.crt": B64.encode(&ca.cert_pem), "tls.key": B64.encode(&ca.key_pem)});
-    for (suffix, data) in [
-        ("ca", tls.clone()),
-        ("etcd", tls.clone()),
-        ("proxy", tls.clone()),
-        ("sa", tls),
-    ] {
-        let n = format!("{cluster_name}-{suffix}");
-        if kit.get_def(&sdef, &ns, &n).is_none() {
-            let _ = kit.create(&sdef, &ns, secret(&n, data), None);
-        }
-    }
     let _ = kit.create(
         &sdef,
         &ns,
@@ -546,4 +551,38 @@ fn ensure_secrets(sim: &Sim, kcp: &Value, cluster: &Value) {
         None,
     );
     sim.cfg.workloads.ensure(&ns, &cluster_name, &sim.cfg.url);
+}
+
+/// New key material for a certificate Secret: a CA of its own for `ca`, `etcd` and `proxy`
+/// (kubeadm's cluster, etcd and front-proxy CAs), the service-account key pair for `sa`.
+fn key_material(suffix: &str) -> Option<Value> {
+    if suffix == "sa" {
+        let key = rcgen::KeyPair::generate().ok()?;
+        return Some(
+            json!({"tls.crt": B64.encode(key.public_key_pem()), "tls.key": B64.encode(key.serialize_pem())}),
+        );
+    }
+    let common_name = match suffix {
+        "etcd" => "etcd-ca",
+        "proxy" => "front-proxy-ca",
+        _ => "kubernetes",
+    };
+    let ca = Ca::generate(common_name).ok()?;
+    Some(json!({"tls.crt": B64.encode(&ca.cert_pem), "tls.key": B64.encode(&ca.key_pem)}))
+}
+
+/// The CA in a cluster's `-ca` Secret.
+fn cluster_ca(kit: &super::kit::Kit, sdef: &ResourceDef, ns: &str, cluster: &str) -> Option<Ca> {
+    let secret = kit.get_def(sdef, ns, &format!("{cluster}-ca"))?;
+    let field = |k: &str| {
+        let bytes = B64.decode(secret["data"][k].as_str()?).ok()?;
+        String::from_utf8(bytes).ok()
+    };
+    let cert_pem = field("tls.crt")?;
+    let common_name = crate::tls::common_name_of_pem(&cert_pem)?;
+    Some(Ca {
+        key_pem: field("tls.key")?,
+        cert_pem,
+        common_name,
+    })
 }

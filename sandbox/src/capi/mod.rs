@@ -23,7 +23,6 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 use crate::rest::Api;
-use crate::tls::Ca;
 
 /// Settings of the simulated controllers.
 #[derive(Debug, Clone)]
@@ -32,8 +31,9 @@ pub struct SimConfig {
     pub speed: f64,
     /// The sandbox URL (workload cluster endpoints are served under it).
     pub url: String,
-    /// The CA that signs workload cluster credentials.
-    pub ca: Ca,
+    /// The sandbox CA's certificate (PEM): workload kubeconfigs trust it for the server, whose
+    /// port they share. Their client certificates come from each cluster's own CA.
+    pub server_ca: String,
     /// The workload API servers.
     pub workloads: Arc<workload::Workloads>,
 }

@@ -9,6 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use rustls::pki_types::CertificateDer;
+use rustls::server::danger::ClientCertVerifier;
+
 use crate::http::ServerState;
 use crate::registry::Registry;
 use crate::rest::{Api, Sub, WriteOpts};
@@ -17,10 +20,31 @@ use crate::store::Store;
 /// The workload API servers of a sandbox.
 #[derive(Debug, Default)]
 pub struct Workloads {
-    servers: RwLock<HashMap<(String, String), Arc<ServerState>>>,
+    servers: RwLock<HashMap<(String, String), Workload>>,
+    /// Per cluster: the CA (PEM) its client certificates must chain to, and its verifier.
+    verifiers: RwLock<HashMap<(String, String), CaVerifier>>,
 }
 
 const MANAGER: &str = "kubelet";
+
+/// A CA (PEM) and the verifier of the client certificates it issued.
+type CaVerifier = (String, Arc<dyn ClientCertVerifier>);
+
+/// One workload cluster's API server and the controller that finishes its namespace deletions
+/// (stopped with it).
+#[derive(Debug)]
+struct Workload {
+    state: Arc<ServerState>,
+    namespaces: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Workload {
+    fn drop(&mut self) {
+        if let Some(task) = &self.namespaces {
+            task.abort();
+        }
+    }
+}
 
 impl Workloads {
     /// The API server of a workload cluster, if it runs.
@@ -29,7 +53,7 @@ impl Workloads {
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(&(ns.to_string(), name.to_string()))
-            .cloned()
+            .map(|w| w.state.clone())
     }
 
     /// Starts (or returns) the API server of a workload cluster.
@@ -58,7 +82,14 @@ impl Workloads {
                         &WriteOpts::controller("kube-apiserver"),
                     );
                 }
-                Arc::new(ServerState {
+                // Without it a namespace deleted on the workload cluster stays Terminating.
+                let namespaces = tokio::runtime::Handle::try_current().ok().map(|_| {
+                    crate::controllers::spawn(
+                        api.clone(),
+                        Box::new(crate::controllers::namespace::NamespaceController::new(api.clone(), None)),
+                    )
+                });
+                let state = Arc::new(ServerState {
                     api,
                     openapi: Default::default(),
                     metrics: Default::default(),
@@ -69,14 +100,52 @@ impl Workloads {
                     path_prefix: format!("/workload/{ns}/{name}"),
                     audit: None,
                     clock_skew_secs: 0,
-                })
+                });
+                Workload { state, namespaces }
             })
+            .state
             .clone()
+    }
+
+    /// Who a client certificate chain is on workload cluster `ns/name`, whose CA is `ca_pem`
+    /// (its `<cluster>-ca` Secret): `None` unless that CA issued the certificate, so one
+    /// cluster's credentials never open another.
+    pub fn client_identity(
+        &self,
+        ns: &str,
+        name: &str,
+        ca_pem: &str,
+        chain: &[CertificateDer<'static>],
+    ) -> Option<crate::tls::ClientIdentity> {
+        let key = (ns.to_string(), name.to_string());
+        let cached = self
+            .verifiers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .filter(|(pem, _)| pem == ca_pem)
+            .map(|(_, v)| v.clone());
+        let verifier = match cached {
+            Some(v) => v,
+            None => {
+                let v = crate::tls::client_verifier(ca_pem).ok()?;
+                self.verifiers
+                    .write()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(key, (ca_pem.to_string(), v.clone()));
+                v
+            }
+        };
+        crate::tls::verify_client_chain(verifier.as_ref(), chain)
     }
 
     /// Stops the API server of a deleted workload cluster.
     pub fn remove(&self, ns: &str, name: &str) {
         self.servers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&(ns.to_string(), name.to_string()));
+        self.verifiers
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&(ns.to_string(), name.to_string()));

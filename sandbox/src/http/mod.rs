@@ -15,6 +15,8 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
@@ -67,9 +69,11 @@ pub struct ServerState {
     pub clock_skew_secs: i64,
 }
 
-/// The verified client certificate of a connection, if the client presented one.
+/// The client certificate chain of a connection (leaf first; empty when none was presented).
+/// The handshake proved the client holds the leaf's key; which CA must have issued it depends
+/// on the workload cluster a request addresses.
 #[derive(Debug, Clone, Default)]
-pub struct PeerIdentity(pub Option<crate::tls::ClientIdentity>);
+pub struct PeerCerts(pub Vec<rustls::pki_types::CertificateDer<'static>>);
 
 /// The router serving the Kubernetes API for this state.
 pub fn router(state: Arc<ServerState>) -> Router {
@@ -211,13 +215,20 @@ fn authenticate(
     st: &ServerState,
     headers: &HeaderMap,
     path: &str,
-    peer: Option<&PeerIdentity>,
+    peer: Option<&PeerCerts>,
 ) -> ApiResult<User> {
-    // Workload cluster endpoints take a certificate signed by the sandbox CA (verified during
-    // the handshake), as the workload kubeconfig holds; `system:masters` may write, anyone else
-    // only read. The management API keeps to its bearer tokens, like separate clusters would.
-    if st.workloads.is_some() && path.starts_with("/workload/") && st.tokens.is_some() {
-        return match peer.and_then(|p| p.0.as_ref()) {
+    // Workload cluster endpoints take a certificate issued by that cluster's own CA, as its
+    // kubeconfig holds; `system:masters` may write, anyone else only read. The management API
+    // keeps to its bearer tokens, like separate clusters would.
+    if let (Some(workloads), Some(rest), Some(_)) =
+        (&st.workloads, path.strip_prefix("/workload/"), &st.tokens)
+    {
+        let mut it = rest.splitn(3, '/');
+        let (ns, name) = (it.next().unwrap_or(""), it.next().unwrap_or(""));
+        let chain = peer.map(|p| p.0.as_slice()).unwrap_or_default();
+        let identity =
+            cluster_ca(st, ns, name).and_then(|ca| workloads.client_identity(ns, name, &ca, chain));
+        return match identity {
             Some(id) => Ok(User {
                 name: id.common_name.clone(),
                 readonly: !id.organizations.iter().any(|o| o == "system:masters"),
@@ -244,6 +255,15 @@ fn authenticate(
             readonly: true,
         }),
     }
+}
+
+/// The CA certificate (PEM) in workload cluster `ns/name`'s `<name>-ca` Secret.
+fn cluster_ca(st: &ServerState, ns: &str, name: &str) -> Option<String> {
+    let def = st.api.registry.get("", "secrets")?;
+    let secret = st.api.get_stored(&def, Some(ns), &format!("{name}-ca"))?;
+    let v: serde_json::Value = serde_json::from_slice(&secret.json).ok()?;
+    let pem = B64.decode(v.pointer("/data/tls.crt")?.as_str()?).ok()?;
+    String::from_utf8(pem).ok()
 }
 
 /// The user of requests without credentials.
@@ -283,7 +303,7 @@ async fn dispatch(
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     let query = parse_query(parts.uri.query());
-    let user = authenticate(st, &parts.headers, &path, parts.extensions.get::<PeerIdentity>())?;
+    let user = authenticate(st, &parts.headers, &path, parts.extensions.get::<PeerCerts>())?;
     if user.name == ANONYMOUS
         && st.tokens.is_some()
         && !public_path(&path)
@@ -814,7 +834,7 @@ fn decode_object(body: &[u8], content_type: Option<&str>) -> ApiResult<Value> {
         BodyType::Yaml => {
             let text = std::str::from_utf8(body)
                 .map_err(|_| ApiError::bad_request("the YAML body is not valid UTF-8"))?;
-            serde_saphyr::from_str(text)
+            capi_shared::yaml::from_str(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
         }
         BodyType::Protobuf => protobuf::decode(body)?,

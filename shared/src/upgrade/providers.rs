@@ -74,7 +74,7 @@ struct Metadata {
 /// Reads and checks a metadata.yaml.
 pub fn read_metadata(path: &Path) -> Result<Vec<Series>> {
     let text = std::fs::read_to_string(path).map_err(Error::io("reading", path))?;
-    let m: Metadata = serde_saphyr::from_str(&text)
+    let m: Metadata = crate::yaml::from_str(&text)
         .map_err(|e| Error::Other(format!("{}: not a clusterctl metadata file: {e}", path.display())))?;
     if m.api_version.as_deref() != Some("clusterctl.cluster.x-k8s.io/v1alpha3")
         || m.kind.as_deref() != Some("Metadata")
