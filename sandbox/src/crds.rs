@@ -9,33 +9,8 @@
 
 use serde_json::{Map, Value, json};
 
-/// Which Cluster API generation the CAPI groups serve.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Generation {
-    /// `v1beta1` (Cluster API up to v1.10).
-    V1beta1,
-    /// `v1beta2` (Cluster API v1.11 and later).
-    V1beta2,
-}
-
-impl Generation {
-    /// The version string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Generation::V1beta1 => "v1beta1",
-            Generation::V1beta2 => "v1beta2",
-        }
-    }
-
-    /// Parses `v1beta1` or `v1beta2`.
-    pub fn parse(s: &str) -> Option<Generation> {
-        match s {
-            "v1beta1" => Some(Generation::V1beta1),
-            "v1beta2" => Some(Generation::V1beta2),
-            _ => None,
-        }
-    }
-}
+/// Which Cluster API generation the CAPI groups serve (one per run).
+pub use capi_shared::capi::Generation;
 
 fn s(d: &str) -> Value {
     json!({"type": "string", "description": d})

@@ -23,6 +23,7 @@ use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{CommitError, ObjKey, Precondition, ResKey, Store, StoredObject, Write};
 use crate::webhooks;
 use crate::{strategy, time, validation};
+use capi_shared::capi::object::str_at;
 
 /// `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,10 +175,6 @@ enum Prepared {
 
 const GENERATE_CHARS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.pointer(p).and_then(Value::as_str)
-}
-
 fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     if !v.get("metadata").is_some_and(Value::is_object) {
         v["metadata"] = json!({});
@@ -188,18 +185,8 @@ fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     }
 }
 
-/// Whether the object is being deleted.
-pub fn is_deleting(v: &Value) -> bool {
-    v.pointer("/metadata/deletionTimestamp")
-        .is_some_and(|d| !d.is_null())
-}
-
-fn finalizers(v: &Value) -> Vec<String> {
-    v.pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
-}
+use capi_shared::capi::value::finalizers;
+pub use capi_shared::capi::value::is_deleting;
 
 fn ns_spec_finalizers(v: &Value) -> usize {
     v.pointer("/spec/finalizers")

@@ -8,20 +8,16 @@
 
 use serde_json::{Value, json};
 
-use capi_shared::upgrade::plan::{has_plan_extension, listed_versions};
-use capi_shared::upgrade::state::class_of;
+use capi_shared::capi::class::{class_of, has_plan_extension, listed_versions};
 
-use crate::capi::kit::semver;
 use crate::error::{ApiError, ApiResult, field_forbidden, field_invalid};
 use crate::resource::ResourceDef;
+use capi_shared::capi::labels::SKIP_VERSION_CHECK_ANNOTATION;
+use capi_shared::capi::object::str_at;
+use capi_shared::version::{Semver, release_of};
 
 const KCP_WEBHOOK: &str = "validation.kubeadmcontrolplane.controlplane.cluster.x-k8s.io";
 const CLUSTER_WEBHOOK: &str = "validation.cluster.cluster.x-k8s.io";
-const SKIP_CHECK: &str = "unsafe.topology.cluster.x-k8s.io/disable-update-version-check";
-
-fn str_at<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
-    v.pointer(p).and_then(Value::as_str)
-}
 
 fn denied(webhook: &str, def: &ResourceDef, name: &str, cause: crate::error::Cause) -> ApiError {
     let mut e = ApiError::invalid(&def.kind, &def.group, name, vec![cause]);
@@ -29,14 +25,10 @@ fn denied(webhook: &str, def: &ResourceDef, name: &str, cause: crate::error::Cau
     e
 }
 
-/// Whether `v` is a Kubernetes version as the webhooks accept it (`v` prefix, semver).
+/// Whether `v` is a Kubernetes version as the webhooks accept it (`v` prefix, semver with
+/// major, minor and patch).
 fn well_formed(v: &str) -> bool {
-    v.starts_with('v')
-        && semver(v).is_some()
-        && v[1..]
-            .split(['-', '+'])
-            .next()
-            .is_some_and(|c| c.split('.').count() == 3)
+    v.starts_with('v') && Semver::parse(v).is_some()
 }
 
 /// Checks an update; `class` reads a ClusterClass by namespace and name.
@@ -65,7 +57,7 @@ pub fn on_update(
                     field_invalid("spec.version", &json!(to), "must be a valid semantic version"),
                 ));
             }
-            let (Some(f), Some(t)) = (semver(from), semver(to)) else {
+            let (Some(f), Some(t)) = (release_of(from), release_of(to)) else {
                 return Ok(());
             };
             if t < f || t.0 != f.0 || t.1 > f.1 + 1 {
@@ -91,7 +83,7 @@ pub fn on_update(
             if from == to
                 || new
                     .pointer("/metadata/annotations")
-                    .and_then(|a| a.get(SKIP_CHECK))
+                    .and_then(|a| a.get(SKIP_VERSION_CHECK_ANNOTATION))
                     .is_some()
             {
                 return Ok(());
@@ -105,7 +97,7 @@ pub fn on_update(
                     field_invalid(field, &json!(to), "version must be a valid semantic version"),
                 ));
             }
-            let (Some(f), Some(t)) = (semver(from), semver(to)) else {
+            let (Some(f), Some(t)) = (release_of(from), release_of(to)) else {
                 return Ok(());
             };
             if t < f {

@@ -61,11 +61,54 @@ pub enum ColorChoice {
     Never,
 }
 
-/// `--dry-run` of the verbs that write, as kubectl spells it.
+/// `--dry-run` values, as kubectl spells them.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DryRun {
     /// Send the change with dryRun=All: the API server checks it and stores nothing.
     Server,
     /// Change for real (the default).
     None,
+}
+
+/// `--dry-run[=server|none]` of every verb that writes (flattened into its arguments).
+#[derive(clap::Args, Clone, Copy, Debug, Default)]
+pub struct DryRunArg {
+    /// server: send every write with dryRun=All (the API server and its webhooks check it; nothing is stored).
+    #[arg(long = "dry-run", value_name = "server", num_args = 0..=1, default_missing_value = "server", value_enum)]
+    dry_run: Option<DryRun>,
+}
+
+impl DryRunArg {
+    /// How the verb's writes are sent.
+    pub fn mode(&self) -> WriteMode {
+        match self.dry_run {
+            Some(DryRun::Server) => WriteMode::ServerDryRun,
+            Some(DryRun::None) | None => WriteMode::Apply,
+        }
+    }
+}
+
+/// Whether writes are stored or only checked by the server.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Writes are stored.
+    #[default]
+    Apply,
+    /// Writes carry dryRun=All: checked by the API server (admission, webhooks) and not stored.
+    ServerDryRun,
+}
+
+impl WriteMode {
+    /// Whether this is a server dry run.
+    pub fn is_dry_run(self) -> bool {
+        self == WriteMode::ServerDryRun
+    }
+
+    /// What a message about a write ends with: ` (server dry run)` or nothing.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            WriteMode::ServerDryRun => " (server dry run)",
+            WriteMode::Apply => "",
+        }
+    }
 }

@@ -8,9 +8,14 @@ use std::time::Duration;
 use kube::api::{DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
+use crate::capi::labels::{
+    AUTOSCALER_MAX_ANNOTATION, AUTOSCALER_MIN_ANNOTATION, TOPOLOGY_DEPLOYMENT_NAME_LABEL,
+    TOPOLOGY_OWNED_LABEL, TOPOLOGY_POOL_NAME_LABEL,
+};
 use crate::capi::object::{i64_at, to_value};
 use crate::capi::{CLUSTER_NAME_LABEL, Catalog};
 use crate::client::Kube;
+use crate::flags::WriteMode;
 use crate::target::{Resolved, TargetKind};
 use crate::tree::fetch::core;
 use crate::{Error, Result};
@@ -21,8 +26,8 @@ use crate::{Error, Result};
 async fn not_found(kube: &Kube, r: &Resolved, ns: &str, name: &str, what: &str) -> Error {
     let mut msg = format!("{what} not found in namespace {ns:?}");
     let entry_label = match r.kind {
-        TargetKind::MachineDeployment => Some(TOPOLOGY_MD_NAME),
-        TargetKind::MachinePool => Some(TOPOLOGY_MP_NAME),
+        TargetKind::MachineDeployment => Some(TOPOLOGY_DEPLOYMENT_NAME_LABEL),
+        TargetKind::MachinePool => Some(TOPOLOGY_POOL_NAME_LABEL),
         TargetKind::ControlPlane => None,
     };
     let short = r
@@ -59,17 +64,6 @@ async fn not_found(kube: &Kube, r: &Resolved, ns: &str, name: &str, what: &str) 
     Error::NotFound(msg)
 }
 
-/// The label on objects the topology controller owns.
-pub const TOPOLOGY_OWNED: &str = "topology.cluster.x-k8s.io/owned";
-/// The label naming a MachineDeployment's entry in `spec.topology.workers.machineDeployments`.
-pub const TOPOLOGY_MD_NAME: &str = "topology.cluster.x-k8s.io/deployment-name";
-/// The label naming a MachinePool's entry in `spec.topology.workers.machinePools`.
-pub const TOPOLOGY_MP_NAME: &str = "topology.cluster.x-k8s.io/pool-name";
-/// Cluster autoscaler bounds.
-pub const AUTOSCALER_MIN: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size";
-/// Cluster autoscaler bounds.
-pub const AUTOSCALER_MAX: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size";
-
 /// How the replica count is changed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Route {
@@ -105,7 +99,7 @@ pub struct Plan {
 
 impl Plan {
     /// One line saying what was done.
-    pub fn summary(&self, dry_run: bool) -> String {
+    pub fn summary(&self, write: WriteMode) -> String {
         let from = self.from.map_or_else(|| "unset".to_string(), |f| f.to_string());
         let via = match &self.route {
             Route::Topology { cluster, path, .. } => {
@@ -113,7 +107,7 @@ impl Plan {
             }
             _ => String::new(),
         };
-        let dry = if dry_run { " (server dry run)" } else { "" };
+        let dry = write.suffix();
         if self.from == Some(self.to) {
             format!("{} already has {} replicas{via}{dry}", self.display, self.to)
         } else {
@@ -183,7 +177,7 @@ pub async fn plan(
             .and_then(|a| a.get(k))
             .and_then(|s| s.trim().parse::<i64>().ok())
     };
-    if let (Some(min), Some(max)) = (ann(AUTOSCALER_MIN), ann(AUTOSCALER_MAX)) {
+    if let (Some(min), Some(max)) = (ann(AUTOSCALER_MIN_ANNOTATION), ann(AUTOSCALER_MAX_ANNOTATION)) {
         if (replicas < min || replicas > max) && !force {
             return Err(Error::Usage(format!(
                 "{what} is managed by the cluster autoscaler within [{min}, {max}]; {replicas} is outside that range and the autoscaler would undo it. Change the autoscaler bounds, or pass --force"
@@ -195,7 +189,7 @@ pub async fn plan(
     }
     let labels = obj.metadata.labels.clone().unwrap_or_default();
     let from_spec = i64_at(&v, "/spec/replicas");
-    if labels.contains_key(TOPOLOGY_OWNED) {
+    if labels.contains_key(TOPOLOGY_OWNED_LABEL) {
         let cluster = labels
             .get(CLUSTER_NAME_LABEL)
             .cloned()
@@ -265,8 +259,8 @@ async fn topology_path(
             let patch = json!([{"op": "add", "path": path, "value": Value::Null}]);
             return Ok(((path, patch), from));
         }
-        TargetKind::MachineDeployment => ("machineDeployments", label(TOPOLOGY_MD_NAME)),
-        TargetKind::MachinePool => ("machinePools", label(TOPOLOGY_MP_NAME)),
+        TargetKind::MachineDeployment => ("machineDeployments", label(TOPOLOGY_DEPLOYMENT_NAME_LABEL)),
+        TargetKind::MachinePool => ("machinePools", label(TOPOLOGY_POOL_NAME_LABEL)),
     };
     let entry = entry.ok_or_else(|| {
         Error::Api(format!(
@@ -305,10 +299,10 @@ pub async fn apply(
     ns: &str,
     name: &str,
     plan: &Plan,
-    dry_run: bool,
+    write: WriteMode,
 ) -> Result<()> {
     let pp = PatchParams {
-        dry_run,
+        dry_run: write.is_dry_run(),
         ..Default::default()
     };
     let api = kube.api(&r.resource, Some(ns));

@@ -1,5 +1,11 @@
 //! Kubernetes versions (`v1.33.0`, with optional pre-release and build parts) as semver.
 
+/// The (major, minor, patch) of a version as written, pre-release parts ignored; None when it
+/// does not parse.
+pub fn release_of(v: &str) -> Option<(u64, u64, u64)> {
+    Semver::parse(v).map(|s| s.core())
+}
+
 /// A parsed semantic version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Semver {
@@ -50,6 +56,11 @@ impl Semver {
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (Some(a), Some(b)) => a.cmp(b),
             })
+    }
+
+    /// (major, minor, patch), for ordering by release while ignoring pre-release parts.
+    pub fn core(&self) -> (u64, u64, u64) {
+        (self.major, self.minor, self.patch)
     }
 
     /// `v1.34`, the release series.

@@ -11,6 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::capi::Catalog;
+use crate::capi::value::is_deleting;
 use crate::client::Kube;
 use crate::kubeconfig_file::{KubeconfigDoc, Section};
 use crate::{Error, Result};
@@ -124,10 +125,7 @@ fn not_ready_message(cluster: &Value, ns: &str, name: &str) -> String {
             .pointer("/status/controlPlaneReady")
             .and_then(Value::as_bool)
             == Some(true);
-    let deleting = cluster
-        .pointer("/metadata/deletionTimestamp")
-        .is_some_and(|d| !d.is_null());
-    if deleting {
+    if is_deleting(cluster) {
         format!("cluster {ns}/{name} is being deleted and its kubeconfig Secret {name}-kubeconfig is gone")
     } else if initialized {
         format!(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use capi_shared::capi::Catalog;
 use capi_shared::client::Kube;
 use capi_shared::deletion::{self, Left};
-use capi_shared::flags::{ConnArgs, DryRun, parse_duration};
+use capi_shared::flags::{ConnArgs, DryRunArg, parse_duration};
 use capi_shared::tree::fetch::{FetchOptions, core, fetch_cluster};
 use capi_shared::{Error, Result};
 use clap::{Parser, Subcommand};
@@ -54,9 +54,8 @@ struct ClusterArgs {
     /// With --wait: report the blocking objects when nothing has changed for this long.
     #[arg(long, value_name = "DURATION", default_value = "1m", value_parser = parse_duration)]
     stall_after: Duration,
-    /// server: have the API server check the deletion without deleting anything.
-    #[arg(long, value_name = "server", num_args = 0..=1, default_missing_value = "server", value_enum)]
-    dry_run: Option<DryRun>,
+    #[command(flatten)]
+    dry_run: DryRunArg,
 }
 
 fn main() -> ExitCode {
@@ -80,15 +79,14 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 async fn run(a: ClusterArgs) -> Result<()> {
-    let dry_run = a.dry_run == Some(DryRun::Server);
+    let write = a.dry_run.mode();
+    let dry_run = write.is_dry_run();
     if dry_run && a.wait {
         return Err(Error::Usage(
             "--wait cannot be used with --dry-run (nothing is deleted)".into(),
         ));
     }
-    let kube = Kube::connect(&a.conn, None).await?;
-    let catalog = Catalog::fetch(&kube).await?;
-    catalog.generation(&kube)?;
+    let (kube, catalog, _) = Catalog::connect(&a.conn, None).await?;
     let ns = kube.namespace.clone();
     let name = a.name.as_str();
     let objs = fetch_cluster(&kube, &catalog, &ns, name, FetchOptions::default()).await?;
@@ -133,7 +131,7 @@ async fn run(a: ClusterArgs) -> Result<()> {
         )
         .await?;
         if dry_run {
-            println!("{what} would be deleted (server dry run)");
+            println!("{what} would be deleted{}", write.suffix());
             return Ok(());
         }
         println!("{what} deletion requested");

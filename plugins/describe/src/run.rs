@@ -15,13 +15,6 @@ use futures::StreamExt;
 
 use crate::{ClusterArgs, FleetArgs};
 
-async fn connect(conn: &ConnArgs, user: Option<&str>) -> Result<(Kube, Catalog, Generation)> {
-    let kube = Kube::connect(conn, user).await?;
-    let catalog = Catalog::fetch(&kube).await?;
-    let g = catalog.generation(&kube)?;
-    Ok((kube, catalog, g))
-}
-
 async fn draw(
     kube: &Kube,
     catalog: &Catalog,
@@ -71,7 +64,7 @@ async fn draw(
 /// `describe cluster NAME`.
 pub async fn cluster(conn: &ConnArgs, user: Option<&str>, name: &str, a: &ClusterArgs) -> Result<()> {
     let filter = ConditionFilter::parse(&a.show_conditions).map_err(Error::Usage)?;
-    let (kube, catalog, g) = connect(conn, user).await?;
+    let (kube, catalog, g) = Catalog::connect(conn, user).await?;
     let ns = kube.namespace.clone();
     let first = draw(&kube, &catalog, g, &ns, name, a, &filter).await?;
     if !a.watch {
@@ -134,7 +127,7 @@ async fn watch(
 
 /// `describe clusters`.
 pub async fn fleet(conn: &ConnArgs, user: Option<&str>, f: &FleetArgs) -> Result<()> {
-    let (kube, catalog, g) = connect(conn, user).await?;
+    let (kube, catalog, g) = Catalog::connect(conn, user).await?;
     let ar = core(&kube, &catalog, "Cluster").await?;
     let ns = if f.all_namespaces {
         None

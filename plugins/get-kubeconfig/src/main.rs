@@ -113,9 +113,7 @@ fn validate(cli: &Cli) -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     validate(&cli)?;
-    let kube = Kube::connect(&cli.conn, None).await?;
-    let catalog = Catalog::fetch(&kube).await?;
-    catalog.generation(&kube)?;
+    let (kube, catalog, _) = Catalog::connect(&cli.conn, None).await?;
     let targets: Vec<(String, String)> = match &cli.name {
         Some(n) => vec![(kube.namespace.clone(), n.clone())],
         None => list_clusters(&kube, &catalog, cli.all_namespaces).await?,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use capi_shared::capi::Catalog;
 use capi_shared::client::Kube;
-use capi_shared::flags::{ConnArgs, DryRun, parse_duration};
+use capi_shared::flags::{ConnArgs, DryRunArg, parse_duration};
 use capi_shared::output::{self, Format};
 use capi_shared::rollout::{self, Target, history, pause, restart, status, undo};
 use capi_shared::{Error, Result};
@@ -76,9 +76,8 @@ struct Objects {
 struct WriteArgs {
     #[command(flatten)]
     objects: Objects,
-    /// server: validate on the API server without storing anything.
-    #[arg(long, value_name = "server", num_args = 0..=1, default_missing_value = "server", value_enum)]
-    dry_run: Option<DryRun>,
+    #[command(flatten)]
+    dry_run: DryRunArg,
 }
 
 #[derive(Args)]
@@ -115,9 +114,8 @@ struct UndoArgs {
     /// The revision to return to; 0 means the newest earlier one with a different template.
     #[arg(long, value_name = "N", default_value_t = 0)]
     to_revision: i64,
-    /// server: validate on the API server without storing anything.
-    #[arg(long, value_name = "server", num_args = 0..=1, default_missing_value = "server", value_enum)]
-    dry_run: Option<DryRun>,
+    #[command(flatten)]
+    dry_run: DryRunArg,
 }
 
 fn main() -> ExitCode {
@@ -126,15 +124,9 @@ fn main() -> ExitCode {
     capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }
 
-fn is_dry(d: Option<DryRun>) -> bool {
-    matches!(d, Some(DryRun::Server))
-}
-
 async fn connect(conn: &ConnArgs, objects: &Objects) -> Result<(Kube, Catalog, Vec<Target>)> {
     let pairs = rollout::targets::parse(&objects.objects)?;
-    let kube = Kube::connect(conn, None).await?;
-    let catalog = Catalog::fetch(&kube).await?;
-    catalog.generation(&kube)?;
+    let (kube, catalog, _) = Catalog::connect(conn, None).await?;
     let ns = kube.namespace.clone();
     let targets = rollout::targets::resolve(&kube, &catalog, &ns, &pairs).await?;
     Ok((kube, catalog, targets))
@@ -146,8 +138,8 @@ async fn run(cli: Cli) -> Result<()> {
             let (kube, catalog, targets) = connect(&cli.conn, &a.objects).await?;
             let now = restart::server_now(&kube).await?;
             for t in &targets {
-                let r = restart::restart(&kube, &catalog, t, now, is_dry(a.dry_run)).await?;
-                println!("{}", r.summary(is_dry(a.dry_run)));
+                let r = restart::restart(&kube, &catalog, t, now, a.dry_run.mode()).await?;
+                println!("{}", r.summary(a.dry_run.mode()));
                 if let Some(n) = &r.note {
                     eprintln!("note: {n}");
                 }
@@ -171,7 +163,7 @@ async fn run(cli: Cli) -> Result<()> {
             for t in &targets {
                 println!(
                     "{}",
-                    undo::undo(&kube, &catalog, t, to, is_dry(a.dry_run), &now).await?
+                    undo::undo(&kube, &catalog, t, to, a.dry_run.mode(), &now).await?
                 );
             }
             Ok(())
@@ -182,7 +174,7 @@ async fn run(cli: Cli) -> Result<()> {
 async fn toggle(conn: &ConnArgs, a: WriteArgs, action: pause::Action) -> Result<()> {
     let (kube, _, targets) = connect(conn, &a.objects).await?;
     for t in &targets {
-        println!("{}", pause::apply(&kube, t, action, is_dry(a.dry_run)).await?);
+        println!("{}", pause::apply(&kube, t, action, a.dry_run.mode()).await?);
     }
     Ok(())
 }

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use capi_shared::capi::Catalog;
-use capi_shared::client::Kube;
-use capi_shared::flags::{ConnArgs, DryRun, parse_duration};
+use capi_shared::flags::{ConnArgs, DryRunArg, parse_duration};
 use capi_shared::{Error, Result, scale, target};
 use clap::Parser;
 
@@ -36,9 +35,8 @@ struct Cli {
     /// How long --wait waits (e.g. 10m); then exit code 3.
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = parse_duration)]
     timeout: Duration,
-    /// server: validate on the API server without storing anything.
-    #[arg(long, value_name = "server", num_args = 0..=1, default_missing_value = "server", value_enum)]
-    dry_run: Option<DryRun>,
+    #[command(flatten)]
+    dry_run: DryRunArg,
 }
 
 fn main() -> ExitCode {
@@ -49,18 +47,14 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Result<()> {
     let (ty, name) = target::split_args(&cli.target)?;
-    let dry_run = match cli.dry_run {
-        Some(DryRun::Server) => true,
-        Some(DryRun::None) | None => false,
-    };
+    let write = cli.dry_run.mode();
+    let dry_run = write.is_dry_run();
     if dry_run && cli.wait {
         return Err(Error::Usage(
             "--wait cannot be used with --dry-run (nothing changes)".into(),
         ));
     }
-    let kube = Kube::connect(&cli.conn, None).await?;
-    let catalog = Catalog::fetch(&kube).await?;
-    catalog.generation(&kube)?;
+    let (kube, catalog, _) = Catalog::connect(&cli.conn, None).await?;
     let resolved = target::resolve(&kube, &catalog, &ty).await?;
     let ns = kube.namespace.clone();
     let plan = scale::plan(&kube, &catalog, &resolved, &ns, &name, cli.replicas, cli.force).await?;
@@ -68,9 +62,9 @@ async fn run(cli: Cli) -> Result<()> {
         eprintln!("warning: {w}");
     }
     if plan.from != Some(plan.to) {
-        scale::apply(&kube, &catalog, &resolved, &ns, &name, &plan, dry_run).await?;
+        scale::apply(&kube, &catalog, &resolved, &ns, &name, &plan, write).await?;
     }
-    println!("{}", plan.summary(dry_run));
+    println!("{}", plan.summary(write));
     if cli.wait {
         scale::wait(&kube, &resolved, &ns, &name, plan.to, cli.timeout, |line| {
             eprintln!("{line}")

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use capi_shared::capi::Catalog;
 use capi_shared::client::Kube;
-use capi_shared::flags::{ConnArgs, DryRun, parse_duration};
+use capi_shared::flags::{ConnArgs, DryRunArg, parse_duration};
 use capi_shared::output::{self, Format};
 use capi_shared::upgrade::apply::{self, Options};
 use capi_shared::upgrade::progress::Stderr;
@@ -130,9 +130,8 @@ struct PlanArgs {
 struct ApplyArgs {
     #[command(flatten)]
     cluster: ClusterArg,
-    /// server: send every write with dryRun=All (the API server and its webhooks check it; nothing is stored).
-    #[arg(long, value_name = "server", num_args = 0..=1, default_missing_value = "server", value_enum)]
-    dry_run: Option<DryRun>,
+    #[command(flatten)]
+    dry_run: DryRunArg,
     /// Wait for each stage's rollout before the next (--wait=false: start what can start now and return).
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     wait: bool,
@@ -192,9 +191,7 @@ fn cluster_name(args: &[String]) -> Result<String> {
 }
 
 async fn connect(conn: &ConnArgs) -> Result<(Kube, Catalog)> {
-    let kube = Kube::connect(conn, None).await?;
-    let catalog = Catalog::fetch(&kube).await?;
-    catalog.generation(&kube)?;
+    let (kube, catalog, _) = Catalog::connect(conn, None).await?;
     Ok((kube, catalog))
 }
 
@@ -239,7 +236,7 @@ async fn apply_cmd(conn: &ConnArgs, a: ApplyArgs) -> Result<()> {
     let opts = Options {
         to: a.cluster.to.clone(),
         sets,
-        dry_run: matches!(a.dry_run, Some(DryRun::Server)),
+        write: a.dry_run.mode(),
         wait: a.wait,
         timeout: a.timeout,
         concurrency: a.concurrency as usize,

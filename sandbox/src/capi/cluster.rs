@@ -10,13 +10,11 @@ use std::time::Duration;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
-use super::kit::{
-    CLUSTER_LABEL, CONTROL_PLANE_LABEL, Cond, Kind, cond_true, controller_owner, is_deleting, label,
-    owner_ref, s,
-};
+use super::kit::{Cond, Kind, cond_true, controller_owner, is_deleting, label, owner_ref, s};
 use super::machine::{cluster_paused, provisioned, provisioned_status};
 use super::sim::{Sim, delay};
 use crate::rest::Sub;
+use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL};
 
 const FINALIZER: &str = "cluster.cluster.x-k8s.io";
 
@@ -116,7 +114,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
 fn adopt(sim: &Sim, def: &crate::resource::ResourceDef, o: &Value, cluster: &Value) {
     let name = s(cluster, "/metadata/name").to_string();
     if controller_owner(o).is_some_and(|(k, n)| k == "Cluster" && n == name)
-        && label(o, CLUSTER_LABEL) == Some(name.as_str())
+        && label(o, CLUSTER_NAME_LABEL) == Some(name.as_str())
     {
         return;
     }
@@ -135,7 +133,7 @@ fn adopt(sim: &Sim, def: &crate::resource::ResourceDef, o: &Value, cluster: &Val
             refs.retain(|r| r["kind"] != "Cluster");
             refs.push(owner.clone());
             x["metadata"]["ownerReferences"] = Value::Array(refs);
-            x["metadata"]["labels"][CLUSTER_LABEL] = json!(name);
+            x["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(name);
             true
         },
     );
@@ -202,8 +200,12 @@ fn write_status(sim: &Sim, cluster: &Value, infra: Option<&Value>, infra_ready: 
     let Some(def) = kit.def(Kind::Cluster) else { return };
     let ns = s(cluster, "/metadata/namespace").to_string();
     let name = s(cluster, "/metadata/name").to_string();
-    let machines = kit.list(Kind::Machine, &ns, &format!("{CLUSTER_LABEL}={name}"));
-    let mds = kit.list(Kind::MachineDeployment, &ns, &format!("{CLUSTER_LABEL}={name}"));
+    let machines = kit.list(Kind::Machine, &ns, &format!("{CLUSTER_NAME_LABEL}={name}"));
+    let mds = kit.list(
+        Kind::MachineDeployment,
+        &ns,
+        &format!("{CLUSTER_NAME_LABEL}={name}"),
+    );
     let mut cpp = Pool {
         desired: cp
             .and_then(|c| c.pointer("/spec/replicas"))
@@ -444,7 +446,7 @@ fn teardown(sim: &mut Sim, cluster: &Value) -> Option<Duration> {
     let ns = s(cluster, "/metadata/namespace").to_string();
     let name = s(cluster, "/metadata/name").to_string();
     let def = kit.def(Kind::Cluster)?;
-    let selector = format!("{CLUSTER_LABEL}={name}");
+    let selector = format!("{CLUSTER_NAME_LABEL}={name}");
     let mds = kit.list(Kind::MachineDeployment, &ns, &selector);
     let mss = kit.list(Kind::MachineSet, &ns, &selector);
     let machines = kit.list(Kind::Machine, &ns, &selector);

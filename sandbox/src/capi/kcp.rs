@@ -13,20 +13,19 @@ use base64::engine::general_purpose::STANDARD as B64;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
-use super::kit::{
-    CLUSTER_LABEL, CONTROL_PLANE_LABEL, CONTROL_PLANE_NAME_LABEL, Cond, Kind, PAUSED, annotation, cond_true,
-    is_deleting, label, owner_ref, s, semver, suffix,
-};
+use super::kit::{Cond, Kind, annotation, cond_true, is_deleting, label, owner_ref, s, suffix};
 use super::machine::cluster_paused;
 use super::sim::Sim;
 use crate::resource::ResourceDef;
 use crate::rest::Sub;
 use crate::tls::{Ca, Usage};
+use capi_shared::capi::labels::{
+    CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL,
+    CONTROL_PLANE_NAME_LABEL, PAUSED_ANNOTATION, SECRET_TYPE,
+};
+use capi_shared::version::release_of;
 
 const FINALIZER: &str = "kubeadm.controlplane.cluster.x-k8s.io";
-/// Records which infrastructure template a machine was cloned from.
-pub const CLONED_FROM: &str = "cluster.x-k8s.io/cloned-from-name";
-const CLONED_FROM_KIND: &str = "cluster.x-k8s.io/cloned-from-groupkind";
 
 /// The machine template's infrastructure reference of a KubeadmControlPlane, either generation.
 pub fn infra_template_ptr(v2: bool) -> &'static str {
@@ -74,7 +73,7 @@ pub fn clone_infra(
     let obj = json!({
         "apiVersion": def.api_version(&def.storage_version), "kind": kind,
         "metadata": {"name": name, "namespace": ns, "labels": labels,
-            "annotations": {CLONED_FROM: template.name, CLONED_FROM_KIND: format!("{}.{}", template.kind, template.group)},
+            "annotations": {CLONED_FROM_NAME_ANNOTATION: template.name, CLONED_FROM_GROUPKIND_ANNOTATION: format!("{}.{}", template.kind, template.group)},
             "ownerReferences": [owner_ref(owner, true)]},
         "spec": spec,
     });
@@ -86,7 +85,7 @@ pub fn cloned_from(sim: &Sim, ns: &str, machine: &Value) -> Option<String> {
     let r = obj_ref(machine, "/spec/infrastructureRef")?;
     let d = sim.kit.def_of(&r.group, &r.kind)?;
     let o = sim.kit.get_def(&d, ns, &r.name)?;
-    annotation(&o, CLONED_FROM).map(str::to_string)
+    annotation(&o, CLONED_FROM_NAME_ANNOTATION).map(str::to_string)
 }
 
 fn machine_ready(m: &Value, v2: bool) -> bool {
@@ -112,7 +111,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let def = kit.def(Kind::KubeadmControlPlane)?;
     let mdef = kit.def(Kind::Machine)?;
     let kcp = kit.get_def(&def, ns, name)?;
-    let cluster_name = label(&kcp, CLUSTER_LABEL)
+    let cluster_name = label(&kcp, CLUSTER_NAME_LABEL)
         .map(str::to_string)
         .or_else(|| {
             super::kit::controller_owner(&kcp)
@@ -121,7 +120,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         })
         .unwrap_or_default();
     let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
-    let selector = format!("{CLUSTER_LABEL}={cluster_name},{CONTROL_PLANE_NAME_LABEL}={name}");
+    let selector = format!("{CLUSTER_NAME_LABEL}={cluster_name},{CONTROL_PLANE_NAME_LABEL}={name}");
     let machines = kit.list_def(&mdef, ns, &selector);
     if is_deleting(&kcp) {
         for m in &machines {
@@ -140,7 +139,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let Some(cluster) = cluster else {
         return Some(sim.scaled(1.0));
     };
-    if cluster_paused(Some(&cluster)) || annotation(&kcp, PAUSED).is_some() {
+    if cluster_paused(Some(&cluster)) || annotation(&kcp, PAUSED_ANNOTATION).is_some() {
         return None;
     }
     let desired = kcp
@@ -256,8 +255,7 @@ fn create_machine(
     let kcp_name = s(kcp, "/metadata/name").to_string();
     let cluster_name = s(cluster, "/metadata/name").to_string();
     let name = format!("{kcp_name}-{}", suffix());
-    let labels =
-        json!({CLUSTER_LABEL: cluster_name, CONTROL_PLANE_LABEL: "", CONTROL_PLANE_NAME_LABEL: kcp_name});
+    let labels = json!({CLUSTER_NAME_LABEL: cluster_name, CONTROL_PLANE_LABEL: "", CONTROL_PLANE_NAME_LABEL: kcp_name});
     let Some(mdef) = kit.def(Kind::Machine) else {
         return;
     };
@@ -384,7 +382,7 @@ fn write_status(
     for m in machines {
         *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
     }
-    let lowest = versions.keys().min_by_key(|v| semver(v)).cloned();
+    let lowest = versions.keys().min_by_key(|v| release_of(v)).cloned();
     let deleting = is_deleting(kcp);
     let rolling = up_to_date < replicas;
     let quorum = ready > desired / 2;
@@ -474,7 +472,9 @@ fn write_status(
         let before = o.get("status").cloned().unwrap_or(json!({}));
         let mut st = before.clone();
         kit.set_counters(&mut st, replicas, ready, available, up_to_date);
-        st["selector"] = json!(format!("{CLUSTER_LABEL}={cluster_name},{CONTROL_PLANE_LABEL}"));
+        st["selector"] = json!(format!(
+            "{CLUSTER_NAME_LABEL}={cluster_name},{CONTROL_PLANE_LABEL}"
+        ));
         st["observedGeneration"] = generation.clone();
         if let Some(l) = &lowest {
             st["version"] = json!(l);
@@ -511,8 +511,8 @@ fn ensure_secrets(sim: &Sim, kcp: &Value, cluster: &Value) {
     }
     let owner = owner_ref(kcp, true);
     let secret = |name: &str, data: Value| {
-        json!({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
-            "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_LABEL: cluster_name}, "ownerReferences": [owner]},
+        json!({"apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
+            "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cluster_name}, "ownerReferences": [owner]},
             "data": data})
     };
     for suffix in ["ca", "etcd", "proxy", "sa"] {

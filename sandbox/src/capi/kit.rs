@@ -5,33 +5,16 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
+pub use capi_shared::capi::value::{
+    annotation, controller_owner, finalizers, is_deleting, label, name, owner_ref, s,
+};
+
 use crate::crds::Generation;
 use crate::error::{ApiError, ApiResult};
 use crate::resource::ResourceDef;
 use crate::rest::{Api, DeleteOpts, ListOpts, Sub, WriteOpts};
 use crate::selector::LabelSelector;
 use crate::time;
-
-/// The label every object of a workload cluster carries.
-pub const CLUSTER_LABEL: &str = "cluster.x-k8s.io/cluster-name";
-/// The label of control plane Machines.
-pub const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
-/// The label naming a Machine's control plane.
-pub const CONTROL_PLANE_NAME_LABEL: &str = "cluster.x-k8s.io/control-plane-name";
-/// The label naming a Machine's MachineDeployment.
-pub const DEPLOYMENT_LABEL: &str = "cluster.x-k8s.io/deployment-name";
-/// The label naming a Machine's MachineSet.
-pub const SET_LABEL: &str = "cluster.x-k8s.io/set-name";
-/// The template hash label of MachineSets and their Machines.
-pub const HASH_LABEL: &str = "machine-template-hash";
-/// The paused annotation.
-pub const PAUSED: &str = "cluster.x-k8s.io/paused";
-/// The MachineDeployment revision annotation.
-pub const REVISION: &str = "machinedeployment.clusters.x-k8s.io/revision";
-/// Marks objects created by the topology controller.
-pub const TOPOLOGY_OWNED: &str = "topology.cluster.x-k8s.io/owned";
-/// Names the topology entry of a MachineDeployment.
-pub const TOPOLOGY_MD_LABEL: &str = "topology.cluster.x-k8s.io/deployment-name";
 
 /// The field manager of the simulated controllers.
 pub const MANAGER: &str = "capi-sandbox-controllers";
@@ -498,66 +481,9 @@ pub fn set_ptr(root: &mut Value, ptr: &str, v: Value) {
     }
 }
 
-/// A string at a pointer.
-pub fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
-    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
-}
-
 /// An integer at a pointer.
 pub fn i(v: &Value, ptr: &str) -> Option<i64> {
     v.pointer(ptr).and_then(Value::as_i64)
-}
-
-/// The object's name.
-pub fn name(v: &Value) -> String {
-    s(v, "/metadata/name").to_string()
-}
-
-/// Whether the object is being deleted.
-pub fn is_deleting(v: &Value) -> bool {
-    v.pointer("/metadata/deletionTimestamp")
-        .is_some_and(|d| !d.is_null())
-}
-
-/// The object's finalizers.
-pub fn finalizers(v: &Value) -> Vec<String> {
-    v.pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-/// A label value.
-pub fn label<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.pointer("/metadata/labels")
-        .and_then(|l| l.get(key))
-        .and_then(Value::as_str)
-}
-
-/// An annotation value.
-pub fn annotation<'a>(v: &'a Value, key: &str) -> Option<&'a str> {
-    v.pointer("/metadata/annotations")
-        .and_then(|l| l.get(key))
-        .and_then(Value::as_str)
-}
-
-/// The controller owner's (kind, name).
-pub fn controller_owner(v: &Value) -> Option<(String, String)> {
-    v.pointer("/metadata/ownerReferences")?
-        .as_array()?
-        .iter()
-        .find(|r| r["controller"] == true)
-        .map(|r| (s(r, "/kind").to_string(), s(r, "/name").to_string()))
-}
-
-/// An owner reference to `owner` (controller or not).
-pub fn owner_ref(owner: &Value, controller: bool) -> Value {
-    let mut r = json!({"apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"], "uid": owner["metadata"]["uid"]});
-    if controller {
-        r["controller"] = json!(true);
-        r["blockOwnerDeletion"] = json!(true);
-    }
-    r
 }
 
 /// Whether a condition of the new-style list is True.
@@ -589,18 +515,6 @@ pub fn hash(v: &Value) -> String {
         .take(5)
         .map(|b| CHARS[*b as usize % CHARS.len()] as char)
         .collect()
-}
-
-/// Parses a Kubernetes version `v1.33.0` into (major, minor, patch).
-pub fn semver(v: &str) -> Option<(u64, u64, u64)> {
-    let v = v.strip_prefix('v').unwrap_or(v);
-    let core = v.split(['-', '+']).next()?;
-    let mut it = core.split('.');
-    Some((
-        it.next()?.parse().ok()?,
-        it.next()?.parse().ok()?,
-        it.next().unwrap_or("0").parse().ok()?,
-    ))
 }
 
 /// The error for a missing served kind.

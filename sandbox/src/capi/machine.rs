@@ -9,13 +9,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
-use super::kit::{
-    CLUSTER_LABEL, CONTROL_PLANE_LABEL, Cond, Kind, PAUSED, annotation, controller_owner, is_deleting, label,
-    owner_ref, s,
-};
+use super::kit::{Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s};
 use super::sim::{Sim, delay};
 use super::workload;
 use crate::rest::Sub;
+use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, PAUSED_ANNOTATION, SECRET_TYPE};
 
 const FINALIZER: &str = "machine.cluster.x-k8s.io";
 
@@ -75,7 +73,8 @@ pub fn provisioned_status(old: &Value, extra: Value) -> Value {
 /// Whether a cluster (and, for control-plane objects, nothing else) is paused.
 pub fn cluster_paused(cluster: Option<&Value>) -> bool {
     cluster.is_some_and(|c| {
-        c.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) || annotation(c, PAUSED).is_some()
+        c.pointer("/spec/paused").and_then(Value::as_bool) == Some(true)
+            || annotation(c, PAUSED_ANNOTATION).is_some()
     })
 }
 
@@ -149,13 +148,13 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         return None;
     }
     let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
-    if label(&m, CLUSTER_LABEL) != Some(cluster_name.as_str()) && !cluster_name.is_empty() {
+    if label(&m, CLUSTER_NAME_LABEL) != Some(cluster_name.as_str()) && !cluster_name.is_empty() {
         let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-            o["metadata"]["labels"][CLUSTER_LABEL] = json!(cluster_name);
+            o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cluster_name);
             true
         });
     }
-    if cluster_paused(cluster.as_ref()) || annotation(&m, PAUSED).is_some() {
+    if cluster_paused(cluster.as_ref()) || annotation(&m, PAUSED_ANNOTATION).is_some() {
         write_paused(sim, &m);
         return None;
     }
@@ -165,13 +164,14 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         (boot_def.as_ref(), boot.as_ref()),
     ] {
         if let (Some(d), Some(o)) = (d, o)
-            && (controller_owner(o).is_none_or(|(k, _)| k != "Machine") || label(o, CLUSTER_LABEL).is_none())
+            && (controller_owner(o).is_none_or(|(k, _)| k != "Machine")
+                || label(o, CLUSTER_NAME_LABEL).is_none())
         {
             let owner = owner_ref(&m, true);
             let cn = cluster_name.clone();
             let _ = kit.mutate(d, ns, s(o, "/metadata/name"), Sub::Main, |x| {
                 x["metadata"]["ownerReferences"] = json!([owner]);
-                x["metadata"]["labels"][CLUSTER_LABEL] = json!(cn);
+                x["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cn);
                 true
             });
         }
@@ -286,8 +286,8 @@ fn write_bootstrap(sim: &Sim, def: &crate::resource::ResourceDef, b: &Value, m: 
         && kit.get_def(&sdef, &ns, &bname).is_none()
     {
         let data = format!("## bootstrap data of {bname} (simulated by capi-sandbox)\n#cloud-config\n");
-        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": "cluster.x-k8s.io/secret",
-                "metadata": {"name": bname, "namespace": ns, "labels": {CLUSTER_LABEL: cluster}, "ownerReferences": [owner_ref(b, true)]},
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
+                "metadata": {"name": bname, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cluster}, "ownerReferences": [owner_ref(b, true)]},
                 "data": {"value": B64.encode(data), "format": B64.encode("cloud-config")}});
         let _ = kit.create(&sdef, &ns, secret, None);
     }

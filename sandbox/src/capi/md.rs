@@ -10,13 +10,14 @@ use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
 use super::kcp::{clone_infra, rollout_after};
-use super::kit::{
-    CLUSTER_LABEL, Cond, DEPLOYMENT_LABEL, HASH_LABEL, Kind, REVISION, SET_LABEL, cond_true,
-    controller_owner, hash, is_deleting, label, owner_ref, s, suffix,
-};
+use super::kit::{Cond, Kind, cond_true, controller_owner, hash, is_deleting, label, owner_ref, s, suffix};
 use super::machine::cluster_paused;
 use super::sim::Sim;
 use crate::rest::Sub;
+use capi_shared::capi::labels::{
+    CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, DEPLOYMENT_NAME_LABEL, DESIRED_REPLICAS_ANNOTATION,
+    MACHINE_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, SET_NAME_LABEL,
+};
 
 const MD_FINALIZER: &str = "machinedeployment.cluster.x-k8s.io";
 
@@ -62,7 +63,7 @@ pub fn template_hash(md: &Value) -> String {
 }
 
 fn revision(o: &Value) -> i64 {
-    super::kit::annotation(o, REVISION)
+    super::kit::annotation(o, REVISION_ANNOTATION)
         .and_then(|r| r.parse().ok())
         .unwrap_or(0)
 }
@@ -70,7 +71,7 @@ fn revision(o: &Value) -> i64 {
 fn owned_sets(sim: &Sim, ns: &str, md: &Value) -> Vec<Value> {
     let name = s(md, "/metadata/name");
     sim.kit
-        .list(Kind::MachineSet, ns, &format!("{DEPLOYMENT_LABEL}={name}"))
+        .list(Kind::MachineSet, ns, &format!("{DEPLOYMENT_NAME_LABEL}={name}"))
         .into_iter()
         .filter(|ms| controller_owner(ms).is_some_and(|(k, n)| k == "MachineDeployment" && n == name))
         .collect()
@@ -79,7 +80,7 @@ fn owned_sets(sim: &Sim, ns: &str, md: &Value) -> Vec<Value> {
 fn set_machines(sim: &Sim, ns: &str, ms: &Value) -> Vec<Value> {
     let name = s(ms, "/metadata/name");
     sim.kit
-        .list(Kind::Machine, ns, &format!("{SET_LABEL}={name}"))
+        .list(Kind::Machine, ns, &format!("{SET_NAME_LABEL}={name}"))
         .into_iter()
         .filter(|m| controller_owner(m).is_some_and(|(k, n)| k == "MachineSet" && n == name))
         .collect()
@@ -103,8 +104,7 @@ fn set_replicas(sim: &Sim, ms: &Value, n: i64) {
         Sub::Main,
         |o| {
             o["spec"]["replicas"] = json!(n);
-            o["metadata"]["annotations"]["machinedeployment.clusters.x-k8s.io/desired-replicas"] =
-                json!(n.to_string());
+            o["metadata"]["annotations"][DESIRED_REPLICAS_ANNOTATION] = json!(n.to_string());
             true
         },
     );
@@ -140,11 +140,11 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
-        if !has_owner || label(&md, CLUSTER_LABEL) != Some(cluster_name.as_str()) {
+        if !has_owner || label(&md, CLUSTER_NAME_LABEL) != Some(cluster_name.as_str()) {
             let owner = owner_ref(c, false);
             let cn = cluster_name.clone();
             let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-                o["metadata"]["labels"][CLUSTER_LABEL] = json!(cn);
+                o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cn);
                 let mut refs: Vec<Value> = o
                     .pointer("/metadata/ownerReferences")
                     .and_then(Value::as_array)
@@ -167,7 +167,7 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let max_rev = sets.iter().map(revision).max().unwrap_or(0);
     let mut current = sets
         .iter()
-        .find(|ms| label(ms, HASH_LABEL) == Some(h.as_str()))
+        .find(|ms| label(ms, MACHINE_TEMPLATE_HASH_LABEL) == Some(h.as_str()))
         .cloned();
     if current.is_none() && !paused {
         current = create_set(
@@ -183,7 +183,7 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         let r = revision(c);
         if r < max_rev || r == 0 {
             let _ = kit.mutate(&msdef, ns, s(c, "/metadata/name"), Sub::Main, |o| {
-                o["metadata"]["annotations"][REVISION] = json!((max_rev + 1).to_string());
+                o["metadata"]["annotations"][REVISION_ANNOTATION] = json!((max_rev + 1).to_string());
                 true
             });
         }
@@ -289,7 +289,7 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let rev = current.as_ref().map(revision).unwrap_or(max_rev);
     if rev > 0 && revision(&md) != rev {
         let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-            o["metadata"]["annotations"][REVISION] = json!(rev.to_string());
+            o["metadata"]["annotations"][REVISION_ANNOTATION] = json!(rev.to_string());
             true
         });
     }
@@ -345,17 +345,17 @@ fn create_set(sim: &Sim, md: &Value, h: &str, rev: i64, replicas: i64) -> Option
         .pointer("/spec/template/metadata/labels")
         .cloned()
         .unwrap_or(json!({}));
-    labels[CLUSTER_LABEL] = json!(cluster);
-    labels[DEPLOYMENT_LABEL] = json!(mdname);
-    labels[HASH_LABEL] = json!(h);
+    labels[CLUSTER_NAME_LABEL] = json!(cluster);
+    labels[DEPLOYMENT_NAME_LABEL] = json!(mdname);
+    labels[MACHINE_TEMPLATE_HASH_LABEL] = json!(h);
     let mut template = md.pointer("/spec/template").cloned().unwrap_or(json!({}));
     template["metadata"]["labels"] = labels.clone();
     let mut selector = md.pointer("/spec/selector").cloned().unwrap_or(json!({}));
-    selector["matchLabels"][HASH_LABEL] = json!(h);
+    selector["matchLabels"][MACHINE_TEMPLATE_HASH_LABEL] = json!(h);
     let ms = json!({
         "apiVersion": def.api_version(&def.storage_version), "kind": "MachineSet",
         "metadata": {"name": format!("{mdname}-{h}"), "namespace": ns, "labels": labels,
-            "annotations": {REVISION: rev.to_string(), "machinedeployment.clusters.x-k8s.io/desired-replicas": replicas.to_string()},
+            "annotations": {REVISION_ANNOTATION: rev.to_string(), DESIRED_REPLICAS_ANNOTATION: replicas.to_string()},
             "ownerReferences": [owner_ref(md, true)]},
         "spec": {"clusterName": cluster, "replicas": replicas, "selector": selector, "template": template},
     });
@@ -474,7 +474,9 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
         let before = o.get("status").cloned().unwrap_or(json!({}));
         let mut st = before.clone();
         kit.set_counters(&mut st, replicas, ready, available, up_to_date);
-        st["selector"] = json!(format!("{CLUSTER_LABEL}={cluster},{DEPLOYMENT_LABEL}={name}"));
+        st["selector"] = json!(format!(
+            "{CLUSTER_NAME_LABEL}={cluster},{DEPLOYMENT_NAME_LABEL}={name}"
+        ));
         st["phase"] = json!(phase);
         st["observedGeneration"] = generation.clone();
         if v2 {
@@ -634,8 +636,8 @@ fn create_machine(sim: &Sim, ms: &Value) {
         .pointer("/spec/template/metadata/labels")
         .cloned()
         .unwrap_or(json!({}));
-    labels[SET_LABEL] = json!(msname);
-    labels[CLUSTER_LABEL] = json!(s(ms, "/spec/clusterName"));
+    labels[SET_NAME_LABEL] = json!(msname);
+    labels[CLUSTER_NAME_LABEL] = json!(s(ms, "/spec/clusterName"));
     let Some(mdef) = kit.def(Kind::Machine) else {
         return;
     };
@@ -659,7 +661,7 @@ fn create_machine(sim: &Sim, ms: &Value) {
         };
         let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": kind,
             "metadata": {"name": name, "namespace": ns, "labels": labels,
-                "annotations": {super::kcp::CLONED_FROM: t.name},
+                "annotations": {CLONED_FROM_NAME_ANNOTATION: t.name},
                 "ownerReferences": [owner_ref(ms, true)]},
             "spec": tmpl.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
         if kit.create(&bdef, &ns, boot, None).is_err() {

@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::kit::{CLUSTER_LABEL, Cond, Kind, annotation, is_deleting, owner_ref, s, set_ptr};
+use super::kit::{Cond, Kind, annotation, is_deleting, owner_ref, s, set_ptr};
 use super::machine::cluster_paused;
 use super::sim::Sim;
 use crate::rest::Sub;
 use crate::selector::LabelSelector;
+use capi_shared::capi::labels::{
+    CLUSTER_NAME_LABEL, REMEDIATE_MACHINE_ANNOTATION, SKIP_REMEDIATION_ANNOTATION,
+};
 
-const REMEDIATE: &str = "cluster.x-k8s.io/remediate-machine";
-const SKIP: &str = "cluster.x-k8s.io/skip-remediation";
 const DEFAULT_STARTUP_SECS: f64 = 600.0;
 
 /// One unhealthy-condition rule: (type, status, timeout seconds).
@@ -117,10 +118,10 @@ enum Verdict {
 fn judge(sim: &Sim, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], startup: f64) -> Verdict {
     let v2 = sim.kit.v2();
     let name = s(m, "/metadata/name");
-    if annotation(m, REMEDIATE).is_some() {
+    if annotation(m, REMEDIATE_MACHINE_ANNOTATION).is_some() {
         return Verdict::Unhealthy(
             "HasRemediateAnnotation",
-            format!("Machine {name} has the {REMEDIATE} annotation"),
+            format!("Machine {name} has the {REMEDIATE_MACHINE_ANNOTATION} annotation"),
         );
     }
     let speed = sim.cfg.speed;
@@ -280,7 +281,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
-        if !has_owner || super::kit::label(&mhc, CLUSTER_LABEL) != Some(cluster_name.as_str()) {
+        if !has_owner || super::kit::label(&mhc, CLUSTER_NAME_LABEL) != Some(cluster_name.as_str()) {
             let owner = owner_ref(c, false);
             let cn = cluster_name.clone();
             let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
@@ -293,13 +294,13 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
                     refs.push(owner.clone());
                 }
                 o["metadata"]["ownerReferences"] = Value::Array(refs);
-                o["metadata"]["labels"][CLUSTER_LABEL] = json!(cn);
+                o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cn);
                 true
             });
         }
     }
     let selector = LabelSelector::from_json(mhc.pointer("/spec/selector").unwrap_or(&Value::Null));
-    let all = kit.list(Kind::Machine, ns, &format!("{CLUSTER_LABEL}={cluster_name}"));
+    let all = kit.list(Kind::Machine, ns, &format!("{CLUSTER_NAME_LABEL}={cluster_name}"));
     let targets: Vec<&Value> = all
         .iter()
         .filter(|m| selector.as_ref().is_some_and(|sel| sel.matches_value(m)) && !is_deleting(m))
@@ -323,7 +324,12 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
             .iter()
             .find(|(u, _, _)| s(u, "/metadata/uid") == s(m, "/metadata/uid"))
         {
-            Some((_, reason, msg)) => mark(sim, m, Some((reason, msg)), ok && annotation(m, SKIP).is_none()),
+            Some((_, reason, msg)) => mark(
+                sim,
+                m,
+                Some((reason, msg)),
+                ok && annotation(m, SKIP_REMEDIATION_ANNOTATION).is_none(),
+            ),
             None => mark(sim, m, None, false),
         }
     }

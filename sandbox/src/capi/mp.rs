@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::kit::{Cond, Kind, PAUSED, annotation, hash, is_deleting, s};
+use super::kit::{Cond, Kind, annotation, hash, is_deleting, s};
 use super::machine::cluster_paused;
 use super::sim::{Sim, delay};
 use crate::rest::Sub;
+use capi_shared::capi::labels::PAUSED_ANNOTATION;
 
 fn count(v: &Value, ptr: &str) -> i64 {
     v.pointer(ptr).and_then(Value::as_i64).unwrap_or(0)
@@ -25,7 +26,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         return None;
     }
     let cluster = sim.kit.get(Kind::Cluster, ns, s(&mp, "/spec/clusterName"));
-    if cluster_paused(cluster.as_ref()) || annotation(&mp, PAUSED).is_some() {
+    if cluster_paused(cluster.as_ref()) || annotation(&mp, PAUSED_ANNOTATION).is_some() {
         return None;
     }
     let v2 = sim.kit.v2();

@@ -10,6 +10,7 @@ use super::{SimConfig, cluster, kcp, machine, md, mhc, mp};
 use crate::controllers::Controller;
 use crate::rest::Api;
 use crate::store::{Event, EventType};
+use capi_shared::capi::labels::CLUSTER_NAME_LABEL;
 
 /// A unit of work: reconcile one object.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -164,7 +165,7 @@ impl Controller for Sim {
             self.forget(&e.obj.uid);
             self.pools.remove(&e.obj.uid);
         }
-        let cluster = e.obj.labels.get(super::kit::CLUSTER_LABEL).map(str::to_string);
+        let cluster = e.obj.labels.get(CLUSTER_NAME_LABEL).map(str::to_string);
         let owner = || {
             let v = e.obj.value();
             controller_owner(&v)
@@ -206,7 +207,7 @@ impl Controller for Sim {
                     if let Some(def) = self.kit.def(super::kit::Kind::MachineHealthCheck) {
                         for m in self
                             .kit
-                            .list_def(&def, &ns, &format!("{}={c}", super::kit::CLUSTER_LABEL))
+                            .list_def(&def, &ns, &format!("{}={c}", CLUSTER_NAME_LABEL))
                         {
                             self.enqueue(Work::Mhc(ns.clone(), s(&m, "/metadata/name").to_string()));
                         }

@@ -6,41 +6,22 @@
 
 use std::time::Duration;
 
+use capi_shared::capi::class::{class_of, listed_versions, steps};
 use capi_shared::capi::object::{ObjRef, obj_ref};
-use capi_shared::upgrade::plan::listed_versions;
 use serde_json::{Value, json};
 
 use super::kit::{
-    CLUSTER_LABEL, CONTROL_PLANE_LABEL, Cond, Kind, TOPOLOGY_MD_LABEL, TOPOLOGY_OWNED, annotation, cond_true,
-    hash, is_deleting, label, owner_ref, s, semver, set_ptr, suffix,
+    Cond, Kind, annotation, cond_true, hash, is_deleting, label, owner_ref, s, set_ptr, suffix,
 };
 use super::sim::Sim;
 use crate::rest::Sub;
-
-const CONCURRENCY: &str = "topology.cluster.x-k8s.io/upgrade-concurrency";
-const DEFER: &str = "topology.cluster.x-k8s.io/defer-upgrade";
-const HOLD: &str = "topology.cluster.x-k8s.io/hold-upgrade-sequence";
-
-/// The ClusterClass a Cluster names: (name, namespace), either generation's fields.
-fn class_of(cluster: &Value) -> Option<(String, String)> {
-    let ns = s(cluster, "/metadata/namespace");
-    let t = cluster.pointer("/spec/topology")?;
-    let (name, cns) = match t.get("classRef") {
-        Some(r) => (s(r, "/name"), s(r, "/namespace")),
-        None => (s(t, "/class"), s(t, "/classNamespace")),
-    };
-    if name.is_empty() {
-        return None;
-    }
-    Some((
-        name.to_string(),
-        if cns.is_empty() {
-            ns.to_string()
-        } else {
-            cns.to_string()
-        },
-    ))
-}
+use capi_shared::capi::labels::{
+    CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL,
+    DEFER_UPGRADE_ANNOTATION, DEPLOYMENT_NAME_LABEL, HOLD_UPGRADE_ANNOTATION,
+    HOLD_UPGRADE_SEQUENCE_ANNOTATION, TOPOLOGY_DEPLOYMENT_NAME_LABEL, TOPOLOGY_OWNED_LABEL,
+    UPGRADE_CONCURRENCY_ANNOTATION,
+};
+use capi_shared::version::release_of;
 
 /// A class section's template reference: `templateRef` (v1beta2) or `ref` (v1beta1).
 fn template_ref(section: &Value) -> Option<ObjRef> {
@@ -135,36 +116,6 @@ fn go_secs(d: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// The steps from `from` to `to`: every intermediate minor the class lists (its last patch), then
-/// `to`. Without a list, or when already there, just `to` (or nothing).
-fn steps(from: &str, to: &str, listed: &[String]) -> Vec<String> {
-    let (Some(f), Some(t)) = (semver(from), semver(to)) else {
-        return if from == to || to.is_empty() {
-            vec![]
-        } else {
-            vec![to.to_string()]
-        };
-    };
-    if f >= t {
-        return vec![];
-    }
-    let mut out: Vec<String> = vec![];
-    for v in listed {
-        let Some(x) = semver(v) else { continue };
-        if x.0 == f.0 && x.1 > f.1 && x.1 < t.1 {
-            match out.last().and_then(|l| semver(l)) {
-                Some(l) if l.1 == x.1 => {
-                    out.pop();
-                    out.push(v.clone());
-                }
-                _ => out.push(v.clone()),
-            }
-        }
-    }
-    out.push(to.to_string());
-    out
-}
-
 /// Copies a class template into a per-cluster template named `<cluster>-<role>-<hash>` (a new name
 /// whenever the class template changes, so the change rolls out); returns a reference to it.
 fn clone_template(
@@ -189,8 +140,8 @@ fn clone_template(
         let obj = json!({
             "apiVersion": def.api_version(&def.storage_version), "kind": t.kind,
             "metadata": {"name": name, "namespace": ns,
-                "labels": {CLUSTER_LABEL: cname, TOPOLOGY_OWNED: ""},
-                "annotations": {super::kcp::CLONED_FROM: t.name, "cluster.x-k8s.io/cloned-from-groupkind": format!("{}.{}", t.kind, t.group)},
+                "labels": {CLUSTER_NAME_LABEL: cname, TOPOLOGY_OWNED_LABEL: ""},
+                "annotations": {CLONED_FROM_NAME_ANNOTATION: t.name, CLONED_FROM_GROUPKIND_ANNOTATION: format!("{}.{}", t.kind, t.group)},
                 "ownerReferences": [owner_ref(cluster, false)]},
             "spec": spec,
         });
@@ -231,7 +182,7 @@ fn instantiate(
     spec_patch(&mut spec);
     let obj = json!({
         "apiVersion": def.api_version(&def.storage_version), "kind": kind,
-        "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_LABEL: cname, TOPOLOGY_OWNED: ""},
+        "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cname, TOPOLOGY_OWNED_LABEL: ""},
             "ownerReferences": [owner_ref(cluster, true)]},
         "spec": spec,
     });
@@ -259,7 +210,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
     let ns = s(cluster, "/metadata/namespace").to_string();
     let cname = s(cluster, "/metadata/name").to_string();
     let cdef = kit.def(Kind::Cluster).ok_or("Cluster is not served")?;
-    let (class_name, class_ns) = class_of(cluster).ok_or("spec.topology names no ClusterClass")?;
+    let (class_ns, class_name) = class_of(cluster).ok_or("spec.topology names no ClusterClass")?;
     let class = kit
         .get(Kind::ClusterClass, &class_ns, &class_name)
         .ok_or_else(|| format!("ClusterClass {class_ns}/{class_name} not found"))?;
@@ -300,7 +251,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
         .list(
             Kind::Machine,
             &ns,
-            &format!("{CLUSTER_LABEL}={cname},{CONTROL_PLANE_LABEL}"),
+            &format!("{CLUSTER_NAME_LABEL}={cname},{CONTROL_PLANE_LABEL}"),
         )
         .into_iter()
         .collect();
@@ -316,7 +267,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
         .and_then(|t| t.get("replicas"))
         .and_then(Value::as_i64);
     let listed = listed_versions(Some(&class));
-    let hold_cp = annotation(cluster, "topology.cluster.x-k8s.io/hold-upgrade").is_some();
+    let hold_cp = annotation(cluster, HOLD_UPGRADE_ANNOTATION).is_some();
     match (&cp_ref, &cp) {
         (None, _) => {
             let t = template_ref(&cp_class).ok_or("the ClusterClass has no control plane template")?;
@@ -425,7 +376,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
     // Health check of the control plane.
     let mut wanted_mhcs: Vec<String> = vec![];
     if let (Some(r), Some(hc)) = (&cp_ref, health_check(&cp_class, topo_cp.as_ref(), v2)) {
-        let selector = json!({"matchLabels": {CLUSTER_LABEL: cname, CONTROL_PLANE_LABEL: ""}});
+        let selector = json!({"matchLabels": {CLUSTER_NAME_LABEL: cname, CONTROL_PLANE_LABEL: ""}});
         ensure_mhc(sim, cluster, &r.name, selector, hc)?;
         wanted_mhcs.push(r.name.clone());
     }
@@ -434,10 +385,10 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
     let mdef = kit
         .def(Kind::MachineDeployment)
         .ok_or("MachineDeployment is not served")?;
-    let existing = kit.list_def(&mdef, &ns, &format!("{CLUSTER_LABEL}={cname}"));
+    let existing = kit.list_def(&mdef, &ns, &format!("{CLUSTER_NAME_LABEL}={cname}"));
     let existing: Vec<Value> = existing
         .into_iter()
-        .filter(|m| label(m, TOPOLOGY_MD_LABEL).is_some())
+        .filter(|m| label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL).is_some())
         .collect();
     let classes: Vec<Value> = class
         .pointer("/spec/workers/machineDeployments")
@@ -449,7 +400,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let concurrency: usize = annotation(cluster, CONCURRENCY)
+    let concurrency: usize = annotation(cluster, UPGRADE_CONCURRENCY_ANNOTATION)
         .and_then(|c| c.parse().ok())
         .filter(|c: &usize| *c > 0)
         .unwrap_or(1);
@@ -492,13 +443,13 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
             None => None,
         };
         let md_annotations = tmd.pointer("/metadata/annotations").cloned().unwrap_or(json!({}));
-        let deferred = md_annotations.get(DEFER).is_some() || held;
-        if md_annotations.get(HOLD).is_some() {
+        let deferred = md_annotations.get(DEFER_UPGRADE_ANNOTATION).is_some() || held;
+        if md_annotations.get(HOLD_UPGRADE_SEQUENCE_ANNOTATION).is_some() {
             held = true;
         }
         let current = existing
             .iter()
-            .find(|m| label(m, TOPOLOGY_MD_LABEL) == Some(mdname.as_str()));
+            .find(|m| label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL) == Some(mdname.as_str()));
         let md_version = match current {
             Some(m) => {
                 let v = s(m, "/spec/template/spec/version").to_string();
@@ -515,7 +466,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
         if current.is_some_and(|m| s(m, "/spec/template/spec/version") != version) {
             requeue = Some(sim.scaled(0.5));
         }
-        let topo_labels = json!({CLUSTER_LABEL: cname, TOPOLOGY_MD_LABEL: mdname});
+        let topo_labels = json!({CLUSTER_NAME_LABEL: cname, TOPOLOGY_DEPLOYMENT_NAME_LABEL: mdname});
         let mut template_spec = json!({"clusterName": cname, "version": md_version});
         if let Some(b) = &boot {
             template_spec["bootstrap"] = json!({"configRef": kit.reference(&b.group, &b.kind, &b.name, &ns)});
@@ -547,7 +498,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
                     set_ptr(&mut spec, if v2 { "/rollout/strategy" } else { "/strategy" }, st);
                 }
                 let mut labels = topo_labels.clone();
-                labels[TOPOLOGY_OWNED] = json!("");
+                labels[TOPOLOGY_OWNED_LABEL] = json!("");
                 let obj = json!({
                     "apiVersion": mdef.api_version(&mdef.storage_version), "kind": "MachineDeployment",
                     "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": md_annotations,
@@ -600,14 +551,18 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
     }
     // MachineDeployments no longer in the topology go away.
     for m in &existing {
-        let n = label(m, TOPOLOGY_MD_LABEL).unwrap_or("");
+        let n = label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL).unwrap_or("");
         if !topo_mds.iter().any(|t| s(t, "/name") == n) && !is_deleting(m) {
             let _ = kit.delete(&mdef, &ns, s(m, "/metadata/name"));
         }
     }
     // Health checks no longer wanted go away too.
     if let Some(hdef) = kit.def(Kind::MachineHealthCheck) {
-        for h in kit.list_def(&hdef, &ns, &format!("{CLUSTER_LABEL}={cname},{TOPOLOGY_OWNED}")) {
+        for h in kit.list_def(
+            &hdef,
+            &ns,
+            &format!("{CLUSTER_NAME_LABEL}={cname},{TOPOLOGY_OWNED_LABEL}"),
+        ) {
             if !wanted_mhcs.iter().any(|w| *w == s(&h, "/metadata/name")) {
                 let _ = kit.delete(&hdef, &ns, s(&h, "/metadata/name"));
             }
@@ -632,7 +587,7 @@ fn ensure_mhc(sim: &Sim, cluster: &Value, name: &str, selector: Value, hc: Value
         None => {
             let obj = json!({
                 "apiVersion": def.api_version(&def.storage_version), "kind": "MachineHealthCheck",
-                "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_LABEL: cname, TOPOLOGY_OWNED: ""},
+                "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cname, TOPOLOGY_OWNED_LABEL: ""},
                     "ownerReferences": [owner_ref(cluster, false)]},
                 "spec": spec,
             });
@@ -668,11 +623,9 @@ fn md_settled(sim: &Sim, md: &Value) -> bool {
     let name = s(md, "/metadata/name");
     let version = s(md, "/spec/template/spec/version");
     let want = md.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1) as usize;
-    let machines = sim.kit.list(
-        Kind::Machine,
-        ns,
-        &format!("{}={name}", super::kit::DEPLOYMENT_LABEL),
-    );
+    let machines = sim
+        .kit
+        .list(Kind::Machine, ns, &format!("{}={name}", DEPLOYMENT_NAME_LABEL));
     machines.len() == want
         && machines
             .iter()
@@ -686,7 +639,7 @@ pub fn reconciled_condition(sim: &Sim, cluster: &Value) -> Option<Cond> {
     let v2 = kit.v2();
     let ns = s(cluster, "/metadata/namespace");
     let cname = s(cluster, "/metadata/name");
-    let Some((class_name, class_ns)) = class_of(cluster) else {
+    let Some((class_ns, class_name)) = class_of(cluster) else {
         return Some(Cond::new(
             "TopologyReconciled",
             false,
@@ -721,7 +674,7 @@ pub fn reconciled_condition(sim: &Sim, cluster: &Value) -> Option<Cond> {
     let cp_machines = kit.list(
         Kind::Machine,
         ns,
-        &format!("{CLUSTER_LABEL}={cname},{CONTROL_PLANE_LABEL}"),
+        &format!("{CLUSTER_NAME_LABEL}={cname},{CONTROL_PLANE_LABEL}"),
     );
     let cp_version = s(&cp, "/spec/version");
     if cp_version != version || !cp_stable(&cp, &cp_machines, v2) && has_older(&cp_machines, &version) {
@@ -749,7 +702,7 @@ pub fn reconciled_condition(sim: &Sim, cluster: &Value) -> Option<Cond> {
     let mds = kit.list(
         Kind::MachineDeployment,
         ns,
-        &format!("{CLUSTER_LABEL}={cname},{TOPOLOGY_MD_LABEL}"),
+        &format!("{CLUSTER_NAME_LABEL}={cname},{TOPOLOGY_DEPLOYMENT_NAME_LABEL}"),
     );
     let pending: Vec<String> = mds
         .iter()
@@ -801,11 +754,8 @@ fn has_older_md(sim: &Sim, md: &Value, version: &str) -> bool {
     let ns = s(md, "/metadata/namespace");
     let name = s(md, "/metadata/name");
     has_older(
-        &sim.kit.list(
-            Kind::Machine,
-            ns,
-            &format!("{}={name}", super::kit::DEPLOYMENT_LABEL),
-        ),
+        &sim.kit
+            .list(Kind::Machine, ns, &format!("{}={name}", DEPLOYMENT_NAME_LABEL)),
         version,
     )
 }
@@ -822,7 +772,7 @@ pub fn upgrade_plan(
     }
     let kit = &sim.kit;
     let version = desired_version(cluster);
-    let class = class_of(cluster).and_then(|(n, ns)| kit.get(Kind::ClusterClass, &ns, &n));
+    let class = class_of(cluster).and_then(|(ns, n)| kit.get(Kind::ClusterClass, &ns, &n));
     let listed = listed_versions(class.as_ref());
     let ns = s(cluster, "/metadata/namespace");
     let cname = s(cluster, "/metadata/name");
@@ -830,44 +780,16 @@ pub fn upgrade_plan(
     let cp_machines = kit.list(
         Kind::Machine,
         ns,
-        &format!("{CLUSTER_LABEL}={cname},{CONTROL_PLANE_LABEL}"),
+        &format!("{CLUSTER_NAME_LABEL}={cname},{CONTROL_PLANE_LABEL}"),
     );
     let lowest = cp_machines
         .iter()
         .map(|m| s(m, "/spec/version").to_string())
-        .min_by_key(|v| semver(v).unwrap_or((0, 0, 0)))
+        .min_by_key(|v| release_of(v).unwrap_or((0, 0, 0)))
         .or_else(|| cp.map(|c| s(c, "/spec/version").to_string()))
         .unwrap_or_default();
     let cp_plan = steps(&lowest, &version, &listed);
     let workers_behind = mds.iter().any(|m| s(m, "/spec/template/spec/version") != version);
     let worker_plan = if workers_behind { vec![version] } else { vec![] };
     (cp_plan, worker_plan)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn steps_walk_every_listed_minor_then_the_target() {
-        let listed: Vec<String> = ["v1.31.0", "v1.31.4", "v1.32.1", "v1.33.0", "v1.34.2"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(
-            steps("v1.31.4", "v1.34.2", &listed),
-            vec!["v1.32.1", "v1.33.0", "v1.34.2"]
-        );
-        assert_eq!(steps("v1.33.0", "v1.33.1", &listed), vec!["v1.33.1"]);
-        assert!(steps("v1.34.2", "v1.34.2", &listed).is_empty());
-        assert_eq!(steps("v1.31.0", "v1.33.0", &[]), vec!["v1.33.0"]);
-    }
-
-    #[test]
-    fn class_is_read_from_both_generations() {
-        let b2 = json!({"metadata": {"namespace": "a"}, "spec": {"topology": {"classRef": {"name": "c"}}}});
-        assert_eq!(class_of(&b2), Some(("c".into(), "a".into())));
-        let b1 = json!({"metadata": {"namespace": "a"}, "spec": {"topology": {"class": "c", "classNamespace": "shared"}}});
-        assert_eq!(class_of(&b1), Some(("c".into(), "shared".into())));
-    }
 }

@@ -230,6 +230,19 @@ impl Catalog {
         self.lock().get(group).and_then(|g| g.versions.first().cloned())
     }
 
+    /// Connects to a Cluster API management cluster: the client, its catalog of kinds and the
+    /// generation it serves (an error naming the context when it serves no Cluster API). The one
+    /// connect sequence of the verbs that read Cluster API objects.
+    pub async fn connect(
+        conn: &crate::flags::ConnArgs,
+        user: Option<&str>,
+    ) -> Result<(Kube, Catalog, Generation)> {
+        let kube = Kube::connect(conn, user).await?;
+        let catalog = Catalog::fetch(&kube).await?;
+        let generation = catalog.generation(&kube)?;
+        Ok((kube, catalog, generation))
+    }
+
     /// Which Cluster API generation is served, or a clear error when none is.
     pub fn generation(&self, kube: &Kube) -> Result<Generation> {
         match self.preferred(CORE_GROUP) {

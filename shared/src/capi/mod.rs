@@ -2,11 +2,15 @@
 //! dynamic objects: conditions, references, counters and versions.
 
 pub mod catalog;
+pub mod class;
 pub mod conditions;
+pub mod labels;
 pub mod object;
+pub mod value;
 
 pub use catalog::Catalog;
 pub use conditions::Condition;
+pub use labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, PAUSED_ANNOTATION, REVISION_ANNOTATION};
 
 /// The core Cluster API group.
 pub const CORE_GROUP: &str = "cluster.x-k8s.io";
@@ -22,14 +26,6 @@ pub const API_GROUPS: &[&str] = &[
     "ipam.cluster.x-k8s.io",
     "runtime.cluster.x-k8s.io",
 ];
-/// The label every object of a workload cluster carries.
-pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
-/// The label of control plane Machines.
-pub const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
-/// The annotation that pauses reconciliation of an object.
-pub const PAUSED_ANNOTATION: &str = "cluster.x-k8s.io/paused";
-/// MachineDeployment/MachineSet revision annotation.
-pub const REVISION_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/revision";
 
 /// Which Cluster API generation the management cluster serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

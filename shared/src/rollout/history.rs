@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::targets::Target;
+use crate::capi::labels::DEPLOYMENT_NAME_LABEL;
 use crate::capi::object::{i64_at, obj_ref, str_at, to_value};
 use crate::capi::{Catalog, REVISION_ANNOTATION};
 use crate::client::Kube;
@@ -18,8 +19,6 @@ use crate::{Error, Result};
 
 /// The annotation holding the recorded revisions (a JSON list, newest last).
 pub const RECORD_ANNOTATION: &str = "kubectl-capi.io/revision-history";
-/// The label naming a MachineSet's MachineDeployment.
-pub const DEPLOYMENT_NAME_LABEL: &str = "cluster.x-k8s.io/deployment-name";
 /// How many records are kept.
 pub const KEEP: usize = 10;
 

@@ -11,6 +11,7 @@ use super::{has_paused_annotation, is_paused};
 use crate::Result;
 use crate::capi::PAUSED_ANNOTATION;
 use crate::capi::object::to_value;
+use crate::flags::WriteMode;
 use crate::target::TargetKind;
 
 /// Pause or resume.
@@ -48,7 +49,12 @@ pub fn patch_for(kind: TargetKind, v: &Value, action: Action) -> Option<Value> {
 }
 
 /// Pauses or resumes one object; returns the line to print.
-pub async fn apply(kube: &crate::client::Kube, t: &Target, action: Action, dry_run: bool) -> Result<String> {
+pub async fn apply(
+    kube: &crate::client::Kube,
+    t: &Target,
+    action: Action,
+    write: WriteMode,
+) -> Result<String> {
     let obj = t.get(kube).await?;
     let v = to_value(&obj);
     let what = t.display();
@@ -60,7 +66,7 @@ pub async fn apply(kube: &crate::client::Kube, t: &Target, action: Action, dry_r
         return Ok(format!("{what} is {already}"));
     };
     let pp = PatchParams {
-        dry_run,
+        dry_run: write.is_dry_run(),
         ..Default::default()
     };
     kube.call(
@@ -76,7 +82,7 @@ pub async fn apply(kube: &crate::client::Kube, t: &Target, action: Action, dry_r
             .patch(&t.name, &pp, &Patch::Merge(&body)),
     )
     .await?;
-    let dry = if dry_run { " (server dry run)" } else { "" };
+    let dry = write.suffix();
     Ok(format!("{what} {done}{dry}"))
 }
 

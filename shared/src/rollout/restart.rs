@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 use super::targets::{Target, cluster_of};
 use super::{is_paused, merge_patch_at, rollout_after_pointer};
 use crate::capi::Catalog;
+use crate::capi::labels::{TOPOLOGY_DEPLOYMENT_NAME_LABEL, TOPOLOGY_OWNED_LABEL};
 use crate::capi::object::{deleting, str_at, to_value};
 use crate::client::Kube;
-use crate::scale::{TOPOLOGY_MD_NAME, TOPOLOGY_OWNED};
+use crate::flags::WriteMode;
 use crate::target::TargetKind;
 use crate::tree::fetch::core;
 use crate::{Error, Result};
@@ -61,8 +62,8 @@ pub struct Restarted {
 
 impl Restarted {
     /// One line, kubectl style.
-    pub fn summary(&self, dry_run: bool) -> String {
-        let dry = if dry_run { " (server dry run)" } else { "" };
+    pub fn summary(&self, write: WriteMode) -> String {
+        let dry = write.suffix();
         let how = match &self.via {
             Some(c) => format!("through Cluster {c}, {} = {}", self.field, self.at),
             None => format!("{} = {}", self.field, self.at),
@@ -136,7 +137,7 @@ pub async fn restart(
     catalog: &Catalog,
     t: &Target,
     now: Timestamp,
-    dry_run: bool,
+    write: WriteMode,
 ) -> Result<Restarted> {
     let what = t.display();
     if t.kind() == TargetKind::MachinePool {
@@ -160,14 +161,14 @@ pub async fn restart(
     refuse_paused_cluster(&what, cluster.as_ref())?;
     let at = now.to_string();
     let pp = PatchParams {
-        dry_run,
+        dry_run: write.is_dry_run(),
         ..Default::default()
     };
     let topology_owned = obj
         .metadata
         .labels
         .as_ref()
-        .is_some_and(|l| l.contains_key(TOPOLOGY_OWNED));
+        .is_some_and(|l| l.contains_key(TOPOLOGY_OWNED_LABEL));
     let car = core(kube, catalog, "Cluster").await?;
     let cv = cluster.as_ref().map(to_value).unwrap_or(Value::Null);
     let topology = cv.pointer("/spec/topology").filter(|t| !t.is_null());
@@ -243,7 +244,7 @@ fn topology_patch(
                 .metadata
                 .labels
                 .as_ref()
-                .and_then(|l| l.get(TOPOLOGY_MD_NAME))
+                .and_then(|l| l.get(TOPOLOGY_DEPLOYMENT_NAME_LABEL))
                 .ok_or_else(|| {
                     Error::Api(format!(
                         "{what} is topology-managed but does not say which spec.topology.workers.machineDeployments entry it belongs to"

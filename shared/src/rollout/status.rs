@@ -10,10 +10,10 @@ use super::targets::Target;
 use super::{is_paused, rollout_after_pointer};
 use crate::Result;
 use crate::capi::conditions::{self, Condition};
+use crate::capi::labels::{TOPOLOGY_DEPLOYMENT_NAME_LABEL, TOPOLOGY_OWNED_LABEL};
 use crate::capi::object::{i64_at, str_at, to_value};
 use crate::capi::{CORE_GROUP, Catalog, Generation};
 use crate::client::Kube;
-use crate::scale::{TOPOLOGY_MD_NAME, TOPOLOGY_OWNED};
 use crate::target::TargetKind;
 
 /// Where a rollout stands.
@@ -219,7 +219,7 @@ pub async fn topology_intent(kube: &Kube, catalog: &Catalog, t: &Target) -> Resu
         .metadata
         .labels
         .as_ref()
-        .is_some_and(|l| l.contains_key(TOPOLOGY_OWNED));
+        .is_some_and(|l| l.contains_key(TOPOLOGY_OWNED_LABEL));
     if !owned {
         return Ok(None);
     }
@@ -233,7 +233,11 @@ pub async fn topology_intent(kube: &Kube, catalog: &Catalog, t: &Target) -> Resu
     let section = match t.kind() {
         TargetKind::ControlPlane => topo.get("controlPlane").cloned(),
         TargetKind::MachineDeployment => {
-            let entry = obj.metadata.labels.as_ref().and_then(|l| l.get(TOPOLOGY_MD_NAME));
+            let entry = obj
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(TOPOLOGY_DEPLOYMENT_NAME_LABEL));
             topo.pointer("/workers/machineDeployments")
                 .and_then(Value::as_array)
                 .and_then(|a| {

@@ -10,9 +10,11 @@ use super::history::{self, RECORD_ANNOTATION, Revision, TemplateRefs};
 use super::is_paused;
 use super::targets::Target;
 use crate::capi::Catalog;
+use crate::capi::labels::TOPOLOGY_OWNED_LABEL;
 use crate::capi::object::{obj_ref, str_at};
+use crate::capi::value::{is_deleting, label};
 use crate::client::Kube;
-use crate::scale::TOPOLOGY_OWNED;
+use crate::flags::WriteMode;
 use crate::{Error, Result};
 
 /// Picks the revision to return to: `to`, else the newest older one with another template.
@@ -134,7 +136,7 @@ pub async fn undo(
     catalog: &Catalog,
     t: &Target,
     to: Option<i64>,
-    dry_run: bool,
+    write: WriteMode,
     now: &str,
 ) -> Result<String> {
     let what = t.display();
@@ -142,17 +144,10 @@ pub async fn undo(
     loop {
         attempt += 1;
         let (md, revs) = history::load(kube, catalog, t).await?;
-        if md
-            .pointer("/metadata/deletionTimestamp")
-            .is_some_and(|d| !d.is_null())
-        {
+        if is_deleting(&md) {
             return Err(Error::Refused(format!("{what} is being deleted")));
         }
-        if md
-            .pointer("/metadata/labels")
-            .and_then(|l| l.get(TOPOLOGY_OWNED))
-            .is_some()
-        {
+        if label(&md, TOPOLOGY_OWNED_LABEL).is_some() {
             return Err(Error::Refused(format!(
                 "{what} is managed by its Cluster's topology (ClusterClass), which would put its templates back; change the Cluster's spec.topology (e.g. `kubectl capi upgrade`) instead"
             )));
@@ -174,7 +169,7 @@ pub async fn undo(
         templates_exist(kube, catalog, &t.ns, &what, target).await?;
         let body = patch(&md, target, now);
         let pp = PatchParams {
-            dry_run,
+            dry_run: write.is_dry_run(),
             ..Default::default()
         };
         let r = kube
@@ -186,7 +181,7 @@ pub async fn undo(
             .await;
         match r {
             Ok(_) => {
-                let dry = if dry_run { " (server dry run)" } else { "" };
+                let dry = write.suffix();
                 let from = str_at(&md, "/spec/template/spec/version").unwrap_or("-");
                 return Ok(format!(
                     "{what} rolled back to revision {} (version {from} -> {}, infrastructure {}){dry}",

@@ -20,6 +20,7 @@ use super::templates::{self, Cleanup, SetField};
 use crate::capi::Catalog;
 use crate::capi::object::obj_ref;
 use crate::client::Kube;
+use crate::flags::WriteMode;
 use crate::rollout::history::{self, RECORD_ANNOTATION};
 use crate::rollout::{merge_patch_at, restart, status};
 use crate::tree::fetch::core;
@@ -32,8 +33,8 @@ pub struct Options {
     pub to: String,
     /// Fields set on every template copy.
     pub sets: Vec<SetField>,
-    /// Send every write with dryRun=All and stop there.
-    pub dry_run: bool,
+    /// Send every write with dryRun=All and stop there, or store them.
+    pub write: WriteMode,
     /// Wait for each stage (else do what can be done now and return).
     pub wait: bool,
     /// How long to wait in all.
@@ -68,7 +69,11 @@ pub struct Outcome {
 impl Outcome {
     /// The outcome as text.
     pub fn text(&self) -> String {
-        let dry = if self.dry_run { " (server dry run)" } else { "" };
+        let dry = if self.dry_run {
+            WriteMode::ServerDryRun.suffix()
+        } else {
+            ""
+        };
         let mut out = String::new();
         for c in &self.created {
             out += &format!("{c} created{dry}\n");
@@ -170,7 +175,7 @@ impl Run<'_> {
 
     async fn patch(&self, m: &Member, body: &Value) -> Result<()> {
         let pp = PatchParams {
-            dry_run: self.opts.dry_run,
+            dry_run: self.opts.write.is_dry_run(),
             ..Default::default()
         };
         self.kube
@@ -196,7 +201,7 @@ impl Run<'_> {
                 cluster: &self.st.cluster,
                 to: &self.plan.to,
                 sets: &self.opts.sets,
-                dry_run: self.opts.dry_run,
+                write: self.opts.write,
             };
             let made = templates::ensure_copy(self.kube, self.catalog, &copying, sw).await?;
             if made {
@@ -272,13 +277,13 @@ impl Run<'_> {
         } else {
             self.opts.concurrency.max(1)
         };
-        if self.opts.dry_run || !self.opts.wait {
+        if self.opts.write.is_dry_run() || !self.opts.wait {
             // Start what may start now: at most `limit` rolling at once.
             let rolling = changes
                 .iter()
                 .filter(|c| c.progress == Progress::RollingOut)
                 .count();
-            let room = if self.opts.dry_run {
+            let room = if self.opts.write.is_dry_run() {
                 usize::MAX
             } else {
                 limit.saturating_sub(rolling)
@@ -293,7 +298,7 @@ impl Run<'_> {
                 self.created.extend(made);
                 self.patched.push(patched);
             }
-            return Ok(self.opts.dry_run);
+            return Ok(self.opts.write.is_dry_run());
         }
         let this = &*self;
         let results: Vec<Result<StageStep>> = futures::stream::iter(changes.iter())
@@ -341,7 +346,7 @@ impl Run<'_> {
                 "spec": {"topology": {"version": self.plan.to}},
             });
             let pp = PatchParams {
-                dry_run: self.opts.dry_run,
+                dry_run: self.opts.write.is_dry_run(),
                 ..Default::default()
             };
             self.kube
@@ -356,7 +361,7 @@ impl Run<'_> {
                 .await?;
             self.patched.push(format!("Cluster/{}", self.st.name));
         }
-        if self.opts.dry_run || !self.opts.wait {
+        if self.opts.write.is_dry_run() || !self.opts.wait {
             return Ok(false);
         }
         let members: Vec<Member> = self
@@ -407,18 +412,18 @@ impl Run<'_> {
             .filter(|s| *s != Stage::Topology)
             .collect();
         for (i, stage) in present.iter().enumerate() {
-            if self.opts.wait && !self.opts.dry_run {
+            if self.opts.wait && !self.opts.write.is_dry_run() {
                 self.rep.stage(i + 1, present.len(), stage.title());
             }
             let done = self.objects_stage(*stage).await?;
             if !done {
-                if self.opts.wait && !self.opts.dry_run {
+                if self.opts.wait && !self.opts.write.is_dry_run() {
                     return Err(self.timed_out(&format!("the {}", stage.title())));
                 }
                 return Ok(false);
             }
         }
-        Ok(!self.opts.dry_run)
+        Ok(!self.opts.write.is_dry_run())
     }
 }
 
@@ -488,7 +493,7 @@ async fn run_once(
                 name,
                 &templates_in_use(&st),
                 cp_ar.as_ref(),
-                opts.dry_run,
+                opts.write,
             )
             .await?,
         )
@@ -496,7 +501,7 @@ async fn run_once(
         None
     };
     let who = format!("Cluster {ns}/{name}");
-    let message = if opts.dry_run {
+    let message = if opts.write.is_dry_run() {
         format!(
             "{who}: upgrade to {} accepted by the API server (server dry run; nothing was changed, and later stages were checked as if the earlier ones had finished)",
             plan.to
@@ -517,7 +522,7 @@ async fn run_once(
             ),
         }
     };
-    if opts.cleanup_templates && !complete && !opts.dry_run {
+    if opts.cleanup_templates && !complete && !opts.write.is_dry_run() {
         rep.note("--cleanup-templates: skipped until the upgrade is complete");
     }
     Ok(Outcome {
@@ -525,7 +530,7 @@ async fn run_once(
         created: run.created,
         patched: run.patched,
         complete,
-        dry_run: opts.dry_run,
+        dry_run: opts.write.is_dry_run(),
         cleanup,
         message,
     })

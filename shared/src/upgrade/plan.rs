@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::state::{ClusterState, Member};
 use super::templates::{TemplateSwap, copy_name};
+use crate::capi::class::{chain, has_plan_extension, listed_versions};
 use crate::capi::object::{obj_ref, str_at};
 use crate::rollout::{is_paused, status};
 use crate::target::TargetKind;
@@ -192,46 +193,6 @@ fn progress_of(m: &Member, to: &str) -> Progress {
 fn uses_kubeadm(m: &Member) -> bool {
     obj_ref(&m.value, "/spec/template/spec/bootstrap/configRef")
         .is_some_and(|r| r.kind == "KubeadmConfigTemplate")
-}
-
-/// A ClusterClass's `spec.kubernetesVersions` (empty when it lists none).
-pub fn listed_versions(class: Option<&Value>) -> Vec<String> {
-    class
-        .and_then(|c| c.pointer("/spec/kubernetesVersions"))
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-        .unwrap_or_default()
-}
-
-/// Whether a ClusterClass names an upgrade plan extension (which may chain minors too).
-pub fn has_plan_extension(class: Option<&Value>) -> bool {
-    class
-        .and_then(|c| c.pointer("/spec/upgrade/external/generateUpgradePlanExtension"))
-        .is_some_and(|x| !x.is_null())
-}
-
-/// The control plane's steps from `from` to `to`: the newest listed patch of every minor in
-/// between, then `to`.
-pub fn chain(from: &Semver, to: &Semver, to_s: &str, listed: &[String]) -> Vec<String> {
-    let mut out: Vec<(u64, String)> = vec![];
-    for v in listed {
-        let Some(x) = Semver::parse(v) else { continue };
-        if x.major != to.major || x.minor <= from.minor || x.minor >= to.minor || x.pre.is_some() {
-            continue;
-        }
-        match out.last_mut() {
-            Some((m, best)) if *m == x.minor => {
-                if Semver::parse(best).is_none_or(|b| x.precedence(&b).is_gt()) {
-                    *best = v.clone();
-                }
-            }
-            _ => out.push((x.minor, v.clone())),
-        }
-    }
-    out.sort_by_key(|(m, _)| *m);
-    let mut steps: Vec<String> = out.into_iter().map(|(_, v)| v).collect();
-    steps.push(to_s.to_string());
-    steps
 }
 
 fn check(name: &'static str, failures: Vec<String>, ok: String) -> Check {
@@ -590,10 +551,7 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
 
 /// Whether the topology controller owns the object (it carries the topology's version to it).
 pub fn topology_owned(m: &Member) -> bool {
-    m.value
-        .pointer("/metadata/labels")
-        .and_then(|l| l.get(crate::scale::TOPOLOGY_OWNED))
-        .is_some()
+    crate::capi::value::label(&m.value, crate::capi::labels::TOPOLOGY_OWNED_LABEL).is_some()
 }
 
 impl Plan {

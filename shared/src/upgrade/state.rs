@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 
+use crate::capi::class::class_of;
 use crate::capi::object::{str_at, to_value};
+use crate::capi::value::is_deleting;
 use crate::capi::{CLUSTER_NAME_LABEL, CORE_GROUP, Catalog};
 use crate::client::Kube;
 use crate::rollout::Target;
@@ -50,22 +52,7 @@ pub struct ClusterState {
 }
 
 fn not_deleting(v: &Value) -> bool {
-    v.pointer("/metadata/deletionTimestamp")
-        .is_none_or(Value::is_null)
-}
-
-/// The ClusterClass a Cluster's topology names, in either generation: (namespace, name).
-pub fn class_of(cluster: &Value) -> Option<(String, String)> {
-    let ns = str_at(cluster, "/metadata/namespace").unwrap_or("default");
-    let t = cluster.pointer("/spec/topology").filter(|t| !t.is_null())?;
-    let (name, cns) = match t.get("classRef") {
-        Some(r) => (str_at(r, "/name")?, str_at(r, "/namespace")),
-        None => (str_at(t, "/class")?, str_at(t, "/classNamespace")),
-    };
-    Some((
-        cns.filter(|n| !n.is_empty()).unwrap_or(ns).to_string(),
-        name.to_string(),
-    ))
+    !is_deleting(v)
 }
 
 async fn members(kube: &Kube, resolved: Option<Resolved>, ns: &str, selector: &str) -> Result<Vec<Member>> {

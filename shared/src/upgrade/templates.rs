@@ -12,6 +12,7 @@ use serde_json::{Map, Value, json};
 use crate::capi::object::{str_at, to_value};
 use crate::capi::{CLUSTER_NAME_LABEL, CORE_GROUP, Catalog};
 use crate::client::Kube;
+use crate::flags::WriteMode;
 use crate::{Error, Result};
 
 /// Annotation on a copy: the template it was copied from.
@@ -232,8 +233,8 @@ pub struct Copying<'a> {
     pub to: &'a str,
     /// Fields to set on the copy.
     pub sets: &'a [SetField],
-    /// Create with dryRun=All.
-    pub dry_run: bool,
+    /// Create with dryRun=All, or for real.
+    pub write: WriteMode,
 }
 
 /// Makes sure the copy exists: creates it, or accepts one an earlier run created with the same
@@ -244,7 +245,7 @@ pub async fn ensure_copy(
     c: &Copying<'_>,
     swap: &TemplateSwap,
 ) -> Result<bool> {
-    let (ns, cluster, to, sets, dry_run) = (c.ns, c.cluster, c.to, c.sets, c.dry_run);
+    let (ns, cluster, to, sets, dry_run) = (c.ns, c.cluster, c.to, c.sets, c.write.is_dry_run());
     let ar = resource(kube, catalog, &swap.group, &swap.kind).await?;
     let api = kube.api(&ar, Some(ns));
     let existing = kube
@@ -382,8 +383,9 @@ pub async fn cleanup(
     cluster: &str,
     in_use: &BTreeSet<(String, String, String)>,
     control_plane: Option<&kube::core::ApiResource>,
-    dry_run: bool,
+    write: WriteMode,
 ) -> Result<Cleanup> {
+    let dry_run = write.is_dry_run();
     // Who references what: the objects that point at machine templates.
     let mut users: Vec<kube::core::ApiResource> = control_plane.into_iter().cloned().collect();
     for k in ["MachineDeployment", "MachineSet", "MachinePool", "ClusterClass"] {

@@ -1,0 +1,55 @@
+//! The labels, annotations and Secret type Cluster API and its providers put on objects: the one
+//! place the workspace spells them (the plugins read them, the sandbox's simulated controllers
+//! write them).
+
+/// Every object of a workload cluster.
+pub const CLUSTER_NAME_LABEL: &str = "cluster.x-k8s.io/cluster-name";
+/// Control plane Machines.
+pub const CONTROL_PLANE_LABEL: &str = "cluster.x-k8s.io/control-plane";
+/// The control plane a Machine belongs to.
+pub const CONTROL_PLANE_NAME_LABEL: &str = "cluster.x-k8s.io/control-plane-name";
+/// The MachineDeployment of a MachineSet or Machine.
+pub const DEPLOYMENT_NAME_LABEL: &str = "cluster.x-k8s.io/deployment-name";
+/// The MachineSet of a Machine.
+pub const SET_NAME_LABEL: &str = "cluster.x-k8s.io/set-name";
+/// The template hash of MachineSets and their Machines.
+pub const MACHINE_TEMPLATE_HASH_LABEL: &str = "machine-template-hash";
+/// Objects the topology controller created.
+pub const TOPOLOGY_OWNED_LABEL: &str = "topology.cluster.x-k8s.io/owned";
+/// The topology entry of a MachineDeployment.
+pub const TOPOLOGY_DEPLOYMENT_NAME_LABEL: &str = "topology.cluster.x-k8s.io/deployment-name";
+/// The topology entry of a MachinePool.
+pub const TOPOLOGY_POOL_NAME_LABEL: &str = "topology.cluster.x-k8s.io/pool-name";
+
+/// Pauses reconciliation of an object.
+pub const PAUSED_ANNOTATION: &str = "cluster.x-k8s.io/paused";
+/// MachineDeployment/MachineSet revision.
+pub const REVISION_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/revision";
+/// The replicas a MachineDeployment wanted when a MachineSet was last scaled.
+pub const DESIRED_REPLICAS_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/desired-replicas";
+/// Cluster autoscaler bounds of a node group.
+pub const AUTOSCALER_MIN_ANNOTATION: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size";
+/// Cluster autoscaler bounds of a node group.
+pub const AUTOSCALER_MAX_ANNOTATION: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-max-size";
+/// The template an object was cloned from (name).
+pub const CLONED_FROM_NAME_ANNOTATION: &str = "cluster.x-k8s.io/cloned-from-name";
+/// The template an object was cloned from (`Kind.group`).
+pub const CLONED_FROM_GROUPKIND_ANNOTATION: &str = "cluster.x-k8s.io/cloned-from-groupkind";
+/// Asks a Machine's health check to remediate it.
+pub const REMEDIATE_MACHINE_ANNOTATION: &str = "cluster.x-k8s.io/remediate-machine";
+/// Exempts a Machine from remediation.
+pub const SKIP_REMEDIATION_ANNOTATION: &str = "cluster.x-k8s.io/skip-remediation";
+/// How many MachineDeployments of a topology upgrade at once.
+pub const UPGRADE_CONCURRENCY_ANNOTATION: &str = "topology.cluster.x-k8s.io/upgrade-concurrency";
+/// Holds a topology's control plane upgrade.
+pub const HOLD_UPGRADE_ANNOTATION: &str = "topology.cluster.x-k8s.io/hold-upgrade";
+/// Defers a topology MachineDeployment's upgrade.
+pub const DEFER_UPGRADE_ANNOTATION: &str = "topology.cluster.x-k8s.io/defer-upgrade";
+/// Holds the rest of a topology's MachineDeployment upgrade sequence.
+pub const HOLD_UPGRADE_SEQUENCE_ANNOTATION: &str = "topology.cluster.x-k8s.io/hold-upgrade-sequence";
+/// Lets a topology version change skip the webhook's checks.
+pub const SKIP_VERSION_CHECK_ANNOTATION: &str =
+    "unsafe.topology.cluster.x-k8s.io/disable-update-version-check";
+
+/// The type of the Secrets Cluster API writes (kubeconfig, certificates, bootstrap data).
+pub const SECRET_TYPE: &str = "cluster.x-k8s.io/secret";
