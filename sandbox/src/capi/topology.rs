@@ -205,123 +205,233 @@ pub fn reconcile(sim: &mut Sim, cluster: &Value) -> Option<Duration> {
 }
 
 fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, String> {
-    let kit = sim.kit.clone();
-    let v2 = kit.v2();
-    let ns = s(cluster, "/metadata/namespace").to_string();
-    let cname = s(cluster, "/metadata/name").to_string();
-    let cdef = kit.def(Kind::Cluster).ok_or("Cluster is not served")?;
-    let (class_ns, class_name) = class_of(cluster).ok_or("spec.topology names no ClusterClass")?;
-    let class = kit
-        .get(Kind::ClusterClass, &class_ns, &class_name)
-        .ok_or_else(|| format!("ClusterClass {class_ns}/{class_name} not found"))?;
-    let version = desired_version(cluster);
-    let mut requeue = None;
+    let pass = Pass::new(sim, cluster)?;
+    pass.ensure_infrastructure()?;
+    let cp = pass.control_plane()?;
+    let mut wanted_mhcs: Vec<String> = vec![];
+    if let (Some(r), Some(hc)) = (
+        &cp.existing_ref,
+        health_check(&pass.cp_class, pass.topo_cp.as_ref(), pass.v2),
+    ) {
+        let selector = json!({"matchLabels": {CLUSTER_NAME_LABEL: pass.cname, CONTROL_PLANE_LABEL: ""}});
+        ensure_mhc(sim, cluster, &r.name, selector, hc)?;
+        wanted_mhcs.push(r.name.clone());
+    }
+    let workers_requeue = pass.machine_deployments(&cp, &mut wanted_mhcs)?;
+    pass.remove_unwanted_health_checks(&wanted_mhcs);
+    Ok((cp.requeue || workers_requeue).then(|| sim.scaled(0.5)))
+}
 
-    // Infrastructure cluster.
-    if obj_ref(cluster, "/spec/infrastructureRef").is_none() {
-        let t = class
+/// What one pass over a topology works from: the Cluster, its class, the version it asks for.
+struct Pass<'a> {
+    sim: &'a Sim,
+    kit: super::kit::Kit,
+    cluster: &'a Value,
+    cdef: std::sync::Arc<crate::resource::ResourceDef>,
+    class: Value,
+    class_ns: String,
+    ns: String,
+    cname: String,
+    version: String,
+    v2: bool,
+    /// The class's `spec.controlPlane` and the topology's `controlPlane` section.
+    cp_class: Value,
+    topo_cp: Option<Value>,
+}
+
+/// Where the control plane stands after this pass's changes.
+struct ControlPlane {
+    /// The control plane the Cluster referenced when the pass began.
+    existing_ref: Option<ObjRef>,
+    /// Its version (the topology's when there is none yet).
+    version: String,
+    /// At the topology's version and stable: the workers may follow.
+    done: bool,
+    /// Still moving: look again soon.
+    requeue: bool,
+}
+
+impl<'a> Pass<'a> {
+    fn new(sim: &'a Sim, cluster: &'a Value) -> Result<Pass<'a>, String> {
+        let kit = sim.kit.clone();
+        let cdef = kit.def(Kind::Cluster).ok_or("Cluster is not served")?;
+        let (class_ns, class_name) = class_of(cluster).ok_or("spec.topology names no ClusterClass")?;
+        let class = kit
+            .get(Kind::ClusterClass, &class_ns, &class_name)
+            .ok_or_else(|| format!("ClusterClass {class_ns}/{class_name} not found"))?;
+        Ok(Pass {
+            sim,
+            v2: kit.v2(),
+            cdef,
+            cp_class: class.pointer("/spec/controlPlane").cloned().unwrap_or(json!({})),
+            topo_cp: cluster.pointer("/spec/topology/controlPlane").cloned(),
+            class,
+            class_ns,
+            ns: s(cluster, "/metadata/namespace").to_string(),
+            cname: s(cluster, "/metadata/name").to_string(),
+            version: desired_version(cluster),
+            cluster,
+            kit,
+        })
+    }
+
+    /// Points the Cluster at a new object.
+    fn set_cluster_ref(&self, field: &str, r: &ObjRef) -> Result<(), String> {
+        let reference = self.kit.reference(&r.group, &r.kind, &r.name, &self.ns);
+        self.kit
+            .mutate(&self.cdef, &self.ns, &self.cname, Sub::Main, |o| {
+                o["spec"][field] = reference.clone();
+                true
+            })
+            .map(|_| ())
+            .map_err(|e| e.message)
+    }
+
+    fn rollout_after_ptr(&self, under_spec: bool) -> &'static str {
+        match (self.v2, under_spec) {
+            (true, true) => "/spec/rollout/after",
+            (false, true) => "/spec/rolloutAfter",
+            (true, false) => "/rollout/after",
+            (false, false) => "/rolloutAfter",
+        }
+    }
+
+    /// The infrastructure cluster, from the class's template, once.
+    fn ensure_infrastructure(&self) -> Result<(), String> {
+        if obj_ref(self.cluster, "/spec/infrastructureRef").is_some() {
+            return Ok(());
+        }
+        let t = self
+            .class
             .pointer("/spec/infrastructure")
             .and_then(template_ref)
             .ok_or("the ClusterClass has no infrastructure template")?;
-        let r = instantiate(
-            sim,
-            cluster,
-            &class_ns,
-            &t,
-            &format!("{cname}-{}", suffix()),
-            |_| {},
-        )?;
-        let reference = kit.reference(&r.group, &r.kind, &r.name, &ns);
-        kit.mutate(&cdef, &ns, &cname, Sub::Main, |o| {
-            o["spec"]["infrastructureRef"] = reference.clone();
-            true
-        })
-        .map_err(|e| e.message)?;
+        let name = format!("{}-{}", self.cname, suffix());
+        let r = instantiate(self.sim, self.cluster, &self.class_ns, &t, &name, |_| {})?;
+        self.set_cluster_ref("infrastructureRef", &r)
     }
 
-    // Control plane: a per-cluster copy of the machine template, then the control plane object.
-    let cp_class = class.pointer("/spec/controlPlane").cloned().unwrap_or(json!({}));
-    let topo_cp = cluster.pointer("/spec/topology/controlPlane").cloned();
-    let machine_infra = cp_class.get("machineInfrastructure").and_then(template_ref);
-    let cp_machine_template = match &machine_infra {
-        Some(t) => Some(clone_template(sim, cluster, &class_ns, t, "control-plane")?),
-        None => None,
-    };
-    let cp_machines: Vec<Value> = kit
-        .list(
+    /// Control plane: a per-cluster copy of the machine template, then the control plane
+    /// object, created at the first step of the version chain or moved one step at a time.
+    fn control_plane(&self) -> Result<ControlPlane, String> {
+        let kit = &self.kit;
+        let cp_machine_template = match self.cp_class.get("machineInfrastructure").and_then(template_ref) {
+            Some(t) => Some(clone_template(
+                self.sim,
+                self.cluster,
+                &self.class_ns,
+                &t,
+                "control-plane",
+            )?),
+            None => None,
+        };
+        let cp_machines = kit.list(
             Kind::Machine,
-            &ns,
-            &format!("{CLUSTER_NAME_LABEL}={cname},{CONTROL_PLANE_LABEL}"),
-        )
-        .into_iter()
-        .collect();
-    let cp_ref = obj_ref(cluster, "/spec/controlPlaneRef");
-    let cp_def = cp_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
-    let cp = cp_def
-        .as_ref()
-        .zip(cp_ref.as_ref())
-        .and_then(|(d, r)| kit.get_def(d, &ns, &r.name));
-    let infra_ptr = super::kcp::infra_template_ptr(v2);
-    let replicas = topo_cp
-        .as_ref()
-        .and_then(|t| t.get("replicas"))
-        .and_then(Value::as_i64);
-    let listed = listed_versions(Some(&class));
-    let hold_cp = annotation(cluster, HOLD_UPGRADE_ANNOTATION).is_some();
-    match (&cp_ref, &cp) {
-        (None, _) => {
-            let t = template_ref(&cp_class).ok_or("the ClusterClass has no control plane template")?;
-            let first = steps("", &version, &listed)
+            &self.ns,
+            &format!("{CLUSTER_NAME_LABEL}={},{CONTROL_PLANE_LABEL}", self.cname),
+        );
+        let cp_ref = obj_ref(self.cluster, "/spec/controlPlaneRef");
+        let cp_def = cp_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
+        let cp = cp_def
+            .as_ref()
+            .zip(cp_ref.as_ref())
+            .and_then(|(d, r)| kit.get_def(d, &self.ns, &r.name));
+        let mut requeue = false;
+        match (&cp_ref, &cp) {
+            (None, _) => self.create_control_plane(cp_machine_template.as_ref())?,
+            (Some(r), Some(cpo)) if !is_deleting(cpo) => {
+                let d = cp_def.clone().ok_or("the control plane kind is not served")?;
+                self.update_control_plane(&d, &r.name, cpo, &cp_machines, cp_machine_template.as_ref())?;
+                requeue = s(cpo, "/spec/version") != self.version;
+            }
+            _ => {}
+        }
+        // A control plane created in this pass is read back, so new workers get its version.
+        let cp = cp.or_else(|| {
+            obj_ref(
+                &kit.get_def(&self.cdef, &self.ns, &self.cname)
+                    .unwrap_or(json!({})),
+                "/spec/controlPlaneRef",
+            )
+            .and_then(|r| {
+                kit.def_of(&r.group, &r.kind)
+                    .and_then(|d| kit.get_def(&d, &self.ns, &r.name))
+            })
+        });
+        let version = cp
+            .as_ref()
+            .map(|c| s(c, "/spec/version").to_string())
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| self.version.clone());
+        let done = cp
+            .as_ref()
+            .is_some_and(|c| version == self.version && cp_stable(c, &cp_machines, self.v2));
+        Ok(ControlPlane {
+            existing_ref: cp_ref,
+            version,
+            done,
+            requeue,
+        })
+    }
+
+    fn cp_replicas(&self) -> Option<i64> {
+        self.topo_cp
+            .as_ref()
+            .and_then(|t| t.get("replicas"))
+            .and_then(Value::as_i64)
+    }
+
+    fn create_control_plane(&self, machine_template: Option<&ObjRef>) -> Result<(), String> {
+        let t = template_ref(&self.cp_class).ok_or("the ClusterClass has no control plane template")?;
+        let first = steps("", &self.version, &listed_versions(Some(&self.class)))
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.version.clone());
+        let infra_ptr = super::kcp::infra_template_ptr(self.v2);
+        let after = self.topo_cp.as_ref().and_then(section_rollout_after);
+        let replicas = self.cp_replicas();
+        let name = format!("{}-{}", self.cname, suffix());
+        let r = instantiate(self.sim, self.cluster, &self.class_ns, &t, &name, |spec| {
+            spec["version"] = json!(first);
+            spec["replicas"] = json!(replicas.unwrap_or(1));
+            if let Some(mt) = machine_template {
+                set_ptr(
+                    spec,
+                    infra_ptr.trim_start_matches("/spec"),
+                    self.kit.reference(&mt.group, &mt.kind, &mt.name, &self.ns),
+                );
+            }
+            if let Some(a) = after {
+                set_ptr(spec, self.rollout_after_ptr(false), a);
+            }
+        })?;
+        self.set_cluster_ref("controlPlaneRef", &r)
+    }
+
+    /// Replicas, machine template and `rollout.after` follow the topology; the version moves one
+    /// step of the chain, only when the control plane is stable and no hold asks otherwise.
+    fn update_control_plane(
+        &self,
+        def: &crate::resource::ResourceDef,
+        name: &str,
+        cpo: &Value,
+        cp_machines: &[Value],
+        machine_template: Option<&ObjRef>,
+    ) -> Result<(), String> {
+        let current = s(cpo, "/spec/version");
+        let hold = annotation(self.cluster, HOLD_UPGRADE_ANNOTATION).is_some();
+        let next = if current != self.version && cp_stable(cpo, cp_machines, self.v2) && !hold {
+            steps(current, &self.version, &listed_versions(Some(&self.class)))
                 .first()
                 .cloned()
-                .unwrap_or_else(|| version.clone());
-            let mt = cp_machine_template.clone();
-            let ns2 = ns.clone();
-            let kit2 = kit.clone();
-            let after = topo_cp.as_ref().and_then(section_rollout_after);
-            let r = instantiate(
-                sim,
-                cluster,
-                &class_ns,
-                &t,
-                &format!("{cname}-{}", suffix()),
-                |spec| {
-                    spec["version"] = json!(first);
-                    spec["replicas"] = json!(replicas.unwrap_or(1));
-                    if let Some(mt) = &mt {
-                        set_ptr(
-                            spec,
-                            infra_ptr.trim_start_matches("/spec"),
-                            kit2.reference(&mt.group, &mt.kind, &mt.name, &ns2),
-                        );
-                    }
-                    if let Some(a) = after {
-                        set_ptr(spec, if v2 { "/rollout/after" } else { "/rolloutAfter" }, a);
-                    }
-                },
-            )?;
-            let reference = kit.reference(&r.group, &r.kind, &r.name, &ns);
-            kit.mutate(&cdef, &ns, &cname, Sub::Main, |o| {
-                o["spec"]["controlPlaneRef"] = reference.clone();
-                true
-            })
-            .map_err(|e| e.message)?;
-        }
-        (Some(r), Some(cpo)) if !is_deleting(cpo) => {
-            let d = cp_def.clone().ok_or("the control plane kind is not served")?;
-            // Version: one step at a time, only when the control plane is stable.
-            let current = s(cpo, "/spec/version").to_string();
-            let stable = cp_stable(cpo, &cp_machines, v2);
-            let next = if current != version && stable && !hold_cp {
-                steps(&current, &version, &listed).first().cloned()
-            } else {
-                None
-            };
-            let mt = cp_machine_template.clone();
-            let after = topo_cp.as_ref().and_then(section_rollout_after);
-            let kit2 = kit.clone();
-            let ns2 = ns.clone();
-            kit.mutate(&d, &ns, &r.name, Sub::Main, |o| {
+        } else {
+            None
+        };
+        let infra_ptr = super::kcp::infra_template_ptr(self.v2);
+        let after = self.topo_cp.as_ref().and_then(section_rollout_after);
+        let replicas = self.cp_replicas();
+        self.kit
+            .mutate(def, &self.ns, name, Sub::Main, |o| {
                 let before = o.clone();
                 if let Some(n) = &next {
                     o["spec"]["version"] = json!(n);
@@ -329,246 +439,261 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
                 if let Some(n) = replicas {
                     o["spec"]["replicas"] = json!(n);
                 }
-                if let Some(mt) = &mt {
-                    set_ptr(o, infra_ptr, kit2.reference(&mt.group, &mt.kind, &mt.name, &ns2));
-                }
-                if let Some(a) = &after {
+                if let Some(mt) = machine_template {
                     set_ptr(
                         o,
-                        if v2 {
-                            "/spec/rollout/after"
-                        } else {
-                            "/spec/rolloutAfter"
-                        },
-                        a.clone(),
+                        infra_ptr,
+                        self.kit.reference(&mt.group, &mt.kind, &mt.name, &self.ns),
                     );
+                }
+                if let Some(a) = &after {
+                    set_ptr(o, self.rollout_after_ptr(true), a.clone());
                 }
                 *o != before
             })
-            .map_err(|e| e.message)?;
-            if current != version {
-                requeue = Some(sim.scaled(0.5));
+            .map(|_| ())
+            .map_err(|e| e.message)
+    }
+
+    /// The topology's MachineDeployments: created, kept in step (their version follows the
+    /// control plane, `upgrade-concurrency` at a time, honouring defer and hold annotations),
+    /// and deleted once gone from the topology. Returns whether to look again soon.
+    fn machine_deployments(&self, cp: &ControlPlane, wanted_mhcs: &mut Vec<String>) -> Result<bool, String> {
+        let kit = &self.kit;
+        let mdef = kit
+            .def(Kind::MachineDeployment)
+            .ok_or("MachineDeployment is not served")?;
+        let existing: Vec<Value> = kit
+            .list_def(&mdef, &self.ns, &format!("{CLUSTER_NAME_LABEL}={}", self.cname))
+            .into_iter()
+            .filter(|m| label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL).is_some())
+            .collect();
+        let topo_mds: Vec<Value> = self
+            .cluster
+            .pointer("/spec/topology/workers/machineDeployments")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let concurrency: usize = annotation(self.cluster, UPGRADE_CONCURRENCY_ANNOTATION)
+            .and_then(|c| c.parse().ok())
+            .filter(|c: &usize| *c > 0)
+            .unwrap_or(1);
+        let upgrading = existing
+            .iter()
+            .filter(|m| s(m, "/spec/template/spec/version") == self.version && !md_settled(self.sim, m))
+            .count();
+        let mut rollout = Rollout {
+            slots: concurrency.saturating_sub(upgrading),
+            held: false,
+            requeue: false,
+        };
+        for tmd in &topo_mds {
+            let current = existing
+                .iter()
+                .find(|m| label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL) == Some(s(tmd, "/name")));
+            if let Some(mhc) = self.machine_deployment(&mdef, tmd, current, cp, &mut rollout)? {
+                wanted_mhcs.push(mhc);
             }
         }
-        _ => {}
-    }
-    // A control plane created in this pass is read back, so new workers get its version.
-    let cp = match cp {
-        Some(c) => Some(c),
-        None => obj_ref(
-            &kit.get_def(&cdef, &ns, &cname).unwrap_or(json!({})),
-            "/spec/controlPlaneRef",
-        )
-        .and_then(|r| {
-            kit.def_of(&r.group, &r.kind)
-                .and_then(|d| kit.get_def(&d, &ns, &r.name))
-        }),
-    };
-    let cp_version = cp
-        .as_ref()
-        .map(|c| s(c, "/spec/version").to_string())
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| version.clone());
-    let cp_done = cp
-        .as_ref()
-        .is_some_and(|c| cp_version == version && cp_stable(c, &cp_machines, v2));
-
-    // Health check of the control plane.
-    let mut wanted_mhcs: Vec<String> = vec![];
-    if let (Some(r), Some(hc)) = (&cp_ref, health_check(&cp_class, topo_cp.as_ref(), v2)) {
-        let selector = json!({"matchLabels": {CLUSTER_NAME_LABEL: cname, CONTROL_PLANE_LABEL: ""}});
-        ensure_mhc(sim, cluster, &r.name, selector, hc)?;
-        wanted_mhcs.push(r.name.clone());
+        for m in &existing {
+            let n = label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL).unwrap_or("");
+            if !topo_mds.iter().any(|t| s(t, "/name") == n) && !is_deleting(m) {
+                let _ = kit.delete(&mdef, &self.ns, s(m, "/metadata/name"));
+            }
+        }
+        Ok(rollout.requeue)
     }
 
-    // MachineDeployments.
-    let mdef = kit
-        .def(Kind::MachineDeployment)
-        .ok_or("MachineDeployment is not served")?;
-    let existing = kit.list_def(&mdef, &ns, &format!("{CLUSTER_NAME_LABEL}={cname}"));
-    let existing: Vec<Value> = existing
-        .into_iter()
-        .filter(|m| label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL).is_some())
-        .collect();
-    let classes: Vec<Value> = class
-        .pointer("/spec/workers/machineDeployments")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let topo_mds: Vec<Value> = cluster
-        .pointer("/spec/topology/workers/machineDeployments")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let concurrency: usize = annotation(cluster, UPGRADE_CONCURRENCY_ANNOTATION)
-        .and_then(|c| c.parse().ok())
-        .filter(|c: &usize| *c > 0)
-        .unwrap_or(1);
-    let upgrading = existing
-        .iter()
-        .filter(|m| s(m, "/spec/template/spec/version") == version && !md_settled(sim, m))
-        .count();
-    let mut slots = concurrency.saturating_sub(upgrading);
-    let mut held = false;
-    for tmd in &topo_mds {
-        let mdname = s(tmd, "/name").to_string();
-        let class_name = s(tmd, "/class").to_string();
-        let Some(mdclass) = classes
-            .iter()
-            .find(|c| s(c, "/class") == class_name || s(c, "/name") == class_name)
-        else {
-            return Err(format!(
-                "MachineDeployment class {class_name} not found in ClusterClass {class_name}"
-            ));
-        };
-        let (boot_t, infra_t) = md_class_refs(mdclass);
-        let boot = match &boot_t {
-            Some(t) => Some(clone_template(
-                sim,
-                cluster,
-                &class_ns,
-                t,
-                &format!("{mdname}-bootstrap"),
-            )?),
-            None => None,
-        };
-        let infra = match &infra_t {
-            Some(t) => Some(clone_template(
-                sim,
-                cluster,
-                &class_ns,
-                t,
-                &format!("{mdname}-infra"),
-            )?),
-            None => None,
-        };
+    /// One topology MachineDeployment (`tmd`), its templates and health check; returns the name
+    /// of the health check it wants.
+    fn machine_deployment(
+        &self,
+        mdef: &crate::resource::ResourceDef,
+        tmd: &Value,
+        current: Option<&Value>,
+        cp: &ControlPlane,
+        rollout: &mut Rollout,
+    ) -> Result<Option<String>, String> {
+        let mdname = s(tmd, "/name");
+        let class_name = s(tmd, "/class");
+        let mdclass = self
+            .class
+            .pointer("/spec/workers/machineDeployments")
+            .and_then(Value::as_array)
+            .and_then(|classes| {
+                classes
+                    .iter()
+                    .find(|c| s(c, "/class") == class_name || s(c, "/name") == class_name)
+            })
+            .ok_or_else(|| {
+                format!("MachineDeployment class {class_name} not found in ClusterClass {class_name}")
+            })?;
         let md_annotations = tmd.pointer("/metadata/annotations").cloned().unwrap_or(json!({}));
-        let deferred = md_annotations.get(DEFER_UPGRADE_ANNOTATION).is_some() || held;
-        if md_annotations.get(HOLD_UPGRADE_SEQUENCE_ANNOTATION).is_some() {
-            held = true;
+        let md_version = rollout.version_for(tmd, current, cp, &self.version);
+        if current.is_some_and(|m| s(m, "/spec/template/spec/version") != self.version) {
+            rollout.requeue = true;
         }
-        let current = existing
-            .iter()
-            .find(|m| label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL) == Some(mdname.as_str()));
-        let md_version = match current {
-            Some(m) => {
-                let v = s(m, "/spec/template/spec/version").to_string();
-                if v != version && cp_done && !deferred && slots > 0 {
-                    slots -= 1;
-                    version.clone()
-                } else {
-                    v
-                }
-            }
-            None if cp_done => version.clone(),
-            None => cp_version.clone(),
-        };
-        if current.is_some_and(|m| s(m, "/spec/template/spec/version") != version) {
-            requeue = Some(sim.scaled(0.5));
-        }
-        let topo_labels = json!({CLUSTER_NAME_LABEL: cname, TOPOLOGY_DEPLOYMENT_NAME_LABEL: mdname});
-        let mut template_spec = json!({"clusterName": cname, "version": md_version});
-        if let Some(b) = &boot {
-            template_spec["bootstrap"] = json!({"configRef": kit.reference(&b.group, &b.kind, &b.name, &ns)});
-        }
-        if let Some(i) = &infra {
-            template_spec["infrastructureRef"] = kit.reference(&i.group, &i.kind, &i.name, &ns);
-        }
-        if let Some(fd) = tmd.get("failureDomain") {
-            template_spec["failureDomain"] = fd.clone();
-        }
+        let topo_labels = json!({CLUSTER_NAME_LABEL: self.cname, TOPOLOGY_DEPLOYMENT_NAME_LABEL: mdname});
+        let template_spec = self.md_template_spec(mdclass, tmd, &md_version)?;
         let replicas = tmd.get("replicas").and_then(Value::as_i64);
         let after = section_rollout_after(tmd);
-        let strategy = tmd
-            .pointer("/rollout/strategy")
-            .or_else(|| tmd.get("strategy"))
-            .cloned();
         match current {
             None => {
-                let name = format!("{cname}-{mdname}-{}", suffix());
                 let mut spec = json!({
-                    "clusterName": cname, "replicas": replicas.unwrap_or(1),
+                    "clusterName": self.cname, "replicas": replicas.unwrap_or(1),
                     "selector": {"matchLabels": topo_labels},
                     "template": {"metadata": {"labels": topo_labels}, "spec": template_spec},
                 });
                 if let Some(a) = after {
-                    set_ptr(&mut spec, if v2 { "/rollout/after" } else { "/rolloutAfter" }, a);
+                    set_ptr(&mut spec, self.rollout_after_ptr(false), a);
                 }
-                if let Some(st) = strategy {
-                    set_ptr(&mut spec, if v2 { "/rollout/strategy" } else { "/strategy" }, st);
+                if let Some(st) = tmd.pointer("/rollout/strategy").or_else(|| tmd.get("strategy")) {
+                    set_ptr(
+                        &mut spec,
+                        if self.v2 { "/rollout/strategy" } else { "/strategy" },
+                        st.clone(),
+                    );
                 }
                 let mut labels = topo_labels.clone();
                 labels[TOPOLOGY_OWNED_LABEL] = json!("");
                 let obj = json!({
                     "apiVersion": mdef.api_version(&mdef.storage_version), "kind": "MachineDeployment",
-                    "metadata": {"name": name, "namespace": ns, "labels": labels, "annotations": md_annotations,
-                        "ownerReferences": [owner_ref(cluster, false)]},
+                    "metadata": {"name": format!("{}-{mdname}-{}", self.cname, suffix()), "namespace": self.ns,
+                        "labels": labels, "annotations": md_annotations,
+                        "ownerReferences": [owner_ref(self.cluster, false)]},
                     "spec": spec,
                 });
-                kit.create(&mdef, &ns, obj, None).map_err(|e| e.message)?;
-                requeue = Some(sim.scaled(0.5));
+                self.kit
+                    .create(mdef, &self.ns, obj, None)
+                    .map_err(|e| e.message)?;
+                rollout.requeue = true;
             }
             Some(m) if !is_deleting(m) => {
-                kit.mutate(&mdef, &ns, s(m, "/metadata/name"), Sub::Main, |o| {
-                    let before = o.clone();
-                    if let Some(n) = replicas {
-                        o["spec"]["replicas"] = json!(n);
-                    }
-                    if let Some(spec) = o
-                        .pointer_mut("/spec/template/spec")
-                        .and_then(Value::as_object_mut)
-                        && let Some(ts) = template_spec.as_object()
-                    {
-                        for (k, v) in ts {
-                            spec.insert(k.clone(), v.clone());
+                self.kit
+                    .mutate(mdef, &self.ns, s(m, "/metadata/name"), Sub::Main, |o| {
+                        let before = o.clone();
+                        if let Some(n) = replicas {
+                            o["spec"]["replicas"] = json!(n);
                         }
-                    }
-                    if let Some(a) = &after {
-                        set_ptr(
-                            o,
-                            if v2 {
-                                "/spec/rollout/after"
-                            } else {
-                                "/spec/rolloutAfter"
-                            },
-                            a.clone(),
-                        );
-                    }
-                    *o != before
-                })
-                .map_err(|e| e.message)?;
+                        if let Some(spec) = o
+                            .pointer_mut("/spec/template/spec")
+                            .and_then(Value::as_object_mut)
+                            && let Some(ts) = template_spec.as_object()
+                        {
+                            for (k, v) in ts {
+                                spec.insert(k.clone(), v.clone());
+                            }
+                        }
+                        if let Some(a) = &after {
+                            set_ptr(o, self.rollout_after_ptr(true), a.clone());
+                        }
+                        *o != before
+                    })
+                    .map_err(|e| e.message)?;
             }
             _ => {}
         }
-        if let Some(hc) = health_check(mdclass, Some(tmd), v2) {
-            let mhc_name = current.map(|m| s(m, "/metadata/name").to_string());
-            if let Some(n) = mhc_name {
-                let selector = json!({"matchLabels": topo_labels});
-                ensure_mhc(sim, cluster, &n, selector, hc)?;
-                wanted_mhcs.push(n);
+        let (Some(hc), Some(m)) = (health_check(mdclass, Some(tmd), self.v2), current) else {
+            return Ok(None);
+        };
+        let name = s(m, "/metadata/name").to_string();
+        ensure_mhc(
+            self.sim,
+            self.cluster,
+            &name,
+            json!({"matchLabels": topo_labels}),
+            hc,
+        )?;
+        Ok(Some(name))
+    }
+
+    /// A MachineDeployment's `spec.template.spec`: version, per-cluster template copies,
+    /// failure domain.
+    fn md_template_spec(&self, mdclass: &Value, tmd: &Value, version: &str) -> Result<Value, String> {
+        let mdname = s(tmd, "/name");
+        let (boot_t, infra_t) = md_class_refs(mdclass);
+        let copy = |t: &Option<ObjRef>, role: &str| -> Result<Option<ObjRef>, String> {
+            t.as_ref()
+                .map(|t| {
+                    clone_template(
+                        self.sim,
+                        self.cluster,
+                        &self.class_ns,
+                        t,
+                        &format!("{mdname}-{role}"),
+                    )
+                })
+                .transpose()
+        };
+        let boot = copy(&boot_t, "bootstrap")?;
+        let infra = copy(&infra_t, "infra")?;
+        let mut template_spec = json!({"clusterName": self.cname, "version": version});
+        if let Some(b) = &boot {
+            template_spec["bootstrap"] =
+                json!({"configRef": self.kit.reference(&b.group, &b.kind, &b.name, &self.ns)});
+        }
+        if let Some(i) = &infra {
+            template_spec["infrastructureRef"] = self.kit.reference(&i.group, &i.kind, &i.name, &self.ns);
+        }
+        if let Some(fd) = tmd.get("failureDomain") {
+            template_spec["failureDomain"] = fd.clone();
+        }
+        Ok(template_spec)
+    }
+
+    /// Topology-owned health checks no longer wanted go away.
+    fn remove_unwanted_health_checks(&self, wanted: &[String]) {
+        let Some(hdef) = self.kit.def(Kind::MachineHealthCheck) else {
+            return;
+        };
+        let selector = format!("{CLUSTER_NAME_LABEL}={},{TOPOLOGY_OWNED_LABEL}", self.cname);
+        for h in self.kit.list_def(&hdef, &self.ns, &selector) {
+            if !wanted.iter().any(|w| *w == s(&h, "/metadata/name")) {
+                let _ = self.kit.delete(&hdef, &self.ns, s(&h, "/metadata/name"));
             }
         }
     }
-    // MachineDeployments no longer in the topology go away.
-    for m in &existing {
-        let n = label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL).unwrap_or("");
-        if !topo_mds.iter().any(|t| s(t, "/name") == n) && !is_deleting(m) {
-            let _ = kit.delete(&mdef, &ns, s(m, "/metadata/name"));
+}
+
+/// The workers' upgrade state across one pass: how many more may start, whether a hold
+/// stopped the sequence, whether to look again soon.
+struct Rollout {
+    slots: usize,
+    held: bool,
+    requeue: bool,
+}
+
+impl Rollout {
+    /// The version a MachineDeployment gets: the topology's once the control plane is done and
+    /// a slot is free (unless deferred or held), else the one it has; a new one starts at the
+    /// control plane's.
+    fn version_for(
+        &mut self,
+        tmd: &Value,
+        current: Option<&Value>,
+        cp: &ControlPlane,
+        version: &str,
+    ) -> String {
+        let annotations = tmd.pointer("/metadata/annotations");
+        let has = |key: &str| annotations.and_then(|a| a.get(key)).is_some();
+        let deferred = has(DEFER_UPGRADE_ANNOTATION) || self.held;
+        if has(HOLD_UPGRADE_SEQUENCE_ANNOTATION) {
+            self.held = true;
         }
-    }
-    // Health checks no longer wanted go away too.
-    if let Some(hdef) = kit.def(Kind::MachineHealthCheck) {
-        for h in kit.list_def(
-            &hdef,
-            &ns,
-            &format!("{CLUSTER_NAME_LABEL}={cname},{TOPOLOGY_OWNED_LABEL}"),
-        ) {
-            if !wanted_mhcs.iter().any(|w| *w == s(&h, "/metadata/name")) {
-                let _ = kit.delete(&hdef, &ns, s(&h, "/metadata/name"));
+        match current {
+            Some(m) => {
+                let v = s(m, "/spec/template/spec/version").to_string();
+                if v != version && cp.done && !deferred && self.slots > 0 {
+                    self.slots -= 1;
+                    version.to_string()
+                } else {
+                    v
+                }
             }
+            None if cp.done => version.to_string(),
+            None => cp.version.clone(),
         }
     }
-    Ok(requeue)
 }
 
 /// Creates or updates a topology-owned MachineHealthCheck.
