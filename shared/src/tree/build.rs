@@ -338,92 +338,198 @@ fn sort_children(n: &mut Node) {
 
 /// Builds the tree of a cluster.
 pub fn build(objs: &ClusterObjects, opts: BuildOptions) -> ClusterTree {
-    let ctx = Ctx {
-        served: objs.generation,
-        opts,
-    };
-    let cv = to_value(&objs.cluster);
-    let mut root = ctx.object(&objs.cluster);
-    if cv.pointer("/spec/topology").is_some() {
-        root.version = str_at(&cv, "/spec/topology/version").map(str::to_string);
+    let b = Builder::new(objs, opts);
+    let mut root = b.cluster_row();
+    let mut children: Vec<Node> = vec![];
+    if let Some(ic) = &objs.infra_cluster {
+        children.push(b.ctx.object(ic));
     }
-    let pool = |part: &str, field: &str| -> Option<i64> {
-        match objs.generation {
-            Generation::V1beta2 => i64_at(&cv, &format!("/status/{part}/{field}")),
-            Generation::V1beta1 => i64_at(&cv, &format!("/status/v1beta2/{part}/{field}")),
-        }
-    };
-    let sum = |field: &str| -> Option<i64> {
-        match (pool("controlPlane", field), pool("workers", field)) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
-        }
-    };
-    root.replicas = Some(Counters {
-        current: sum("replicas"),
-        desired: sum("desiredReplicas"),
-        available: sum("availableReplicas"),
-        ready: sum("readyReplicas"),
-        up_to_date: sum("upToDateReplicas"),
-    });
-    let status_base = if objs.generation == Generation::V1beta2 {
-        "/status"
-    } else {
-        "/status/v1beta2"
-    };
-    let versions = Versions {
-        control_plane: list_versions(cv.pointer(&format!("{status_base}/controlPlane/versions"))),
-        workers: list_versions(cv.pointer(&format!("{status_base}/workers/versions"))),
-    };
-    if !versions.control_plane.is_empty() || !versions.workers.is_empty() {
-        root.versions = Some(versions);
+    children.extend(b.resource_sets(&root.namespace));
+    children.extend(b.control_plane());
+    let mut workers: Vec<Node> = vec![];
+    workers.extend(sorted(&objs.machine_deployments).map(|md| b.machine_deployment(md)));
+    workers.extend(sorted(&objs.machine_pools).map(|mp| b.machine_pool(mp)));
+    // MachineSets without a MachineDeployment are shown too.
+    workers.extend(
+        sorted(&objs.machine_sets)
+            .filter(|ms| !b.ms_to_md.contains_key(name_of(ms)))
+            .map(|ms| b.machine_set(ms)),
+    );
+    children.extend(sorted(&objs.health_checks).map(|mhc| b.health_check(mhc)));
+    // Everything not placed yet, under Workers, where clusterctl puts them.
+    let other = b.unplaced_machines();
+    if !other.is_empty() {
+        workers.push(Node {
+            children: other,
+            ..Node::virtual_node("OtherGroup", "Other")
+        });
     }
-    let plan = UpgradePlan {
-        control_plane: list_versions(cv.pointer(&format!("{status_base}/controlPlane/upgradePlan")))
-            .into_iter()
-            .map(|v| v.version)
-            .collect(),
-        workers: list_versions(cv.pointer(&format!("{status_base}/workers/upgradePlan")))
-            .into_iter()
-            .map(|v| v.version)
-            .collect(),
-    };
-    if !plan.control_plane.is_empty() || !plan.workers.is_empty() {
-        root.upgrade_plan = Some(plan);
+    if !workers.is_empty() {
+        children.push(Node {
+            children: workers,
+            ..Node::virtual_node("WorkerGroup", "Workers")
+        });
+    }
+    root.children = children;
+    sort_children(&mut root);
+    ClusterTree::new(root, opts.mode)
+}
+
+/// Objects in name order.
+fn sorted(objs: &[DynamicObject]) -> impl Iterator<Item = &DynamicObject> {
+    let mut v: Vec<&DynamicObject> = objs.iter().collect();
+    v.sort_by_key(|o| o.metadata.name.clone());
+    v.into_iter()
+}
+
+fn name_of(o: &DynamicObject) -> &str {
+    o.metadata.name.as_deref().unwrap_or("")
+}
+
+/// What building one tree works from: the objects, where each MachineSet belongs, the provider
+/// objects by (kind, name), and which Machines have found their place.
+struct Builder<'a> {
+    ctx: Ctx,
+    objs: &'a ClusterObjects,
+    opts: BuildOptions,
+    providers: BTreeMap<(String, String), &'a DynamicObject>,
+    ms_to_md: BTreeMap<String, String>,
+    placed: std::cell::RefCell<BTreeSet<String>>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(objs: &'a ClusterObjects, opts: BuildOptions) -> Builder<'a> {
+        Builder {
+            ctx: Ctx {
+                served: objs.generation,
+                opts,
+            },
+            providers: objs
+                .provider_objects
+                .iter()
+                .map(|o| ((kind_of(o), o.metadata.name.clone().unwrap_or_default()), o))
+                .collect(),
+            ms_to_md: objs
+                .machine_sets
+                .iter()
+                .filter_map(|ms| {
+                    controller_owner(ms)
+                        .filter(|(k, _)| *k == "MachineDeployment")
+                        .map(|(_, md)| (name_of(ms).to_string(), md.to_string()))
+                })
+                .collect(),
+            placed: Default::default(),
+            objs,
+            opts,
+        }
     }
 
-    // Provider objects by (kind, name).
-    let providers: BTreeMap<(String, String), &DynamicObject> = objs
-        .provider_objects
-        .iter()
-        .map(|o| ((kind_of(o), o.metadata.name.clone().unwrap_or_default()), o))
-        .collect();
-    let machine_node = |m: &DynamicObject| -> Node {
-        let mut n = ctx.machine(m);
-        let v = to_value(m);
-        for p in ["/spec/infrastructureRef", "/spec/bootstrap/configRef"] {
-            if let Some(r) = obj_ref(&v, p)
-                && let Some(o) = providers.get(&(r.kind.clone(), r.name.clone()))
+    /// The Cluster row: its counters summed over control plane and workers, the version
+    /// distribution and the upgrade plan (v1beta2 fields, under `status.v1beta2` on v1beta1).
+    fn cluster_row(&self) -> Node {
+        let objs = self.objs;
+        let cv = to_value(&objs.cluster);
+        let mut root = self.ctx.object(&objs.cluster);
+        if cv.pointer("/spec/topology").is_some() {
+            root.version = str_at(&cv, "/spec/topology/version").map(str::to_string);
+        }
+        let status_base = if objs.generation == Generation::V1beta2 {
+            "/status"
+        } else {
+            "/status/v1beta2"
+        };
+        let pool = |part: &str, field: &str| i64_at(&cv, &format!("{status_base}/{part}/{field}"));
+        let sum = |field: &str| -> Option<i64> {
+            match (pool("controlPlane", field), pool("workers", field)) {
+                (None, None) => None,
+                (a, b) => Some(a.unwrap_or(0) + b.unwrap_or(0)),
+            }
+        };
+        root.replicas = Some(Counters {
+            current: sum("replicas"),
+            desired: sum("desiredReplicas"),
+            available: sum("availableReplicas"),
+            ready: sum("readyReplicas"),
+            up_to_date: sum("upToDateReplicas"),
+        });
+        let listed =
+            |part: &str, field: &str| list_versions(cv.pointer(&format!("{status_base}/{part}/{field}")));
+        let versions = Versions {
+            control_plane: listed("controlPlane", "versions"),
+            workers: listed("workers", "versions"),
+        };
+        if !versions.control_plane.is_empty() || !versions.workers.is_empty() {
+            root.versions = Some(versions);
+        }
+        let only_versions = |l: Vec<VersionCount>| l.into_iter().map(|v| v.version).collect::<Vec<_>>();
+        let plan = UpgradePlan {
+            control_plane: only_versions(listed("controlPlane", "upgradePlan")),
+            workers: only_versions(listed("workers", "upgradePlan")),
+        };
+        if !plan.control_plane.is_empty() || !plan.workers.is_empty() {
+            root.upgrade_plan = Some(plan);
+        }
+        root
+    }
+
+    /// The provider objects `v` references at `pointers`, as children of `n`, unless they only
+    /// echo it.
+    fn add_providers(&self, n: &mut Node, v: &Value, pointers: &[&str]) {
+        for p in pointers {
+            if let Some(r) = obj_ref(v, p)
+                && let Some(o) = self.providers.get(&(r.kind.clone(), r.name.clone()))
             {
-                let child = ctx.object(o);
-                if opts.echo || !echo_hidden(&child, &n, opts.mode) {
+                let child = self.ctx.object(o);
+                if self.opts.echo || !echo_hidden(&child, n, self.opts.mode) {
                     n.children.push(child);
                 }
             }
         }
-        n
-    };
-
-    let mut placed: BTreeSet<String> = BTreeSet::new();
-    let mut children: Vec<Node> = vec![];
-    if let Some(ic) = &objs.infra_cluster {
-        children.push(ctx.object(ic));
     }
-    if opts.show_resourcesets
-        && let Some(b) = &objs.resource_set_binding
-    {
-        let bv = to_value(b);
-        let sets: Vec<Node> = bv
+
+    /// A Machine row with its infrastructure and bootstrap objects; the Machine is placed.
+    fn machine(&self, m: &DynamicObject) -> Node {
+        self.placed.borrow_mut().insert(name_of(m).to_string());
+        let mut n = self.ctx.machine(m);
+        self.add_providers(
+            &mut n,
+            &to_value(m),
+            &["/spec/infrastructureRef", "/spec/bootstrap/configRef"],
+        );
+        n
+    }
+
+    /// Worker Machines whose controller is `kind/name`, as rows.
+    fn machines_owned_by(&self, kind: &str, name: &str) -> Vec<Node> {
+        self.objs
+            .machines
+            .iter()
+            .filter(|m| {
+                label(m, CONTROL_PLANE_LABEL).is_none()
+                    && controller_owner(m).is_some_and(|(k, n)| k == kind && n == name)
+            })
+            .map(|m| self.machine(m))
+            .collect()
+    }
+
+    /// Machine rows in name order, grouped when grouping is on.
+    fn finish(&self, mut machines: Vec<Node>) -> Vec<Node> {
+        machines.sort_by(|a, b| a.name.cmp(&b.name));
+        if self.opts.grouping {
+            group_machines(machines, self.opts.mode)
+        } else {
+            machines
+        }
+    }
+
+    /// The ClusterResourceSets bound to the cluster, when asked for.
+    fn resource_sets(&self, namespace: &str) -> Option<Node> {
+        let b = self
+            .objs
+            .resource_set_binding
+            .as_ref()
+            .filter(|_| self.opts.show_resourcesets)?;
+        let sets: Vec<Node> = to_value(b)
             .pointer("/spec/bindings")
             .and_then(Value::as_array)
             .into_iter()
@@ -432,80 +538,44 @@ pub fn build(objs: &ClusterObjects, opts: BuildOptions) -> ClusterTree {
             .map(|n| Node {
                 kind: "ClusterResourceSet".into(),
                 name: n.into(),
-                namespace: root.namespace.clone(),
+                namespace: namespace.to_string(),
                 is_virtual: true,
                 ..Default::default()
             })
             .collect();
-        if !sets.is_empty() {
-            children.push(Node {
-                children: sets,
-                ..Node::virtual_node("ClusterResourceSetGroup", "ClusterResourceSets")
-            });
-        }
+        (!sets.is_empty()).then(|| Node {
+            children: sets,
+            ..Node::virtual_node("ClusterResourceSetGroup", "ClusterResourceSets")
+        })
     }
-    // Control plane and its Machines.
-    let cp_name = objs.control_plane.as_ref().and_then(|c| c.metadata.name.clone());
-    if let Some(cp) = &objs.control_plane {
+
+    /// The control plane with its template and Machines.
+    fn control_plane(&self) -> Option<Node> {
+        let cp = self.objs.control_plane.as_ref()?;
         let cpv = to_value(cp);
-        let mut n = ctx.control_plane(cp);
-        if opts.show_templates {
+        let mut n = self.ctx.control_plane(cp);
+        if self.opts.show_templates {
             let t = template_node(&cpv, "/spec/machineTemplate/spec/infrastructureRef")
                 .or_else(|| template_node(&cpv, "/spec/machineTemplate/infrastructureRef"));
             n.children.extend(templates(t.into_iter().collect()));
         }
-        let mut machines: Vec<Node> = objs
+        let machines: Vec<Node> = self
+            .objs
             .machines
             .iter()
             .filter(|m| label(m, CONTROL_PLANE_LABEL).is_some())
-            .map(|m| {
-                placed.insert(m.metadata.name.clone().unwrap_or_default());
-                machine_node(m)
-            })
+            .map(|m| self.machine(m))
             .collect();
-        machines.sort_by(|a, b| a.name.cmp(&b.name));
-        n.children.extend(if opts.grouping {
-            group_machines(machines, opts.mode)
-        } else {
-            machines
-        });
-        children.push(n);
+        n.children.extend(self.finish(machines));
+        Some(n)
     }
-    // Workers.
-    let mut workers: Vec<Node> = vec![];
-    let ms_to_md: BTreeMap<String, String> = objs
-        .machine_sets
-        .iter()
-        .filter_map(|ms| {
-            controller_owner(ms)
-                .filter(|(k, _)| *k == "MachineDeployment")
-                .map(|(_, md)| (ms.metadata.name.clone().unwrap_or_default(), md.to_string()))
-        })
-        .collect();
-    let owned_by = |kind: &str, name: &str| -> Vec<&DynamicObject> {
-        objs.machines
-            .iter()
-            .filter(|m| {
-                label(m, CONTROL_PLANE_LABEL).is_none()
-                    && controller_owner(m).is_some_and(|(k, n)| k == kind && n == name)
-            })
-            .collect()
-    };
-    let finish = |mut machines: Vec<Node>, grouping_parent: bool| -> Vec<Node> {
-        machines.sort_by(|a, b| a.name.cmp(&b.name));
-        if opts.grouping && grouping_parent {
-            group_machines(machines, opts.mode)
-        } else {
-            machines
-        }
-    };
-    let mut mds: Vec<&DynamicObject> = objs.machine_deployments.iter().collect();
-    mds.sort_by_key(|m| m.metadata.name.clone());
-    for md in mds {
-        let mdname = md.metadata.name.clone().unwrap_or_default();
+
+    /// A MachineDeployment with its templates, and its Machines under it or under their
+    /// MachineSets.
+    fn machine_deployment(&self, md: &DynamicObject) -> Node {
         let mdv = to_value(md);
-        let mut n = ctx.replica_node(md, "/spec/template/spec/version");
-        if opts.show_templates {
+        let mut n = self.ctx.replica_node(md, "/spec/template/spec/version");
+        if self.opts.show_templates {
             let t: Vec<Node> = [
                 template_node(&mdv, "/spec/template/spec/bootstrap/configRef"),
                 template_node(&mdv, "/spec/template/spec/infrastructureRef"),
@@ -515,139 +585,55 @@ pub fn build(objs: &ClusterObjects, opts: BuildOptions) -> ClusterTree {
             .collect();
             n.children.extend(templates(t));
         }
-        let mut sets: Vec<&DynamicObject> = objs
-            .machine_sets
-            .iter()
-            .filter(|ms| ms_to_md.get(ms.metadata.name.as_deref().unwrap_or("")) == Some(&mdname))
-            .collect();
-        sets.sort_by_key(|s| s.metadata.name.clone());
         let mut md_machines = vec![];
+        let sets = sorted(&self.objs.machine_sets)
+            .filter(|ms| self.ms_to_md.get(name_of(ms)).map(String::as_str) == Some(name_of(md)));
         for ms in sets {
-            let msname = ms.metadata.name.clone().unwrap_or_default();
-            let machines: Vec<Node> = owned_by("MachineSet", &msname)
-                .into_iter()
-                .map(|m| {
-                    placed.insert(m.metadata.name.clone().unwrap_or_default());
-                    machine_node(m)
-                })
-                .collect();
-            if opts.show_machinesets {
-                let mut msn = ctx.replica_node(ms, "/spec/template/spec/version");
-                msn.children = finish(machines, true);
-                n.children.push(msn);
+            if self.opts.show_machinesets {
+                n.children.push(self.machine_set(ms));
             } else {
-                md_machines.extend(machines);
+                md_machines.extend(self.machines_owned_by("MachineSet", name_of(ms)));
             }
         }
-        if !opts.show_machinesets {
-            n.children.extend(finish(md_machines, true));
+        if !self.opts.show_machinesets {
+            n.children.extend(self.finish(md_machines));
         }
-        workers.push(n);
+        n
     }
-    let mut pools: Vec<&DynamicObject> = objs.machine_pools.iter().collect();
-    pools.sort_by_key(|p| p.metadata.name.clone());
-    for mp in pools {
-        let mpv = to_value(mp);
-        let mut n = ctx.replica_node(mp, "/spec/template/spec/version");
-        for p in [
-            "/spec/template/spec/bootstrap/configRef",
-            "/spec/template/spec/infrastructureRef",
-        ] {
-            if let Some(r) = obj_ref(&mpv, p)
-                && let Some(o) = providers.get(&(r.kind.clone(), r.name.clone()))
-            {
-                let child = ctx.object(o);
-                if opts.echo || !echo_hidden(&child, &n, opts.mode) {
-                    n.children.push(child);
-                }
-            }
-        }
-        let mpname = mp.metadata.name.clone().unwrap_or_default();
-        let machines: Vec<Node> = owned_by("MachinePool", &mpname)
-            .into_iter()
-            .map(|m| {
-                placed.insert(m.metadata.name.clone().unwrap_or_default());
-                machine_node(m)
-            })
-            .collect();
-        n.children.extend(finish(machines, true));
-        workers.push(n);
+
+    fn machine_set(&self, ms: &DynamicObject) -> Node {
+        let mut n = self.ctx.replica_node(ms, "/spec/template/spec/version");
+        n.children = self.finish(self.machines_owned_by("MachineSet", name_of(ms)));
+        n
     }
-    // MachineSets without a MachineDeployment are shown too.
-    let mut standalone: Vec<&DynamicObject> = objs
-        .machine_sets
-        .iter()
-        .filter(|ms| !ms_to_md.contains_key(ms.metadata.name.as_deref().unwrap_or("")))
-        .collect();
-    standalone.sort_by_key(|s| s.metadata.name.clone());
-    for ms in standalone {
-        let msname = ms.metadata.name.clone().unwrap_or_default();
-        let mut n = ctx.replica_node(ms, "/spec/template/spec/version");
-        let machines: Vec<Node> = owned_by("MachineSet", &msname)
-            .into_iter()
-            .map(|m| {
-                placed.insert(m.metadata.name.clone().unwrap_or_default());
-                machine_node(m)
-            })
-            .collect();
-        n.children = finish(machines, true);
-        workers.push(n);
+
+    /// A MachinePool with its bootstrap and infrastructure objects and its Machines.
+    fn machine_pool(&self, mp: &DynamicObject) -> Node {
+        let mut n = self.ctx.replica_node(mp, "/spec/template/spec/version");
+        self.add_providers(
+            &mut n,
+            &to_value(mp),
+            &[
+                "/spec/template/spec/bootstrap/configRef",
+                "/spec/template/spec/infrastructureRef",
+            ],
+        );
+        let machines = self.machines_owned_by("MachinePool", name_of(mp));
+        n.children.extend(self.finish(machines));
+        n
     }
-    // MachineHealthChecks with their targets.
-    let mut mhcs: Vec<&DynamicObject> = objs.health_checks.iter().collect();
-    mhcs.sort_by_key(|m| m.metadata.name.clone());
-    for mhc in mhcs {
+
+    /// A MachineHealthCheck with what it targets: the Machines it lists (or selects), their
+    /// owners, the unhealthy ones, and expected/healthy counts.
+    fn health_check(&self, mhc: &DynamicObject) -> Node {
         let v = to_value(mhc);
-        let mut n = ctx.object(mhc);
-        let listed: Vec<String> = v
-            .pointer("/status/targets")
-            .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
-            .unwrap_or_default();
-        let selector = v.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
-        let targets: Vec<&DynamicObject> = objs
-            .machines
-            .iter()
-            .filter(|m| {
-                let name = m.metadata.name.as_deref().unwrap_or("");
-                if !listed.is_empty() {
-                    return listed.iter().any(|t| t == name);
-                }
-                let labels: BTreeMap<String, String> = m
-                    .metadata
-                    .labels
-                    .clone()
-                    .unwrap_or_default()
-                    .into_iter()
-                    .collect();
-                !selector.is_null() && label_selector_matches(&selector, &labels)
-            })
-            .collect();
+        let mut n = self.ctx.object(mhc);
+        let targets = self.targets_of(&v);
         let mut owners: BTreeSet<String> = BTreeSet::new();
         let mut unhealthy = vec![];
         for m in &targets {
-            let owner = if label(m, CONTROL_PLANE_LABEL).is_some() {
-                cp_name.as_ref().map(|c| {
-                    format!(
-                        "{}/{c}",
-                        objs.control_plane.as_ref().map(kind_of).unwrap_or_default()
-                    )
-                })
-            } else {
-                controller_owner(m).map(|(k, n)| match (k, ms_to_md.get(n)) {
-                    ("MachineSet", Some(md)) => format!("MachineDeployment/{md}"),
-                    (k, _) => format!("{k}/{n}"),
-                })
-            };
-            owners.extend(owner);
-            let mv = to_value(m);
-            let c = conditions::v1beta2(&mv, objs.generation, true);
-            let c1 = conditions::v1beta1(&mv, objs.generation, true);
-            let failing = |cs: &[Condition]| {
-                conditions::find(cs, "HealthCheckSucceeded").is_some_and(|x| x.status == "False")
-                    || conditions::find(cs, "OwnerRemediated").is_some_and(|x| x.status == "False")
-            };
-            if failing(&c) || failing(&c1) {
+            owners.extend(self.owner_row_of(m));
+            if remediation_failing(m, self.objs.generation) {
                 unhealthy.push(m.metadata.name.clone().unwrap_or_default());
             }
         }
@@ -667,31 +653,72 @@ pub fn build(objs: &ClusterObjects, opts: BuildOptions) -> ClusterTree {
             owners: owners.into_iter().collect(),
             remediations_allowed: i64_at(&v, "/status/remediationsAllowed"),
         });
-        children.push(n);
+        n
     }
-    // Everything not placed yet.
-    let other: Vec<Node> = objs
-        .machines
-        .iter()
-        .filter(|m| !placed.contains(m.metadata.name.as_deref().unwrap_or("")))
-        .map(machine_node)
-        .collect();
-    if !other.is_empty() {
-        // Under Workers, where clusterctl puts them.
-        workers.push(Node {
-            children: other,
-            ..Node::virtual_node("OtherGroup", "Other")
-        });
+
+    /// The Machines a health check targets: those in `status.targets`, else those its selector
+    /// matches.
+    fn targets_of(&self, mhc: &Value) -> Vec<&'a DynamicObject> {
+        let listed: Vec<String> = mhc
+            .pointer("/status/targets")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+            .unwrap_or_default();
+        let selector = mhc.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
+        self.objs
+            .machines
+            .iter()
+            .filter(|m| {
+                if !listed.is_empty() {
+                    return listed.iter().any(|t| t == name_of(m));
+                }
+                let labels: BTreeMap<String, String> = m
+                    .metadata
+                    .labels
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .collect();
+                !selector.is_null() && label_selector_matches(&selector, &labels)
+            })
+            .collect()
     }
-    if !workers.is_empty() {
-        children.push(Node {
-            children: workers,
-            ..Node::virtual_node("WorkerGroup", "Workers")
-        });
+
+    /// The row that owns a Machine, as `Kind/name`: the control plane, the MachineDeployment of
+    /// its MachineSet, or its controller.
+    fn owner_row_of(&self, m: &DynamicObject) -> Option<String> {
+        if label(m, CONTROL_PLANE_LABEL).is_some() {
+            let cp = self.objs.control_plane.as_ref()?;
+            return Some(format!("{}/{}", kind_of(cp), name_of(cp)));
+        }
+        controller_owner(m).map(|(k, n)| match (k, self.ms_to_md.get(n)) {
+            ("MachineSet", Some(md)) => format!("MachineDeployment/{md}"),
+            (k, _) => format!("{k}/{n}"),
+        })
     }
-    root.children = children;
-    sort_children(&mut root);
-    ClusterTree::new(root, opts.mode)
+
+    /// Machines no other row took, as rows.
+    fn unplaced_machines(&self) -> Vec<Node> {
+        let unplaced: Vec<&DynamicObject> = {
+            let placed = self.placed.borrow();
+            self.objs
+                .machines
+                .iter()
+                .filter(|m| !placed.contains(name_of(m)))
+                .collect()
+        };
+        unplaced.into_iter().map(|m| self.machine(m)).collect()
+    }
+}
+
+/// Whether a health check has found a Machine unhealthy (either generation's conditions).
+fn remediation_failing(m: &DynamicObject, served: Generation) -> bool {
+    let mv = to_value(m);
+    let failing = |cs: &[Condition]| {
+        conditions::find(cs, "HealthCheckSucceeded").is_some_and(|x| x.status == "False")
+            || conditions::find(cs, "OwnerRemediated").is_some_and(|x| x.status == "False")
+    };
+    failing(&conditions::v1beta2(&mv, served, true)) || failing(&conditions::v1beta1(&mv, served, true))
 }
 
 #[cfg(test)]
