@@ -213,219 +213,312 @@ fn check(name: &'static str, failures: Vec<String>, ok: String) -> Check {
 
 /// Computes the plan.
 pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
-    let what = format!("Cluster {}/{}", st.namespace, st.name);
-    let Some(cp) = &st.control_plane else {
-        return Err(Error::Refused(format!(
-            "{what} has no control plane (spec.controlPlaneRef); there is no Kubernetes version to upgrade"
-        )));
-    };
-    let Some(cp_version) = version_of(cp).map(str::to_string) else {
-        return Err(Error::Refused(format!(
-            "{what}: its control plane {} has no spec.version, so its Kubernetes version cannot be upgraded here",
-            cp.display()
-        )));
-    };
-    let topology_version = str_at(&st.cluster, "/spec/topology/version").map(str::to_string);
-    let mode = if topology_version.is_some() && st.class.is_some() {
-        Mode::Topology
+    let p = Planning::new(st, to, to_s)?;
+    let mut checks = vec![
+        Check {
+            name: "versionFormat",
+            passed: true,
+            message: format!("{to_s} is a Kubernetes version"),
+        },
+        p.no_downgrade(),
+        p.minor_steps(),
+    ];
+    checks.extend(p.class_versions());
+    checks.extend([
+        p.not_paused(),
+        p.control_plane_stable(),
+        p.workers_not_ahead(),
+        p.version_skew(),
+    ]);
+    let (changes, notes) = p.changes();
+    let mut new_templates: Vec<TemplateSwap> = changes.iter().filter_map(|c| c.template.clone()).collect();
+    new_templates.sort();
+    new_templates.dedup();
+    let control_plane_steps = if p.moving && p.mode == Mode::Topology && p.gap >= 2 {
+        chain(&p.from, to, to_s, &p.listed)
     } else {
-        Mode::Objects
+        vec![to_s.to_string()]
     };
-    let from_s = match (&mode, &topology_version) {
-        (Mode::Topology, Some(t)) => t.clone(),
-        _ => cp_version.clone(),
-    };
-    let from = Semver::parse(&from_s).ok_or_else(|| {
-        Error::Refused(format!(
-            "{what}: its current version {from_s:?} is not a Kubernetes version"
-        ))
-    })?;
-    let listed = listed_versions(st.class.as_ref());
-    let extension = has_plan_extension(st.class.as_ref());
-    let class_name = st
-        .class
-        .as_ref()
-        .and_then(|c| str_at(c, "/metadata/name"))
-        .map(str::to_string);
-    let moving = from_s != to_s;
-    let mut checks = vec![Check {
-        name: "versionFormat",
-        passed: true,
-        message: format!("{to_s} is a Kubernetes version"),
-    }];
+    let allowed = checks.iter().all(|c| c.passed);
+    let complete = changes.iter().all(|c| c.progress == Progress::Done);
+    Ok(Plan {
+        cluster: st.name.clone(),
+        namespace: st.namespace.clone(),
+        mode: p.mode,
+        class: p.class_name.clone(),
+        from: p.from_s.clone(),
+        to: to_s.to_string(),
+        control_plane_steps,
+        checks,
+        changes,
+        new_templates,
+        notes,
+        allowed,
+        complete,
+    })
+}
 
-    // No downgrade.
-    let mut fails = vec![];
-    if to.precedence(&from).is_lt() {
-        fails.push(format!(
-            "{to_s} is older than the cluster's {from_s}: Cluster API does not support downgrades"
-        ));
-    }
-    checks.push(check(
-        "noDowngrade",
-        fails,
-        format!("{from_s} -> {to_s} does not go back"),
-    ));
+/// What planning an upgrade works from: the cluster, where its version comes from (the topology
+/// or the control plane), where it stands and where it goes.
+struct Planning<'a> {
+    st: &'a ClusterState,
+    /// `Cluster NS/NAME`, for messages.
+    what: String,
+    cp: &'a Member,
+    cp_version: String,
+    /// The control plane's version, parsed (else `from`).
+    cp_sv: Semver,
+    mode: Mode,
+    from_s: String,
+    from: Semver,
+    to: &'a Semver,
+    to_s: &'a str,
+    listed: Vec<String>,
+    extension: bool,
+    class_name: Option<String>,
+    /// The version changes (from ≠ to).
+    moving: bool,
+    /// Minors between from and to (`u64::MAX` across majors).
+    gap: u64,
+}
 
-    // One minor at a time, unless the ClusterClass chains them.
-    let mut fails = vec![];
-    let gap = if to.major == from.major {
-        to.minor.saturating_sub(from.minor)
-    } else {
-        u64::MAX
-    };
-    let chained = mode == Mode::Topology && (!listed.is_empty() || extension);
-    if to.major != from.major && to.precedence(&from).is_gt() {
-        fails.push(format!("{from_s} -> {to_s} changes the major version"));
-    } else if gap >= 2 && !chained {
-        let why = match mode {
-            Mode::Objects => "this cluster has no ClusterClass to chain the steps".to_string(),
-            Mode::Topology => format!(
-                "ClusterClass {} lists no spec.kubernetesVersions (and names no upgrade plan extension) to chain them",
-                class_name.as_deref().unwrap_or("-")
-            ),
+impl<'a> Planning<'a> {
+    fn new(st: &'a ClusterState, to: &'a Semver, to_s: &'a str) -> Result<Planning<'a>> {
+        let what = format!("Cluster {}/{}", st.namespace, st.name);
+        let Some(cp) = &st.control_plane else {
+            return Err(Error::Refused(format!(
+                "{what} has no control plane (spec.controlPlaneRef); there is no Kubernetes version to upgrade"
+            )));
         };
-        fails.push(format!(
-            "{from_s} -> {to_s} skips {} minor version(s): Kubernetes upgrades one minor at a time and {why}; upgrade to a v{}.{}.x release first",
-            gap - 1,
-            from.major,
-            from.minor + 1
-        ));
+        let Some(cp_version) = version_of(cp).map(str::to_string) else {
+            return Err(Error::Refused(format!(
+                "{what}: its control plane {} has no spec.version, so its Kubernetes version cannot be upgraded here",
+                cp.display()
+            )));
+        };
+        let topology_version = str_at(&st.cluster, "/spec/topology/version").map(str::to_string);
+        let mode = if topology_version.is_some() && st.class.is_some() {
+            Mode::Topology
+        } else {
+            Mode::Objects
+        };
+        let from_s = match (&mode, &topology_version) {
+            (Mode::Topology, Some(t)) => t.clone(),
+            _ => cp_version.clone(),
+        };
+        let from = Semver::parse(&from_s).ok_or_else(|| {
+            Error::Refused(format!(
+                "{what}: its current version {from_s:?} is not a Kubernetes version"
+            ))
+        })?;
+        let gap = if to.major == from.major {
+            to.minor.saturating_sub(from.minor)
+        } else {
+            u64::MAX
+        };
+        Ok(Planning {
+            cp_sv: Semver::parse(&cp_version).unwrap_or_else(|| from.clone()),
+            listed: listed_versions(st.class.as_ref()),
+            extension: has_plan_extension(st.class.as_ref()),
+            class_name: st
+                .class
+                .as_ref()
+                .and_then(|c| str_at(c, "/metadata/name"))
+                .map(str::to_string),
+            moving: from_s != to_s,
+            st,
+            what,
+            cp,
+            cp_version,
+            mode,
+            from_s,
+            from,
+            to,
+            to_s,
+            gap,
+        })
     }
-    checks.push(check(
-        "minorSteps",
-        fails,
-        if gap >= 2 {
-            format!(
-                "{gap} minors, chained by ClusterClass {}",
-                class_name.as_deref().unwrap_or("-")
-            )
+
+    fn class(&self) -> &str {
+        self.class_name.as_deref().unwrap_or("-")
+    }
+
+    /// No downgrade.
+    fn no_downgrade(&self) -> Check {
+        let (from_s, to_s) = (&self.from_s, self.to_s);
+        let mut fails = vec![];
+        if self.to.precedence(&self.from).is_lt() {
+            fails.push(format!(
+                "{to_s} is older than the cluster's {from_s}: Cluster API does not support downgrades"
+            ));
+        }
+        check(
+            "noDowngrade",
+            fails,
+            format!("{from_s} -> {to_s} does not go back"),
+        )
+    }
+
+    /// One minor at a time, unless the ClusterClass chains them.
+    fn minor_steps(&self) -> Check {
+        let (from, to, from_s, to_s, gap) = (&self.from, self.to, &self.from_s, self.to_s, self.gap);
+        let mut fails = vec![];
+        let chained = self.mode == Mode::Topology && (!self.listed.is_empty() || self.extension);
+        if to.major != from.major && to.precedence(from).is_gt() {
+            fails.push(format!("{from_s} -> {to_s} changes the major version"));
+        } else if gap >= 2 && !chained {
+            let why = match self.mode {
+                Mode::Objects => "this cluster has no ClusterClass to chain the steps".to_string(),
+                Mode::Topology => format!(
+                    "ClusterClass {} lists no spec.kubernetesVersions (and names no upgrade plan extension) to chain them",
+                    self.class()
+                ),
+            };
+            fails.push(format!(
+                "{from_s} -> {to_s} skips {} minor version(s): Kubernetes upgrades one minor at a time and {why}; upgrade to a v{}.{}.x release first",
+                gap - 1,
+                from.major,
+                from.minor + 1
+            ));
+        }
+        let ok = if gap >= 2 {
+            format!("{gap} minors, chained by ClusterClass {}", self.class())
         } else {
             "at most one minor version up".into()
-        },
-    ));
+        };
+        check("minorSteps", fails, ok)
+    }
 
-    // The ClusterClass's list of versions.
-    if mode == Mode::Topology {
+    /// The ClusterClass's list of versions (topologies only).
+    fn class_versions(&self) -> Option<Check> {
+        if self.mode != Mode::Topology {
+            return None;
+        }
+        let (listed, to_s) = (&self.listed, self.to_s);
         let mut fails = vec![];
-        if !listed.is_empty() && moving && !listed.iter().any(|v| v == to_s) {
+        if !listed.is_empty() && self.moving && !listed.iter().any(|v| v == to_s) {
             fails.push(format!(
                 "{to_s} is not in ClusterClass {}'s spec.kubernetesVersions ({})",
-                class_name.as_deref().unwrap_or("-"),
+                self.class(),
                 listed.join(", ")
             ));
         }
-        checks.push(check(
-            "classVersions",
-            fails,
-            if listed.is_empty() {
-                "the ClusterClass does not restrict versions".into()
-            } else {
-                format!("{to_s} is listed by the ClusterClass")
-            },
-        ));
-    }
-
-    // Nothing paused.
-    let mut fails = vec![];
-    if st.cluster.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
-        fails.push(format!("{what} is paused (spec.paused); unpause it first"));
-    }
-    for m in std::iter::once(cp).chain(&st.deployments).chain(&st.pools) {
-        if is_paused(m.target.kind(), &m.value) {
-            fails.push(format!(
-                "{} is paused; run `kubectl capi rollout resume {}/{}` first",
-                m.display(),
-                m.target.resolved.resource.kind.to_ascii_lowercase(),
-                m.target.name
-            ));
-        }
-    }
-    checks.push(check("notPaused", fails, "nothing is paused".into()));
-
-    // The control plane is stable before its version moves.
-    let mut fails = vec![];
-    let cp_moving = cp_version != to_s;
-    if moving && cp_moving {
-        if cp_version != from_s {
-            fails.push(format!(
-                "{} is at {cp_version} while the topology says {from_s}: the previous upgrade is still in progress",
-                cp.display()
-            ));
-        } else if !settled(cp, &cp_version) {
-            let s = status::evaluate(&cp.target, &cp.value, None);
-            fails.push(format!(
-                "{} is mid-rollout ({}); wait for it (`kubectl capi rollout status {}/{}`)",
-                cp.display(),
-                s.message,
-                cp.target.resolved.resource.kind.to_ascii_lowercase(),
-                cp.target.name
-            ));
-        }
-    }
-    checks.push(check(
-        "controlPlaneStable",
-        fails,
-        if cp_moving {
-            format!("{} is at {cp_version} and not rolling out", cp.display())
+        let ok = if listed.is_empty() {
+            "the ClusterClass does not restrict versions".into()
         } else {
-            format!("{} is already at {to_s}", cp.display())
-        },
-    ));
+            format!("{to_s} is listed by the ClusterClass")
+        };
+        Some(check("classVersions", fails, ok))
+    }
 
-    // Workers never ahead of the target (the control plane goes first, so workers ahead of
-    // the control plane but not of the target are the way out of that state); in a topology,
-    // all at its version.
-    let mut fails = vec![];
-    let cp_sv = Semver::parse(&cp_version).unwrap_or_else(|| from.clone());
-    let ahead = |what: String, v: &Semver| {
-        format!(
-            "{what} is at {v}, ahead of --to {to_s}: upgrade to {v} instead (`kubectl capi upgrade apply cluster {} -n {} --to {v}`), or bring it back to {to_s} first",
-            st.name, st.namespace
-        )
-    };
-    // Ahead of both: a downgrade's workers are noDowngrade's business.
-    let too_new = |v: &Semver| v.precedence(to).is_gt() && v.precedence(&cp_sv).is_gt();
-    for m in st.deployments.iter().chain(&st.pools) {
-        if let Some(v) = sv(version_of(m))
-            && too_new(&v)
-        {
-            fails.push(ahead(m.display(), &v));
+    /// Nothing paused.
+    fn not_paused(&self) -> Check {
+        let st = self.st;
+        let mut fails = vec![];
+        if st.cluster.pointer("/spec/paused").and_then(Value::as_bool) == Some(true) {
+            fails.push(format!("{} is paused (spec.paused); unpause it first", self.what));
         }
-    }
-    for m in &st.machines {
-        if let Some(v) = sv(str_at(m, "/spec/version"))
-            && too_new(&v)
-        {
-            let name = str_at(m, "/metadata/name").unwrap_or("");
-            fails.push(ahead(format!("Machine {name}"), &v));
-        }
-    }
-    if mode == Mode::Topology && moving {
-        for m in st.deployments.iter().filter(|m| topology_owned(m)) {
-            if version_of(m) != Some(from_s.as_str()) || !settled(m, &from_s) {
+        for m in std::iter::once(self.cp).chain(&st.deployments).chain(&st.pools) {
+            if is_paused(m.target.kind(), &m.value) {
                 fails.push(format!(
-                    "{} is not yet at {from_s} (or still rolling out): the topology's previous version change is in progress",
-                    m.display()
+                    "{} is paused; run `kubectl capi rollout resume {}/{}` first",
+                    m.display(),
+                    m.target.resolved.resource.kind.to_ascii_lowercase(),
+                    m.target.name
                 ));
             }
         }
+        check("notPaused", fails, "nothing is paused".into())
     }
-    checks.push(check(
-        "workersNotAhead",
-        fails,
-        format!("no MachineDeployment, MachinePool or Machine is ahead of {to_s}"),
-    ));
 
-    // Version skew while the control plane is ahead of the workers (objects mode: the workers
-    // follow right after; their new Machines must still be able to join).
-    let mut fails = vec![];
-    if mode == Mode::Objects {
+    /// The control plane is stable before its version moves.
+    fn control_plane_stable(&self) -> Check {
+        let (cp, cp_version, from_s, to_s) = (self.cp, &self.cp_version, &self.from_s, self.to_s);
+        let mut fails = vec![];
+        let cp_moving = cp_version != to_s;
+        if self.moving && cp_moving {
+            if cp_version != from_s {
+                fails.push(format!(
+                    "{} is at {cp_version} while the topology says {from_s}: the previous upgrade is still in progress",
+                    cp.display()
+                ));
+            } else if !settled(cp, cp_version) {
+                let s = status::evaluate(&cp.target, &cp.value, None);
+                fails.push(format!(
+                    "{} is mid-rollout ({}); wait for it (`kubectl capi rollout status {}/{}`)",
+                    cp.display(),
+                    s.message,
+                    cp.target.resolved.resource.kind.to_ascii_lowercase(),
+                    cp.target.name
+                ));
+            }
+        }
+        let ok = if cp_moving {
+            format!("{} is at {cp_version} and not rolling out", cp.display())
+        } else {
+            format!("{} is already at {to_s}", cp.display())
+        };
+        check("controlPlaneStable", fails, ok)
+    }
+
+    /// Workers never ahead of the target (the control plane goes first, so workers ahead of
+    /// the control plane but not of the target are the way out of that state); in a topology,
+    /// all at its version.
+    fn workers_not_ahead(&self) -> Check {
+        let (st, to, to_s, from_s) = (self.st, self.to, self.to_s, &self.from_s);
+        let mut fails = vec![];
+        let ahead = |what: String, v: &Semver| {
+            format!(
+                "{what} is at {v}, ahead of --to {to_s}: upgrade to {v} instead (`kubectl capi upgrade apply cluster {} -n {} --to {v}`), or bring it back to {to_s} first",
+                st.name, st.namespace
+            )
+        };
+        // Ahead of both: a downgrade's workers are noDowngrade's business.
+        let too_new = |v: &Semver| v.precedence(to).is_gt() && v.precedence(&self.cp_sv).is_gt();
         for m in st.deployments.iter().chain(&st.pools) {
+            if let Some(v) = sv(version_of(m))
+                && too_new(&v)
+            {
+                fails.push(ahead(m.display(), &v));
+            }
+        }
+        for m in &st.machines {
+            if let Some(v) = sv(str_at(m, "/spec/version"))
+                && too_new(&v)
+            {
+                let name = str_at(m, "/metadata/name").unwrap_or("");
+                fails.push(ahead(format!("Machine {name}"), &v));
+            }
+        }
+        if self.mode == Mode::Topology && self.moving {
+            for m in st.deployments.iter().filter(|m| topology_owned(m)) {
+                if version_of(m) != Some(from_s.as_str()) || !settled(m, from_s) {
+                    fails.push(format!(
+                        "{} is not yet at {from_s} (or still rolling out): the topology's previous version change is in progress",
+                        m.display()
+                    ));
+                }
+            }
+        }
+        let ok = format!("no MachineDeployment, MachinePool or Machine is ahead of {to_s}");
+        check("workersNotAhead", fails, ok)
+    }
+
+    /// Version skew while the control plane is ahead of the workers (objects mode: the workers
+    /// follow right after; their new Machines must still be able to join).
+    fn version_skew(&self) -> Check {
+        let (st, to, to_s) = (self.st, self.to, self.to_s);
+        let mut fails = vec![];
+        let members = st
+            .deployments
+            .iter()
+            .chain(&st.pools)
+            .filter(|_| self.mode == Mode::Objects);
+        for m in members {
             let Some(v) = sv(version_of(m)) else { continue };
             // Workers at the control plane's version follow it right after (minorSteps bounds
             // the gap); only those already behind it can fall out of the skew.
-            if v.precedence(to).is_ge() || v.precedence(&cp_sv).is_ge() {
+            if v.precedence(to).is_ge() || v.precedence(&self.cp_sv).is_ge() {
                 continue;
             }
             let (limit, rule) = if uses_kubeadm(m) {
@@ -441,112 +534,107 @@ pub fn build(st: &ClusterState, to: &Semver, to_s: &str) -> Result<Plan> {
             };
             if v.major != to.major || v.minor + limit < to.minor {
                 fails.push(format!(
-                    "{} is at {v}: with the control plane at {to_s} its new Machines could not join ({rule}); bring it to {cp_version} first (`kubectl capi upgrade apply cluster {} --to {cp_version}`)",
+                    "{} is at {v}: with the control plane at {to_s} its new Machines could not join ({rule}); bring it to {} first (`kubectl capi upgrade apply cluster {} --to {}`)",
                     m.display(),
-                    st.name
+                    self.cp_version,
+                    st.name,
+                    self.cp_version
                 ));
             }
         }
+        let ok = "every worker stays within the kubelet and kubeadm skew of the control plane".into();
+        check("versionSkew", fails, ok)
     }
-    checks.push(check(
-        "versionSkew",
-        fails,
-        "every worker stays within the kubelet and kubeadm skew of the control plane".into(),
-    ));
 
-    // The changes.
-    let mut changes = vec![];
-    if mode == Mode::Topology {
-        let done = !moving
-            && progress_of(cp, to_s) == Progress::Done
-            && st
-                .deployments
-                .iter()
-                .filter(|m| topology_owned(m))
-                .all(|m| progress_of(m, to_s) == Progress::Done);
-        changes.push(Change {
-            stage: Stage::Topology,
-            kind: "Cluster".into(),
-            name: st.name.clone(),
-            from: Some(from_s.clone()),
-            to: to_s.to_string(),
-            template: None,
-            progress: if moving {
-                Progress::Pending
-            } else if done {
-                Progress::Done
-            } else {
-                Progress::RollingOut
-            },
-        });
-    }
-    let swap = |m: &Member, ptr: &str| -> Option<TemplateSwap> {
-        if mode != Mode::Objects || version_of(m) == Some(to_s) {
+    /// The template a member's copy will use (objects mode, not yet at the target).
+    fn swap(&self, m: &Member, ptr: &str) -> Option<TemplateSwap> {
+        if self.mode != Mode::Objects || version_of(m) == Some(self.to_s) {
             return None;
         }
         let r = obj_ref(&m.value, ptr)?;
-        let to_name = copy_name(&r.name, to_s);
+        let to_name = copy_name(&r.name, self.to_s);
         (to_name != r.name).then_some(TemplateSwap {
             group: r.group,
             kind: r.kind,
             from: r.name,
             to: to_name,
         })
-    };
-    let mut push = |stage: Stage, m: &Member, template: Option<TemplateSwap>| {
-        changes.push(Change {
+    }
+
+    fn change(&self, stage: Stage, m: &Member, template: Option<TemplateSwap>) -> Change {
+        Change {
             stage,
             kind: m.target.resolved.resource.kind.clone(),
             name: m.target.name.clone(),
             from: version_of(m).map(str::to_string),
-            to: to_s.to_string(),
+            to: self.to_s.to_string(),
             template,
-            progress: progress_of(m, to_s),
-        });
-    };
-    push(Stage::ControlPlane, cp, swap(cp, cp_template_pointer(&cp.value)));
-    let mut notes = vec![];
-    for m in &st.deployments {
-        // In a topology, the controller moves only what it owns; others are the user's.
-        if mode == Mode::Topology && !topology_owned(m) {
-            notes.push(format!(
-                "{} is not managed by the topology and stays at {}: upgrade it separately",
-                m.display(),
-                version_of(m).unwrap_or("-")
-            ));
-            continue;
+            progress: progress_of(m, self.to_s),
         }
-        push(Stage::MachineDeployments, m, swap(m, WORKER_TEMPLATE_POINTER));
     }
-    for m in &st.pools {
-        // A MachinePool's infrastructureRef is its own InfraMachinePool, not a template.
-        push(Stage::MachinePools, m, None);
+
+    /// The changes, stage by stage, and notes on what stays as it is.
+    fn changes(&self) -> (Vec<Change>, Vec<String>) {
+        let (st, cp) = (self.st, self.cp);
+        let mut changes = vec![];
+        if self.mode == Mode::Topology {
+            changes.push(self.topology_change());
+        }
+        changes.push(self.change(
+            Stage::ControlPlane,
+            cp,
+            self.swap(cp, cp_template_pointer(&cp.value)),
+        ));
+        let mut notes = vec![];
+        for m in &st.deployments {
+            // In a topology, the controller moves only what it owns; others are the user's.
+            if self.mode == Mode::Topology && !topology_owned(m) {
+                notes.push(format!(
+                    "{} is not managed by the topology and stays at {}: upgrade it separately",
+                    m.display(),
+                    version_of(m).unwrap_or("-")
+                ));
+                continue;
+            }
+            changes.push(self.change(
+                Stage::MachineDeployments,
+                m,
+                self.swap(m, WORKER_TEMPLATE_POINTER),
+            ));
+        }
+        for m in &st.pools {
+            // A MachinePool's infrastructureRef is its own InfraMachinePool, not a template.
+            changes.push(self.change(Stage::MachinePools, m, None));
+        }
+        (changes, notes)
     }
-    let mut new_templates: Vec<TemplateSwap> = changes.iter().filter_map(|c| c.template.clone()).collect();
-    new_templates.sort();
-    new_templates.dedup();
-    let control_plane_steps = if moving && mode == Mode::Topology && gap >= 2 {
-        chain(&from, to, to_s, &listed)
-    } else {
-        vec![to_s.to_string()]
-    };
-    let allowed = checks.iter().all(|c| c.passed);
-    let complete = changes.iter().all(|c| c.progress == Progress::Done);
-    Ok(Plan {
-        cluster: st.name.clone(),
-        namespace: st.namespace.clone(),
-        mode,
-        class: class_name,
-        from: from_s,
-        to: to_s.to_string(),
-        control_plane_steps,
-        checks,
-        changes,
-        new_templates,
-        notes,
-        allowed,
-        complete,
-    })
+
+    /// The topology's own change: its version, done once everything it owns is there.
+    fn topology_change(&self) -> Change {
+        let (st, to_s) = (self.st, self.to_s);
+        let done = !self.moving
+            && progress_of(self.cp, to_s) == Progress::Done
+            && st
+                .deployments
+                .iter()
+                .filter(|m| topology_owned(m))
+                .all(|m| progress_of(m, to_s) == Progress::Done);
+        Change {
+            stage: Stage::Topology,
+            kind: "Cluster".into(),
+            name: st.name.clone(),
+            from: Some(self.from_s.clone()),
+            to: to_s.to_string(),
+            template: None,
+            progress: if self.moving {
+                Progress::Pending
+            } else if done {
+                Progress::Done
+            } else {
+                Progress::RollingOut
+            },
+        }
+    }
 }
 
 /// Whether the topology controller owns the object (it carries the topology's version to it).
