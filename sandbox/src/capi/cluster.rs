@@ -194,238 +194,283 @@ impl Pool {
     }
 }
 
-fn write_status(sim: &Sim, cluster: &Value, infra: Option<&Value>, infra_ready: bool, cp: Option<&Value>) {
-    let kit = &sim.kit;
-    let v2 = kit.v2();
-    let Some(def) = kit.def(Kind::Cluster) else { return };
-    let ns = s(cluster, "/metadata/namespace").to_string();
-    let name = s(cluster, "/metadata/name").to_string();
-    let machines = kit.list(Kind::Machine, &ns, &format!("{CLUSTER_NAME_LABEL}={name}"));
-    let mds = kit.list(
-        Kind::MachineDeployment,
-        &ns,
-        &format!("{CLUSTER_NAME_LABEL}={name}"),
-    );
-    let mut cpp = Pool {
-        desired: cp
-            .and_then(|c| c.pointer("/spec/replicas"))
-            .and_then(Value::as_i64)
-            .unwrap_or(0),
-        ..Default::default()
-    };
-    let mut workers = Pool {
-        desired: mds
+/// What a Cluster's status is computed from: its Machines by pool, its control plane and
+/// MachineDeployments, and the topology's verdict.
+struct Observed<'a> {
+    infra: Option<&'a Value>,
+    infra_ready: bool,
+    cp: Option<&'a Value>,
+    mds: Vec<Value>,
+    cpp: Pool,
+    workers: Pool,
+    cp_initialized: bool,
+    cp_available: bool,
+    mds_not_available: Vec<String>,
+    /// `Kind name` of the control plane and MachineDeployments rolling out.
+    rolling: Vec<String>,
+    topology_reconciled: Option<Cond>,
+}
+
+impl<'a> Observed<'a> {
+    fn new(
+        sim: &Sim,
+        cluster: &Value,
+        infra: Option<&'a Value>,
+        infra_ready: bool,
+        cp: Option<&'a Value>,
+    ) -> Self {
+        let kit = &sim.kit;
+        let v2 = kit.v2();
+        let ns = s(cluster, "/metadata/namespace");
+        let selector = format!("{CLUSTER_NAME_LABEL}={}", s(cluster, "/metadata/name"));
+        let machines = kit.list(Kind::Machine, ns, &selector);
+        let mds = kit.list(Kind::MachineDeployment, ns, &selector);
+        let mut cpp = Pool {
+            desired: cp
+                .and_then(|c| c.pointer("/spec/replicas"))
+                .and_then(Value::as_i64)
+                .unwrap_or(0),
+            ..Default::default()
+        };
+        let mut workers = Pool {
+            desired: mds
+                .iter()
+                .filter_map(|m| m.pointer("/spec/replicas").and_then(Value::as_i64))
+                .sum(),
+            ..Default::default()
+        };
+        for m in &machines {
+            if label(m, CONTROL_PLANE_LABEL).is_some() {
+                cpp.add(m, v2)
+            } else {
+                workers.add(m, v2)
+            }
+        }
+        let cp_initialized = cp.is_some_and(|c| {
+            c.pointer("/status/initialization/controlPlaneInitialized")
+                .and_then(Value::as_bool)
+                == Some(true)
+                || c.pointer("/status/initialized").and_then(Value::as_bool) == Some(true)
+        });
+        let mds_not_available = mds
             .iter()
-            .filter_map(|m| m.pointer("/spec/replicas").and_then(Value::as_i64))
-            .sum(),
-        ..Default::default()
-    };
-    for m in &machines {
-        if label(m, CONTROL_PLANE_LABEL).is_some() {
-            cpp.add(m, v2)
-        } else {
-            workers.add(m, v2)
+            .filter(|m| !cond_true(m, v2, true, "Available"))
+            .map(|m| s(m, "/metadata/name").to_string())
+            .collect();
+        let rolling = cp
+            .into_iter()
+            .chain(mds.iter())
+            .filter(|o| cond_true(o, v2, true, "RollingOut"))
+            .map(|o| format!("{} {}", s(o, "/kind"), s(o, "/metadata/name")))
+            .collect();
+        Observed {
+            cp_available: cp.is_some_and(|c| cond_true(c, v2, true, "Available")),
+            topology_reconciled: super::topology::reconciled_condition(sim, cluster),
+            infra,
+            infra_ready,
+            cp,
+            mds,
+            cpp,
+            workers,
+            cp_initialized,
+            mds_not_available,
+            rolling,
         }
     }
-    let cp_initialized = cp.is_some_and(|c| {
-        c.pointer("/status/initialization/controlPlaneInitialized")
-            .and_then(Value::as_bool)
-            == Some(true)
-            || c.pointer("/status/initialized").and_then(Value::as_bool) == Some(true)
-    });
-    let cp_available = cp.is_some_and(|c| cond_true(c, v2, true, "Available"));
-    let mds_not_available: Vec<String> = mds
-        .iter()
-        .filter(|m| !cond_true(m, v2, true, "Available"))
-        .map(|m| s(m, "/metadata/name").to_string())
-        .collect();
-    let workers_available = mds_not_available.is_empty();
-    let rolling: Vec<String> = cp
-        .into_iter()
-        .chain(mds.iter())
-        .filter(|o| {
-            let ptr = if v2 {
-                "/status/conditions"
-            } else {
-                "/status/v1beta2/conditions"
-            };
-            o.pointer(ptr).and_then(Value::as_array).is_some_and(|a| {
-                a.iter()
-                    .any(|c| c["type"] == "RollingOut" && c["status"] == "True")
-            })
-        })
-        .map(|o| format!("{} {}", s(o, "/kind"), s(o, "/metadata/name")))
-        .collect();
-    let topology_reconciled = super::topology::reconciled_condition(sim, cluster);
-    let mut problems = vec![];
-    if !infra_ready {
-        problems.push(format!(
-            "* InfrastructureReady: {} is not provisioned yet",
-            infra
-                .map(|i| format!("{} {}", s(i, "/kind"), s(i, "/metadata/name")))
-                .unwrap_or_else(|| "the infrastructure cluster".into())
-        ));
+
+    fn workers_available(&self) -> bool {
+        self.mds_not_available.is_empty()
     }
-    if !cp_available {
-        problems.push("* ControlPlaneAvailable: the control plane is not available".to_string());
-    }
-    if !workers_available {
-        problems.push(format!(
-            "* WorkersAvailable:\n  * MachineDeployment {}: not available",
-            mds_not_available.join(", ")
-        ));
-    }
-    if let Some(t) = topology_reconciled
-        .as_ref()
-        .filter(|t| t.status != "True" && t.reason != "ClusterUpgrading")
-    {
-        problems.push(format!("* TopologyReconciled: {}", t.message));
-    }
-    // An upgrade in progress does not make the cluster unavailable.
-    let available = infra_ready
-        && cp_available
-        && workers_available
-        && cp_initialized
-        && topology_reconciled
+
+    /// A topology mid-upgrade does not make the cluster unavailable.
+    fn topology_ok(&self) -> bool {
+        self.topology_reconciled
             .as_ref()
-            .is_none_or(|t| t.status == "True" || t.reason == "ClusterUpgrading");
-    let mut conds = vec![
+            .is_none_or(|t| t.status == "True" || t.reason == "ClusterUpgrading")
+    }
+
+    /// `Available`, its message listing what keeps the cluster from it.
+    fn available(&self) -> Cond {
+        let mut problems = vec![];
+        if !self.infra_ready {
+            problems.push(format!(
+                "* InfrastructureReady: {} is not provisioned yet",
+                self.infra
+                    .map(|i| format!("{} {}", s(i, "/kind"), s(i, "/metadata/name")))
+                    .unwrap_or_else(|| "the infrastructure cluster".into())
+            ));
+        }
+        if !self.cp_available {
+            problems.push("* ControlPlaneAvailable: the control plane is not available".to_string());
+        }
+        if !self.workers_available() {
+            problems.push(format!(
+                "* WorkersAvailable:\n  * MachineDeployment {}: not available",
+                self.mds_not_available.join(", ")
+            ));
+        }
+        if let Some(t) = self.topology_reconciled.as_ref().filter(|_| !self.topology_ok()) {
+            problems.push(format!("* TopologyReconciled: {}", t.message));
+        }
+        let available = self.infra_ready
+            && self.cp_available
+            && self.workers_available()
+            && self.cp_initialized
+            && self.topology_ok();
         Cond::new(
             "Available",
             available,
             "Available",
             "NotAvailable",
             problems.join("\n"),
-        ),
-        Cond::new(
-            "InfrastructureReady",
-            infra_ready,
-            "Ready",
-            "NotReady",
-            "waiting for the infrastructure cluster",
-        ),
-        Cond::new(
-            "ControlPlaneInitialized",
-            cp_initialized,
-            "Initialized",
-            "NotInitialized",
-            "waiting for the control plane to be initialized",
-        ),
-        Cond::new(
-            "ControlPlaneAvailable",
-            cp_available,
-            "Available",
-            "NotAvailable",
-            "the control plane is not available",
-        ),
-        Cond::new(
-            "WorkersAvailable",
-            workers_available,
-            "Available",
-            "NotAvailable",
-            format!(
-                "MachineDeployments not available: {}",
-                mds_not_available.join(", ")
-            ),
-        ),
-        Cond::new(
-            "ControlPlaneMachinesReady",
-            cpp.ready == cpp.replicas,
-            "Ready",
-            "NotReady",
-            format!(
-                "{} control plane Machines are not ready",
-                cpp.replicas - cpp.ready
-            ),
-        ),
-        Cond::new(
-            "WorkerMachinesReady",
-            workers.ready == workers.replicas,
-            "Ready",
-            "NotReady",
-            format!(
-                "{} worker Machines are not ready",
-                workers.replicas - workers.ready
-            ),
-        ),
-        Cond::new(
-            "ControlPlaneMachinesUpToDate",
-            cpp.up_to_date == cpp.replicas,
-            "UpToDate",
-            "NotUpToDate",
-            "some control plane Machines are not up to date",
-        ),
-        Cond::new(
-            "WorkerMachinesUpToDate",
-            workers.up_to_date == workers.replicas,
-            "UpToDate",
-            "NotUpToDate",
-            "some worker Machines are not up to date",
-        ),
-        Cond::new(
-            "RemoteConnectionProbe",
-            cp_initialized,
-            "ProbeSucceeded",
-            "ProbeFailed",
-            "the workload cluster API server is not reachable yet",
-        ),
-    ];
-    if let Some(t) = topology_reconciled {
-        conds.push(t);
+        )
     }
-    conds.extend([
-        Cond::flag(
-            "RollingOut",
-            !rolling.is_empty(),
-            "RollingOut",
-            "NotRollingOut",
-            format!("Rolling out: {}", rolling.join(", ")),
-        ),
-        Cond::flag(
-            "ScalingUp",
-            cpp.replicas < cpp.desired || workers.replicas < workers.desired,
-            "ScalingUp",
-            "NotScalingUp",
-            "Scaling up",
-        ),
-        Cond::flag(
-            "ScalingDown",
-            cpp.replicas > cpp.desired || workers.replicas > workers.desired,
-            "ScalingDown",
-            "NotScalingDown",
-            "Scaling down",
-        ),
-        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
-        Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
-        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
-    ]);
-    let phase = if cp_initialized && infra_ready {
-        "Provisioned"
-    } else if infra.is_some() || cp.is_some() {
-        "Provisioning"
-    } else {
-        "Pending"
-    };
-    let (cp_plan, worker_plan) = super::topology::upgrade_plan(sim, cluster, cp, &mds);
+
+    /// Every condition of the Cluster, in upstream's order.
+    fn conditions(&self) -> Vec<Cond> {
+        let (cpp, workers) = (&self.cpp, &self.workers);
+        let mut conds = vec![
+            self.available(),
+            Cond::new(
+                "InfrastructureReady",
+                self.infra_ready,
+                "Ready",
+                "NotReady",
+                "waiting for the infrastructure cluster",
+            ),
+            Cond::new(
+                "ControlPlaneInitialized",
+                self.cp_initialized,
+                "Initialized",
+                "NotInitialized",
+                "waiting for the control plane to be initialized",
+            ),
+            Cond::new(
+                "ControlPlaneAvailable",
+                self.cp_available,
+                "Available",
+                "NotAvailable",
+                "the control plane is not available",
+            ),
+            Cond::new(
+                "WorkersAvailable",
+                self.workers_available(),
+                "Available",
+                "NotAvailable",
+                format!(
+                    "MachineDeployments not available: {}",
+                    self.mds_not_available.join(", ")
+                ),
+            ),
+            Cond::new(
+                "ControlPlaneMachinesReady",
+                cpp.ready == cpp.replicas,
+                "Ready",
+                "NotReady",
+                format!(
+                    "{} control plane Machines are not ready",
+                    cpp.replicas - cpp.ready
+                ),
+            ),
+            Cond::new(
+                "WorkerMachinesReady",
+                workers.ready == workers.replicas,
+                "Ready",
+                "NotReady",
+                format!(
+                    "{} worker Machines are not ready",
+                    workers.replicas - workers.ready
+                ),
+            ),
+            Cond::new(
+                "ControlPlaneMachinesUpToDate",
+                cpp.up_to_date == cpp.replicas,
+                "UpToDate",
+                "NotUpToDate",
+                "some control plane Machines are not up to date",
+            ),
+            Cond::new(
+                "WorkerMachinesUpToDate",
+                workers.up_to_date == workers.replicas,
+                "UpToDate",
+                "NotUpToDate",
+                "some worker Machines are not up to date",
+            ),
+            Cond::new(
+                "RemoteConnectionProbe",
+                self.cp_initialized,
+                "ProbeSucceeded",
+                "ProbeFailed",
+                "the workload cluster API server is not reachable yet",
+            ),
+        ];
+        conds.extend(self.topology_reconciled.clone());
+        conds.extend([
+            Cond::flag(
+                "RollingOut",
+                !self.rolling.is_empty(),
+                "RollingOut",
+                "NotRollingOut",
+                format!("Rolling out: {}", self.rolling.join(", ")),
+            ),
+            Cond::flag(
+                "ScalingUp",
+                cpp.replicas < cpp.desired || workers.replicas < workers.desired,
+                "ScalingUp",
+                "NotScalingUp",
+                "Scaling up",
+            ),
+            Cond::flag(
+                "ScalingDown",
+                cpp.replicas > cpp.desired || workers.replicas > workers.desired,
+                "ScalingDown",
+                "NotScalingDown",
+                "Scaling down",
+            ),
+            Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+            Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
+            Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+        ]);
+        conds
+    }
+
+    fn phase(&self) -> &'static str {
+        if self.cp_initialized && self.infra_ready {
+            "Provisioned"
+        } else if self.infra.is_some() || self.cp.is_some() {
+            "Provisioning"
+        } else {
+            "Pending"
+        }
+    }
+}
+
+fn write_status(sim: &Sim, cluster: &Value, infra: Option<&Value>, infra_ready: bool, cp: Option<&Value>) {
+    let kit = &sim.kit;
+    let v2 = kit.v2();
+    let Some(def) = kit.def(Kind::Cluster) else { return };
+    let seen = Observed::new(sim, cluster, infra, infra_ready, cp);
+    let conds = seen.conditions();
+    let (cp_plan, worker_plan) = super::topology::upgrade_plan(sim, cluster, cp, &seen.mds);
     let generation = cluster
         .pointer("/metadata/generation")
         .cloned()
         .unwrap_or(json!(1));
-    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
+    let (ns, name) = (s(cluster, "/metadata/namespace"), s(cluster, "/metadata/name"));
+    let _ = kit.mutate(&def, ns, name, Sub::Status, |o| {
         let before = o.get("status").cloned().unwrap_or(json!({}));
         let mut st = before.clone();
-        st["phase"] = json!(phase);
+        st["phase"] = json!(seen.phase());
         st["observedGeneration"] = generation.clone();
         if v2 {
-            st["initialization"] =
-                json!({"infrastructureProvisioned": infra_ready, "controlPlaneInitialized": cp_initialized});
-            st["controlPlane"] = cpp.to_json(&cp_plan);
-            st["workers"] = workers.to_json(&worker_plan);
+            st["initialization"] = json!({"infrastructureProvisioned": infra_ready, "controlPlaneInitialized": seen.cp_initialized});
+            st["controlPlane"] = seen.cpp.to_json(&cp_plan);
+            st["workers"] = seen.workers.to_json(&worker_plan);
         } else {
             st["infrastructureReady"] = json!(infra_ready);
-            st["controlPlaneReady"] = json!(cp_initialized);
-            super::kit::set_ptr(&mut st, "/v1beta2/controlPlane", cpp.to_json(&cp_plan));
-            super::kit::set_ptr(&mut st, "/v1beta2/workers", workers.to_json(&worker_plan));
+            st["controlPlaneReady"] = json!(seen.cp_initialized);
+            super::kit::set_ptr(&mut st, "/v1beta2/controlPlane", seen.cpp.to_json(&cp_plan));
+            super::kit::set_ptr(&mut st, "/v1beta2/workers", seen.workers.to_json(&worker_plan));
         }
         if let Some(fds) = infra.and_then(|i| i.pointer("/status/failureDomains")) {
             st["failureDomains"] = fds.clone();
