@@ -461,25 +461,7 @@ impl Api {
             }
         }
         schema::prune(obj, &vdef.schema, "", true, &mut unknown);
-        if !unknown.is_empty() {
-            match opts.validation {
-                FieldValidation::Strict => {
-                    let list = unknown
-                        .iter()
-                        .map(|u| format!("unknown field \"{u}\""))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    return Err(ApiError::bad_request(format!(
-                        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {list}",
-                        kind = def.kind
-                    )));
-                }
-                FieldValidation::Warn => {
-                    warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")))
-                }
-                FieldValidation::Ignore => {}
-            }
-        }
+        report_unknown_fields(def, version, opts.validation, &unknown, warnings)?;
         schema::apply_defaults(obj, &vdef.schema);
         let name = str_at(obj, "/metadata/name").unwrap_or("").to_string();
         let mut causes = vec![];
@@ -668,131 +650,18 @@ impl Api {
         version: &str,
         sub: Sub,
         old: &Value,
-        mut new: Value,
+        new: Value,
         opts: &WriteOpts,
         applied: bool,
         warnings: &mut Vec<String>,
     ) -> ApiResult<Prepared> {
-        if !new.is_object() {
-            return Err(ApiError::bad_request("the request body must be a JSON object"));
-        }
-        let name = str_at(old, "/metadata/name").unwrap_or("").to_string();
-        if let Some(n) = str_at(&new, "/metadata/name")
-            && !n.is_empty()
-            && n != name
-        {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({n}) does not match the name on the URL ({name})"
-            )));
-        }
-        if def.namespaced {
-            let ons = str_at(old, "/metadata/namespace").unwrap_or("");
-            if let Some(n) = str_at(&new, "/metadata/namespace")
-                && !n.is_empty()
-                && n != ons
-            {
-                return Err(ApiError::bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request",
-                ));
-            }
-        }
-        if sub != Sub::Scale {
-            Self::check_type_meta(def, version, &new, false)?;
-        }
-        if let Some(rv) = str_at(&new, "/metadata/resourceVersion").filter(|s| !s.is_empty())
-            && Some(rv) != str_at(old, "/metadata/resourceVersion")
-        {
-            return Err(ApiError::conflict(&def.plural, &def.group, &name));
-        }
+        let name = Self::check_update_identity(def, version, sub, old, &new)?;
         let has_status = def.version(version).is_some_and(|v| v.status);
         let request_managed = new.pointer("/metadata/managedFields").cloned();
-        match sub {
-            Sub::Main | Sub::Scale => {
-                if has_status {
-                    match old.get("status") {
-                        Some(st) => new["status"] = st.clone(),
-                        None => {
-                            if let Some(o) = new.as_object_mut() {
-                                o.remove("status");
-                            }
-                        }
-                    }
-                }
-                if def.builtin == Some(Builtin::Namespace) {
-                    new["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
-                }
-            }
-            Sub::Status => {
-                let status = new.get("status").cloned();
-                let mut merged = old.clone();
-                match status {
-                    Some(st) => merged["status"] = st,
-                    None => {
-                        if let Some(o) = merged.as_object_mut() {
-                            o.remove("status");
-                        }
-                    }
-                }
-                new = merged;
-            }
-            Sub::Finalize => {
-                let fins = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
-                let mut merged = old.clone();
-                merged["spec"]["finalizers"] = fins;
-                new = merged;
-            }
-        }
-        new["apiVersion"] = json!(def.api_version(&def.storage_version));
-        if new.get("kind").is_none() {
-            new["kind"] = json!(def.kind);
-        }
-        {
-            let old_meta = old
-                .get("metadata")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default();
-            let m = meta_mut(&mut new);
-            for k in [
-                "uid",
-                "creationTimestamp",
-                "deletionTimestamp",
-                "deletionGracePeriodSeconds",
-                "generation",
-                "name",
-                "namespace",
-                "generateName",
-            ] {
-                match old_meta.get(k) {
-                    Some(v) => {
-                        m.insert(k.into(), v.clone());
-                    }
-                    None => {
-                        m.remove(k);
-                    }
-                }
-            }
-            m.remove("resourceVersion");
-        }
+        let mut new = scope_to_subresource(def, sub, has_status, old, new);
+        keep_server_metadata(def, old, &mut new);
         if is_deleting(old) {
-            let before = finalizers(old);
-            let added: Vec<String> = finalizers(&new)
-                .into_iter()
-                .filter(|f| !before.contains(f))
-                .collect();
-            if !added.is_empty() {
-                return Err(ApiError::invalid(
-                    &def.kind,
-                    &def.group,
-                    &name,
-                    vec![field_forbidden(
-                        "metadata.finalizers",
-                        &format!(
-                            "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
-                        ),
-                    )],
-                ));
-            }
+            refuse_new_finalizers(def, &name, old, &new)?;
         }
         strategy::on_update(def, old, &mut new)?;
         if sub == Sub::Main {
@@ -807,26 +676,7 @@ impl Api {
             meta_mut(&mut new).insert("generation".into(), json!(g + 1));
         }
         if !applied {
-            let base = match &request_managed {
-                Some(m) if Some(m) != old.pointer("/metadata/managedFields") && sub == Sub::Main => {
-                    let mut tmp = json!({"metadata": {"managedFields": m}});
-                    normalise_meta(&mut tmp);
-                    fieldmanager::read_entries(&tmp)
-                }
-                _ => fieldmanager::read_entries(old),
-            };
-            let entries = fieldmanager::record_update(
-                base,
-                Some(old),
-                &new,
-                &Self::version(def, version)?.schema,
-                Self::scope(def, version, sub),
-                &opts.manager,
-                &def.api_version(version),
-                if sub == Sub::Main { "" } else { sub.as_str() },
-                &time::now_rfc3339(),
-            );
-            fieldmanager::write_entries(&mut new, &entries);
+            Self::record_update_fields(def, version, sub, old, &mut new, opts, request_managed.as_ref())?;
         }
         normalise_meta(&mut new);
         if comparable(old) == comparable(&new) {
@@ -837,6 +687,83 @@ impl Api {
             return Ok(Prepared::Delete(new));
         }
         Ok(Prepared::Put(new))
+    }
+
+    /// An update must name the object it replaces (name, namespace, type, resourceVersion when
+    /// given); returns the name.
+    fn check_update_identity(
+        def: &ResourceDef,
+        version: &str,
+        sub: Sub,
+        old: &Value,
+        new: &Value,
+    ) -> ApiResult<String> {
+        if !new.is_object() {
+            return Err(ApiError::bad_request("the request body must be a JSON object"));
+        }
+        let name = str_at(old, "/metadata/name").unwrap_or("").to_string();
+        if let Some(n) = str_at(new, "/metadata/name")
+            && !n.is_empty()
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        if def.namespaced {
+            let ons = str_at(old, "/metadata/namespace").unwrap_or("");
+            if let Some(n) = str_at(new, "/metadata/namespace")
+                && !n.is_empty()
+                && n != ons
+            {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+        }
+        if sub != Sub::Scale {
+            Self::check_type_meta(def, version, new, false)?;
+        }
+        if let Some(rv) = str_at(new, "/metadata/resourceVersion").filter(|s| !s.is_empty())
+            && Some(rv) != str_at(old, "/metadata/resourceVersion")
+        {
+            return Err(ApiError::conflict(&def.plural, &def.group, &name));
+        }
+        Ok(name)
+    }
+
+    /// Records the update in `managedFields` (an update, not an apply): from the request's own
+    /// managedFields when it replaces them, else the stored ones.
+    fn record_update_fields(
+        def: &ResourceDef,
+        version: &str,
+        sub: Sub,
+        old: &Value,
+        new: &mut Value,
+        opts: &WriteOpts,
+        request_managed: Option<&Value>,
+    ) -> ApiResult<()> {
+        let base = match request_managed {
+            Some(m) if Some(m) != old.pointer("/metadata/managedFields") && sub == Sub::Main => {
+                let mut tmp = json!({"metadata": {"managedFields": m}});
+                normalise_meta(&mut tmp);
+                fieldmanager::read_entries(&tmp)
+            }
+            _ => fieldmanager::read_entries(old),
+        };
+        let entries = fieldmanager::record_update(
+            base,
+            Some(old),
+            new,
+            &Self::version(def, version)?.schema,
+            Self::scope(def, version, sub),
+            &opts.manager,
+            &def.api_version(version),
+            if sub == Sub::Main { "" } else { sub.as_str() },
+            &time::now_rfc3339(),
+        );
+        fieldmanager::write_entries(new, &entries);
+        Ok(())
     }
 
     /// Creates an object (POST).
@@ -1014,7 +941,7 @@ impl Api {
         body: &[u8],
         opts: &WriteOpts,
     ) -> ApiResult<Outcome> {
-        let vdef = Self::version(def, version)?;
+        Self::version(def, version)?;
         if opts.force && ptype != PatchType::Apply {
             return Err(ApiError::invalid(
                 "PatchOptions",
@@ -1049,77 +976,7 @@ impl Api {
             });
         }
         if ptype == PatchType::Apply {
-            Self::check_type_meta(def, version, &patch_doc, true)?;
-            if let Some(n) = str_at(&patch_doc, "/metadata/name")
-                && n != name
-            {
-                return Err(ApiError::bad_request(format!(
-                    "the name of the object ({n}) does not match the name on the URL ({name})"
-                )));
-            }
-            let schema = vdef.schema.clone();
-            let scope = Self::scope(def, version, sub);
-            let av = def.api_version(version);
-            let mut make = |cur: Option<&Value>, warnings: &mut Vec<String>| -> ApiResult<(Value, bool)> {
-                let mut applied = patch_doc.clone();
-                let mut unknown = vec![];
-                schema::prune(&mut applied, &schema, "", true, &mut unknown);
-                if !unknown.is_empty() {
-                    match opts.validation {
-                        FieldValidation::Strict => {
-                            let list = unknown
-                                .iter()
-                                .map(|u| format!("unknown field \"{u}\""))
-                                .collect::<Vec<_>>()
-                                .join(", ");
-                            return Err(ApiError::bad_request(format!(
-                                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {list}",
-                                kind = def.kind
-                            )));
-                        }
-                        FieldValidation::Warn => {
-                            warnings.extend(unknown.iter().map(|u| format!("unknown field \"{u}\"")))
-                        }
-                        FieldValidation::Ignore => {}
-                    }
-                }
-                let cur_view = cur.map(|c| Self::convert_out(def, version, c.clone()));
-                let res = fieldmanager::apply(
-                    cur_view.as_ref(),
-                    &applied,
-                    &schema,
-                    scope,
-                    &opts.manager,
-                    &av,
-                    if sub == Sub::Main { "" } else { sub.as_str() },
-                    opts.force,
-                    &time::now_rfc3339(),
-                )
-                .map_err(|c| {
-                    let mut e = ApiError::conflict_msg(&def.plural, &def.group, name, c.message());
-                    e.causes =
-                        c.0.iter()
-                            .map(|(m, _, p)| Cause {
-                                reason: "FieldManagerConflict".into(),
-                                message: format!("conflict with \"{m}\""),
-                                field: p.clone(),
-                            })
-                            .collect();
-                    e
-                })?;
-                let mut obj = res.object;
-                if cur.is_none() && def.namespaced {
-                    meta_mut(&mut obj).insert("namespace".into(), json!(ns.unwrap_or("")));
-                }
-                Ok((obj, true))
-            };
-            let (v, created, warnings) =
-                self.write_loop(def, version, ns, name, sub, opts, sub == Sub::Main, &mut make)?;
-            return Ok(Outcome {
-                value: Self::convert_out(def, version, v),
-                created,
-                warnings,
-            });
+            return self.server_side_apply(def, version, ns, name, sub, &patch_doc, opts);
         }
         let mut make = |cur: Option<&Value>, _w: &mut Vec<String>| -> ApiResult<(Value, bool)> {
             let Some(cur) = cur else {
@@ -1130,6 +987,63 @@ impl Api {
             Ok((v, false))
         };
         let (v, created, warnings) = self.write_loop(def, version, ns, name, sub, opts, false, &mut make)?;
+        Ok(Outcome {
+            value: Self::convert_out(def, version, v),
+            created,
+            warnings,
+        })
+    }
+
+    /// Server-side apply of `patch_doc`: the fields it sets become its manager's, conflicts
+    /// with other managers refuse it unless forced; creates the object when missing.
+    #[allow(clippy::too_many_arguments)]
+    fn server_side_apply(
+        &self,
+        def: &ResourceDef,
+        version: &str,
+        ns: Option<&str>,
+        name: &str,
+        sub: Sub,
+        patch_doc: &Value,
+        opts: &WriteOpts,
+    ) -> ApiResult<Outcome> {
+        Self::check_type_meta(def, version, patch_doc, true)?;
+        if let Some(n) = str_at(patch_doc, "/metadata/name")
+            && n != name
+        {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+        let schema = Self::version(def, version)?.schema.clone();
+        let scope = Self::scope(def, version, sub);
+        let av = def.api_version(version);
+        let mut make = |cur: Option<&Value>, warnings: &mut Vec<String>| -> ApiResult<(Value, bool)> {
+            let mut applied = patch_doc.clone();
+            let mut unknown = vec![];
+            schema::prune(&mut applied, &schema, "", true, &mut unknown);
+            report_unknown_fields(def, version, opts.validation, &unknown, warnings)?;
+            let cur_view = cur.map(|c| Self::convert_out(def, version, c.clone()));
+            let res = fieldmanager::apply(
+                cur_view.as_ref(),
+                &applied,
+                &schema,
+                scope,
+                &opts.manager,
+                &av,
+                if sub == Sub::Main { "" } else { sub.as_str() },
+                opts.force,
+                &time::now_rfc3339(),
+            )
+            .map_err(|c| apply_conflict(def, name, &c))?;
+            let mut obj = res.object;
+            if cur.is_none() && def.namespaced {
+                meta_mut(&mut obj).insert("namespace".into(), json!(ns.unwrap_or("")));
+            }
+            Ok((obj, true))
+        };
+        let (v, created, warnings) =
+            self.write_loop(def, version, ns, name, sub, opts, sub == Sub::Main, &mut make)?;
         Ok(Outcome {
             value: Self::convert_out(def, version, v),
             created,
@@ -1269,128 +1183,142 @@ impl Api {
                 "this namespace may not be deleted",
             ));
         }
-        let policy = match (&opts.propagation, opts.orphan_dependents) {
-            (Some(p), _) => match p.as_str() {
-                "Background" | "Foreground" | "Orphan" => p.clone(),
-                other => {
-                    return Err(ApiError::invalid(
-                        "DeleteOptions",
-                        "meta.k8s.io",
-                        "",
-                        vec![Cause {
-                            reason: "FieldValueNotSupported".into(),
-                            message: format!(
-                                "Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
-                            ),
-                            field: "propagationPolicy".into(),
-                        }],
-                    ));
-                }
-            },
-            (None, Some(true)) => "Orphan".into(),
-            _ => "Background".into(),
-        };
+        let policy = deletion_policy(opts)?;
         for _ in 0..32 {
             let cur = self
                 .store
                 .get(&res, &key)
                 .ok_or_else(|| ApiError::not_found(&def.plural, &def.group, name))?;
+            check_delete_preconditions(def, name, opts, &cur)?;
             let old = cur.value();
-            if let Some(uid) = &opts.uid
-                && *uid != cur.uid
-            {
-                return Err(ApiError::conflict_msg(
-                    &def.plural,
-                    &def.group,
-                    name,
-                    format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        cur.uid
-                    ),
-                ));
-            }
-            if let Some(rv) = &opts.rv
-                && *rv != cur.rv.to_string()
-            {
-                return Err(ApiError::conflict_msg(
-                    &def.plural,
-                    &def.group,
-                    name,
-                    format!(
-                        "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}",
-                        cur.rv
-                    ),
-                ));
-            }
-            let mut fins = finalizers(&old);
-            let extra = match policy.as_str() {
-                "Foreground" => Some("foregroundDeletion"),
-                "Orphan" => Some("orphan"),
-                _ => None,
-            };
-            let already = is_deleting(&old);
-            if let Some(f) = extra
-                && !fins.iter().any(|x| x == f)
-                && (!already || fins.is_empty())
-            {
-                fins.push(f.to_string());
-            }
-            let is_ns = def.builtin == Some(Builtin::Namespace);
-            if !fins.is_empty() || is_ns {
-                let mut new = old.clone();
-                if !already {
-                    let m = meta_mut(&mut new);
-                    m.insert("deletionTimestamp".into(), json!(time::now_rfc3339()));
-                    m.insert("deletionGracePeriodSeconds".into(), json!(0));
-                    if def.uses_generation {
-                        let g = m.get("generation").and_then(Value::as_i64).unwrap_or(0);
-                        m.insert("generation".into(), json!(g + 1));
-                    }
-                }
-                meta_mut(&mut new).insert("finalizers".into(), json!(fins));
-                if is_ns {
-                    new["status"]["phase"] = json!("Terminating");
-                }
-                normalise_meta(&mut new);
-                if comparable(&new) == comparable(&old) {
+            // Finalizers (or a Namespace's own lifecycle) keep the object, marked as deleting.
+            let (write, answer) = match marked_for_deletion(def, &old, &policy) {
+                Some(new) if comparable(&new) == comparable(&old) => {
                     return Ok(Deleted::Pending(Self::convert_out(def, version, old)));
                 }
-                if opts.dry_run {
+                Some(new) if opts.dry_run => {
                     return Ok(Deleted::Pending(Self::convert_out(def, version, new)));
                 }
-                match self.store.commit_with(
-                    &res,
-                    &key,
-                    Precondition::Rv(cur.rv),
-                    Write::Put(new),
-                    Self::keep_prev(def),
-                ) {
-                    Ok(c) => return Ok(Deleted::Pending(Self::convert_out(def, version, c.obj.value()))),
-                    Err(CommitError::Conflict) => continue,
-                    Err(e) => return Err(commit_error(def, name, e)),
+                Some(new) => (Write::Put(new), None),
+                None => {
+                    let status = json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                        "details": {"name": name, "group": def.group, "kind": def.plural, "uid": cur.uid},
+                    });
+                    if opts.dry_run {
+                        return Ok(Deleted::Gone(status));
+                    }
+                    (Write::Delete(None), Some(status))
                 }
-            }
-            let status = json!({
-                "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                "details": {"name": name, "group": def.group, "kind": def.plural, "uid": cur.uid},
-            });
-            if opts.dry_run {
-                return Ok(Deleted::Gone(status));
-            }
-            match self.store.commit_with(
-                &res,
-                &key,
-                Precondition::Rv(cur.rv),
-                Write::Delete(None),
-                Self::keep_prev(def),
-            ) {
-                Ok(_) => return Ok(Deleted::Gone(status)),
+            };
+            match self
+                .store
+                .commit_with(&res, &key, Precondition::Rv(cur.rv), write, Self::keep_prev(def))
+            {
+                Ok(c) => {
+                    return Ok(match answer {
+                        Some(status) => Deleted::Gone(status),
+                        None => Deleted::Pending(Self::convert_out(def, version, c.obj.value())),
+                    });
+                }
                 Err(CommitError::Conflict) => continue,
                 Err(e) => return Err(commit_error(def, name, e)),
             }
         }
         Err(ApiError::conflict(&def.plural, &def.group, name))
     }
+}
+
+/// The propagation policy of a deletion: as given, else `Orphan` for `orphanDependents`, else
+/// `Background`.
+fn deletion_policy(opts: &DeleteOpts) -> ApiResult<String> {
+    Ok(match (&opts.propagation, opts.orphan_dependents) {
+        (Some(p), _) => match p.as_str() {
+            "Background" | "Foreground" | "Orphan" => p.clone(),
+            other => {
+                return Err(ApiError::invalid(
+                    "DeleteOptions",
+                    "meta.k8s.io",
+                    "",
+                    vec![Cause {
+                        reason: "FieldValueNotSupported".into(),
+                        message: format!(
+                            "Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+                        ),
+                        field: "propagationPolicy".into(),
+                    }],
+                ));
+            }
+        },
+        (None, Some(true)) => "Orphan".into(),
+        _ => "Background".into(),
+    })
+}
+
+/// The uid and resourceVersion preconditions of a deletion.
+fn check_delete_preconditions(
+    def: &ResourceDef,
+    name: &str,
+    opts: &DeleteOpts,
+    cur: &crate::store::StoredObject,
+) -> ApiResult<()> {
+    let failed = |what: &str, want: &str, have: String| {
+        Err(ApiError::conflict_msg(
+            &def.plural,
+            &def.group,
+            name,
+            format!("Precondition failed: {what} in precondition: {want}, {what} in object meta: {have}"),
+        ))
+    };
+    if let Some(uid) = &opts.uid
+        && *uid != cur.uid
+    {
+        return failed("UID", uid, cur.uid.clone());
+    }
+    if let Some(rv) = &opts.rv
+        && *rv != cur.rv.to_string()
+    {
+        return failed("ResourceVersion", rv, cur.rv.to_string());
+    }
+    Ok(())
+}
+
+/// The object marked as being deleted (timestamp, the policy's finalizer, a Namespace
+/// `Terminating`), or None when nothing keeps it and it goes at once.
+fn marked_for_deletion(def: &ResourceDef, old: &Value, policy: &str) -> Option<Value> {
+    let mut fins = finalizers(old);
+    let extra = match policy {
+        "Foreground" => Some("foregroundDeletion"),
+        "Orphan" => Some("orphan"),
+        _ => None,
+    };
+    let already = is_deleting(old);
+    if let Some(f) = extra
+        && !fins.iter().any(|x| x == f)
+        && (!already || fins.is_empty())
+    {
+        fins.push(f.to_string());
+    }
+    let is_ns = def.builtin == Some(Builtin::Namespace);
+    if fins.is_empty() && !is_ns {
+        return None;
+    }
+    let mut new = old.clone();
+    if !already {
+        let m = meta_mut(&mut new);
+        m.insert("deletionTimestamp".into(), json!(time::now_rfc3339()));
+        m.insert("deletionGracePeriodSeconds".into(), json!(0));
+        if def.uses_generation {
+            let g = m.get("generation").and_then(Value::as_i64).unwrap_or(0);
+            m.insert("generation".into(), json!(g + 1));
+        }
+    }
+    meta_mut(&mut new).insert("finalizers".into(), json!(fins));
+    if is_ns {
+        new["status"]["phase"] = json!("Terminating");
+    }
+    normalise_meta(&mut new);
+    Some(new)
 }
 
 fn apply_patch(target: &mut Value, ptype: PatchType, doc: &Value, builtin: bool) -> ApiResult<()> {
@@ -1515,4 +1443,137 @@ fn decode_continue(tok: &str) -> ApiResult<(u64, ObjKey)> {
     let start = v.get("start").and_then(Value::as_str).ok_or_else(bad)?;
     let (ns, name) = start.split_once('/').ok_or_else(bad)?;
     Ok((rv, ObjKey::new(ns, name)))
+}
+
+/// What an update through `sub` may change: the main resource keeps the stored status (and a
+/// Namespace its spec); `status` changes only the status; `finalize` only a Namespace's
+/// `spec.finalizers`.
+fn scope_to_subresource(def: &ResourceDef, sub: Sub, has_status: bool, old: &Value, mut new: Value) -> Value {
+    let with_status_of = |mut target: Value, source: &Value| {
+        match source.get("status") {
+            Some(st) => target["status"] = st.clone(),
+            None => {
+                if let Some(o) = target.as_object_mut() {
+                    o.remove("status");
+                }
+            }
+        }
+        target
+    };
+    match sub {
+        Sub::Main | Sub::Scale => {
+            if has_status {
+                new = with_status_of(new, old);
+            }
+            if def.builtin == Some(Builtin::Namespace) {
+                new["spec"] = old.get("spec").cloned().unwrap_or(json!({}));
+            }
+            new
+        }
+        Sub::Status => with_status_of(old.clone(), &new),
+        Sub::Finalize => {
+            let fins = new.pointer("/spec/finalizers").cloned().unwrap_or(json!([]));
+            let mut merged = old.clone();
+            merged["spec"]["finalizers"] = fins;
+            merged
+        }
+    }
+}
+
+/// The fields only the server sets keep their stored values: type, identity, timestamps,
+/// generation; resourceVersion is assigned on write.
+fn keep_server_metadata(def: &ResourceDef, old: &Value, new: &mut Value) {
+    new["apiVersion"] = json!(def.api_version(&def.storage_version));
+    if new.get("kind").is_none() {
+        new["kind"] = json!(def.kind);
+    }
+    let old_meta = old
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let m = meta_mut(new);
+    for k in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "name",
+        "namespace",
+        "generateName",
+    ] {
+        match old_meta.get(k) {
+            Some(v) => {
+                m.insert(k.into(), v.clone());
+            }
+            None => {
+                m.remove(k);
+            }
+        }
+    }
+    m.remove("resourceVersion");
+}
+
+/// An object being deleted may lose finalizers but not gain any.
+fn refuse_new_finalizers(def: &ResourceDef, name: &str, old: &Value, new: &Value) -> ApiResult<()> {
+    let before = finalizers(old);
+    let added: Vec<String> = finalizers(new)
+        .into_iter()
+        .filter(|f| !before.contains(f))
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        &def.kind,
+        &def.group,
+        name,
+        vec![field_forbidden(
+            "metadata.finalizers",
+            &format!(
+                "no new finalizers can be added if the object is being deleted, found new finalizers {added:?}"
+            ),
+        )],
+    ))
+}
+/// Fields the schema does not know: refused under `Strict` (400, as kube-apiserver's strict
+/// decoding), warned about under `Warn`, dropped silently under `Ignore`.
+fn report_unknown_fields(
+    def: &ResourceDef,
+    version: &str,
+    validation: FieldValidation,
+    unknown: &[String],
+    warnings: &mut Vec<String>,
+) -> ApiResult<()> {
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let each = unknown.iter().map(|u| format!("unknown field \"{u}\""));
+    match validation {
+        FieldValidation::Strict => Err(ApiError::bad_request(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {list}",
+            kind = def.kind,
+            list = each.collect::<Vec<_>>().join(", ")
+        ))),
+        FieldValidation::Warn => {
+            warnings.extend(each);
+            Ok(())
+        }
+        FieldValidation::Ignore => Ok(()),
+    }
+}
+
+/// The 409 of an apply that conflicts with other field managers, one cause per field.
+fn apply_conflict(def: &ResourceDef, name: &str, c: &fieldmanager::Conflicts) -> ApiError {
+    let mut e = ApiError::conflict_msg(&def.plural, &def.group, name, c.message());
+    e.causes =
+        c.0.iter()
+            .map(|(m, _, p)| Cause {
+                reason: "FieldManagerConflict".into(),
+                message: format!("conflict with \"{m}\""),
+                field: p.clone(),
+            })
+            .collect();
+    e
 }
