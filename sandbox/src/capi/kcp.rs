@@ -13,7 +13,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
-use super::kit::{Cond, Kind, annotation, cond_true, is_deleting, label, owner_ref, s, suffix};
+use super::kit::{
+    Cond, Kind, MachineCounts, annotation, cond_true, is_deleting, label, owner_ref, s, suffix,
+};
 use super::machine::cluster_paused;
 use super::sim::Sim;
 use crate::resource::ResourceDef;
@@ -386,6 +388,15 @@ fn write_status(
     let deleting = is_deleting(kcp);
     let rolling = up_to_date < replicas;
     let quorum = ready > desired / 2;
+    let [machines_ready, machines_up_to_date, rolling_out] = Cond::replicas(
+        &MachineCounts {
+            replicas,
+            ready,
+            up_to_date,
+            noun: "Machines",
+        },
+        rolling,
+    );
     let conds = vec![
         Cond::new(
             "Available",
@@ -419,30 +430,9 @@ fn write_status(
             "NotHealthy",
             "some control plane components are not healthy",
         ),
-        Cond::new(
-            "MachinesReady",
-            ready == replicas,
-            "Ready",
-            "NotReady",
-            format!("{} of {replicas} Machines are not ready", replicas - ready),
-        ),
-        Cond::new(
-            "MachinesUpToDate",
-            !rolling,
-            "UpToDate",
-            "NotUpToDate",
-            format!(
-                "{} of {replicas} Machines are not up to date",
-                replicas - up_to_date
-            ),
-        ),
-        Cond::flag(
-            "RollingOut",
-            rolling,
-            "RollingOut",
-            "NotRollingOut",
-            format!("Rolling out {} not up-to-date replicas", replicas - up_to_date),
-        ),
+        machines_ready,
+        machines_up_to_date,
+        rolling_out,
         Cond::flag(
             "ScalingUp",
             replicas < desired && !deleting,

@@ -360,6 +360,19 @@ pub struct Cond {
     pub message: String,
 }
 
+/// How many of an owner's Machines (or a pool's instances) exist, are ready and up to date.
+#[derive(Debug, Clone, Copy)]
+pub struct MachineCounts {
+    /// Machines that exist.
+    pub replicas: i64,
+    /// Of those, ready.
+    pub ready: i64,
+    /// Of those, up to date.
+    pub up_to_date: i64,
+    /// What is counted, in messages: `Machines`, or `instances` for a MachinePool.
+    pub noun: &'static str,
+}
+
 impl Cond {
     /// A condition: `ok` picks True/False and the matching reason.
     pub fn new(
@@ -411,6 +424,47 @@ impl Cond {
                 "ScalingDown",
                 "NotScalingDown",
                 format!("Scaling down from {replicas} to {desired} replicas"),
+            ),
+        ]
+    }
+
+    /// The replica conditions every owner of Machines reports (control plane, MachineDeployment,
+    /// MachineSet, MachinePool): `MachinesReady`, `MachinesUpToDate` and `RollingOut`.
+    pub fn replicas(c: &MachineCounts, rolling: bool) -> [Cond; 3] {
+        let MachineCounts {
+            replicas,
+            ready,
+            up_to_date,
+            noun,
+        } = *c;
+        let units = if noun == "Machines" { "replicas" } else { noun };
+        [
+            Cond::new(
+                "MachinesReady",
+                ready >= replicas,
+                "Ready",
+                "NotReady",
+                format!("{} of {replicas} {noun} are not ready", replicas - ready),
+            ),
+            Cond::new(
+                "MachinesUpToDate",
+                up_to_date >= replicas,
+                "UpToDate",
+                "NotUpToDate",
+                format!(
+                    "{} of {replicas} {noun} are not up to date",
+                    replicas - up_to_date
+                ),
+            ),
+            Cond::flag(
+                "RollingOut",
+                rolling,
+                "RollingOut",
+                "NotRollingOut",
+                format!(
+                    "Rolling out {} not up-to-date {units}",
+                    (replicas - up_to_date).max(0)
+                ),
             ),
         ]
     }

@@ -10,7 +10,9 @@ use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
 use super::kcp::{clone_infra, rollout_after};
-use super::kit::{Cond, Kind, cond_true, controller_owner, hash, is_deleting, label, owner_ref, s, suffix};
+use super::kit::{
+    Cond, Kind, MachineCounts, cond_true, controller_owner, hash, is_deleting, label, owner_ref, s, suffix,
+};
 use super::machine::cluster_paused;
 use super::sim::Sim;
 use crate::rest::Sub;
@@ -404,6 +406,15 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
     for m in &machines {
         *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
     }
+    let [machines_ready, machines_up_to_date, rolling_out] = Cond::replicas(
+        &MachineCounts {
+            replicas,
+            ready,
+            up_to_date,
+            noun: "Machines",
+        },
+        rolling,
+    );
     let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
     let conds = vec![
         Cond::new(
@@ -416,33 +427,9 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
                 desired - max_unavailable
             ),
         ),
-        Cond::new(
-            "MachinesReady",
-            ready == replicas,
-            "Ready",
-            "NotReady",
-            format!("{} of {replicas} Machines are not ready", replicas - ready),
-        ),
-        Cond::new(
-            "MachinesUpToDate",
-            up_to_date == replicas,
-            "UpToDate",
-            "NotUpToDate",
-            format!(
-                "{} of {replicas} Machines are not up to date",
-                replicas - up_to_date
-            ),
-        ),
-        Cond::flag(
-            "RollingOut",
-            rolling,
-            "RollingOut",
-            "NotRollingOut",
-            format!(
-                "Rolling out {} not up-to-date replicas",
-                (replicas - up_to_date).max(0)
-            ),
-        ),
+        machines_ready,
+        machines_up_to_date,
+        rolling_out,
         scaling_up,
         scaling_down,
         Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
@@ -571,25 +558,19 @@ pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         .iter()
         .filter(|m| cond_true(m, v2, true, "UpToDate"))
         .count() as i64;
+    let [machines_ready, machines_up_to_date, _] = Cond::replicas(
+        &MachineCounts {
+            replicas,
+            ready,
+            up_to_date,
+            noun: "Machines",
+        },
+        false,
+    );
     let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
     let conds = vec![
-        Cond::new(
-            "MachinesReady",
-            ready == replicas,
-            "Ready",
-            "NotReady",
-            format!("{} of {replicas} Machines are not ready", replicas - ready),
-        ),
-        Cond::new(
-            "MachinesUpToDate",
-            up_to_date == replicas,
-            "UpToDate",
-            "NotUpToDate",
-            format!(
-                "{} of {replicas} Machines are not up to date",
-                replicas - up_to_date
-            ),
-        ),
+        machines_ready,
+        machines_up_to_date,
         scaling_up,
         scaling_down,
         Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),

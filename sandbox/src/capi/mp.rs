@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::kit::{Cond, Kind, annotation, hash, is_deleting, s};
+use super::kit::{Cond, Kind, MachineCounts, annotation, hash, is_deleting, s};
 use super::machine::cluster_paused;
 use super::sim::{Sim, delay};
 use crate::rest::Sub;
@@ -107,6 +107,14 @@ fn write_status(sim: &Sim, mp: &Value, desired: i64, replicas: i64, up_to_date: 
         "Running"
     };
     let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
+    // A pool's instances are ready as far as the simulation goes.
+    let counts = MachineCounts {
+        replicas,
+        ready: replicas,
+        up_to_date,
+        noun: "instances",
+    };
+    let [machines_ready, machines_up_to_date, rolling_out] = Cond::replicas(&counts, rolling);
     let conds = vec![
         Cond::new(
             "Available",
@@ -117,24 +125,9 @@ fn write_status(sim: &Sim, mp: &Value, desired: i64, replicas: i64, up_to_date: 
         ),
         Cond::new("BootstrapConfigReady", true, "Ready", "NotReady", ""),
         Cond::new("InfrastructureReady", true, "Ready", "NotReady", ""),
-        Cond::new("MachinesReady", true, "Ready", "NotReady", ""),
-        Cond::new(
-            "MachinesUpToDate",
-            !rolling,
-            "UpToDate",
-            "NotUpToDate",
-            format!(
-                "{} of {replicas} instances are not up to date",
-                replicas - up_to_date
-            ),
-        ),
-        Cond::flag(
-            "RollingOut",
-            rolling,
-            "RollingOut",
-            "NotRollingOut",
-            format!("Rolling out {} not up-to-date instances", replicas - up_to_date),
-        ),
+        machines_ready,
+        machines_up_to_date,
+        rolling_out,
         scaling_up,
         scaling_down,
         Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
