@@ -166,7 +166,12 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let infra_ready = super::machine::cluster_infra_ready(&cluster);
     // Mark each machine up to date or not (the owner sets UpToDate).
     for m in &active {
-        set_up_to_date(sim, m, up_to_date(m));
+        super::machine::set_up_to_date(
+            sim,
+            m,
+            up_to_date(m),
+            "* Version, infrastructure template or rollout.after changed",
+        );
     }
     // Remediation: replace one marked machine at a time, keeping etcd quorum.
     if deleting == 0
@@ -206,43 +211,6 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         return Some(sim.scaled(0.5));
     }
     None
-}
-
-fn set_up_to_date(sim: &Sim, m: &Value, ok: bool) {
-    let kit = &sim.kit;
-    let Some(def) = kit.def(Kind::Machine) else { return };
-    let v2 = kit.v2();
-    let ptr = if v2 {
-        "/status/conditions"
-    } else {
-        "/status/v1beta2/conditions"
-    };
-    let current = m
-        .pointer(ptr)
-        .and_then(Value::as_array)
-        .and_then(|a| a.iter().find(|c| c["type"] == "UpToDate"))
-        .and_then(|c| c["status"].as_str())
-        .map(str::to_string);
-    let want = if ok { "True" } else { "False" };
-    if current.as_deref() == Some(want) {
-        return;
-    }
-    let _ = kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
-        let mut st = o.get("status").cloned().unwrap_or(json!({}));
-        let mut list: Vec<Value> = st.pointer(ptr.trim_start_matches("/status")).and_then(Value::as_array).cloned().unwrap_or_default();
-        let c = if ok {
-            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "message": "", "lastTransitionTime": crate::time::now_rfc3339()})
-        } else {
-            json!({"type": "UpToDate", "status": "False", "reason": "NotUpToDate", "message": "* Version, infrastructure template or rollout.after changed", "lastTransitionTime": crate::time::now_rfc3339()})
-        };
-        match list.iter_mut().find(|x| x["type"] == "UpToDate") {
-            Some(x) => *x = c,
-            None => list.push(c),
-        }
-        super::kit::set_ptr(&mut st, ptr.trim_start_matches("/status"), Value::Array(list));
-        o["status"] = st;
-        true
-    });
 }
 
 fn create_machine(

@@ -242,15 +242,7 @@ impl Kit {
         finalizer: &str,
     ) -> ApiResult<()> {
         match self.mutate(def, ns, name, Sub::Main, |o| {
-            let Some(list) = o
-                .pointer_mut("/metadata/finalizers")
-                .and_then(Value::as_array_mut)
-            else {
-                return false;
-            };
-            let before = list.len();
-            list.retain(|f| f != finalizer);
-            before != list.len()
+            crate::controllers::drop_finalizer(o, finalizer)
         }) {
             Ok(_) => Ok(()),
             Err(e) if e.code == 404 => Ok(()),

@@ -525,3 +525,36 @@ fn write_status(sim: &Sim, m: &Value, phase: Phase, node_ready: Option<&str>) {
         true
     });
 }
+
+/// Sets a Machine's `UpToDate` condition (in the served generation's list) when it changes;
+/// `why_not` is the message of `False`.
+pub fn set_up_to_date(sim: &Sim, m: &Value, ok: bool, why_not: &str) {
+    let kit = &sim.kit;
+    let rel = if kit.v2() {
+        "/conditions"
+    } else {
+        "/v1beta2/conditions"
+    };
+    let now = m
+        .pointer(&format!("/status{rel}"))
+        .and_then(Value::as_array)
+        .and_then(|a| a.iter().find(|c| c["type"] == "UpToDate"))
+        .and_then(|c| c["status"].as_str());
+    if now == Some(if ok { "True" } else { "False" }) {
+        return;
+    }
+    let Some(def) = kit.def(Kind::Machine) else { return };
+    let _ = kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
+        let mut st = o.get("status").cloned().unwrap_or(json!({}));
+        let mut list: Vec<Value> = st.pointer(rel).and_then(Value::as_array).cloned().unwrap_or_default();
+        let (status, reason, message) = if ok { ("True", "UpToDate", "") } else { ("False", "NotUpToDate", why_not) };
+        let c = json!({"type": "UpToDate", "status": status, "reason": reason, "message": message, "lastTransitionTime": crate::time::now_rfc3339()});
+        match list.iter_mut().find(|x| x["type"] == "UpToDate") {
+            Some(x) => *x = c,
+            None => list.push(c),
+        }
+        super::kit::set_ptr(&mut st, rel, Value::Array(list));
+        o["status"] = st;
+        true
+    });
+}

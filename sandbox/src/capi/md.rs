@@ -284,7 +284,7 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
         let ok = current.as_ref().is_some_and(|c| s(c, "/metadata/name") == ms);
         for m in machines {
             if !is_deleting(m) {
-                set_machine_up_to_date(sim, m, ok);
+                super::machine::set_up_to_date(sim, m, ok, "* The MachineDeployment's template changed");
             }
         }
     }
@@ -298,43 +298,6 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let md = kit.get_def(&def, ns, name)?;
     let settled = write_md_status(sim, &md, &sets, current.as_ref());
     if settled { None } else { Some(sim.scaled(0.5)) }
-}
-
-fn set_machine_up_to_date(sim: &Sim, m: &Value, ok: bool) {
-    let v2 = sim.kit.v2();
-    let ptr = if v2 {
-        "/status/conditions"
-    } else {
-        "/status/v1beta2/conditions"
-    };
-    let now = m
-        .pointer(ptr)
-        .and_then(Value::as_array)
-        .and_then(|a| a.iter().find(|c| c["type"] == "UpToDate"))
-        .and_then(|c| c["status"].as_str());
-    if now == Some(if ok { "True" } else { "False" }) {
-        return;
-    }
-    let Some(def) = sim.kit.def(Kind::Machine) else {
-        return;
-    };
-    let _ = sim.kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
-        let rel = ptr.trim_start_matches("/status");
-        let mut st = o.get("status").cloned().unwrap_or(json!({}));
-        let mut list: Vec<Value> = st.pointer(rel).and_then(Value::as_array).cloned().unwrap_or_default();
-        let c = if ok {
-            json!({"type": "UpToDate", "status": "True", "reason": "UpToDate", "message": "", "lastTransitionTime": crate::time::now_rfc3339()})
-        } else {
-            json!({"type": "UpToDate", "status": "False", "reason": "NotUpToDate", "message": "* The MachineDeployment's template changed", "lastTransitionTime": crate::time::now_rfc3339()})
-        };
-        match list.iter_mut().find(|x| x["type"] == "UpToDate") {
-            Some(x) => *x = c,
-            None => list.push(c),
-        }
-        super::kit::set_ptr(&mut st, rel, Value::Array(list));
-        o["status"] = st;
-        true
-    });
 }
 
 fn create_set(sim: &Sim, md: &Value, h: &str, rev: i64, replicas: i64) -> Option<Value> {

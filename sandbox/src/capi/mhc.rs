@@ -115,6 +115,40 @@ enum Verdict {
     Unhealthy(&'static str, String),
 }
 
+/// The verdict of the first rule whose condition has held longer than its timeout
+/// (`who`: the verdict's reason, what the conditions are on, its name); otherwise each matching
+/// rule's time left goes to `wait`.
+fn expired(
+    conds: &[Value],
+    rules: &[Rule],
+    speed: f64,
+    who: (&'static str, &str, &str),
+    wait: &mut impl FnMut(f64),
+) -> Option<Verdict> {
+    let (reason, on, name) = who;
+    for r in rules {
+        let Some(c) = conds
+            .iter()
+            .find(|c| c["type"] == r.t.as_str() && c["status"] == r.status.as_str())
+        else {
+            continue;
+        };
+        let gone = age(s(c, "/lastTransitionTime"));
+        let limit = r.timeout * speed;
+        if gone >= limit {
+            return Some(Verdict::Unhealthy(
+                reason,
+                format!(
+                    "Health check failed: Condition {} on {on} {name} reports {} for more than {}s",
+                    r.t, r.status, r.timeout
+                ),
+            ));
+        }
+        wait(limit - gone);
+    }
+    None
+}
+
 fn judge(sim: &Sim, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], startup: f64) -> Verdict {
     let v2 = sim.kit.v2();
     let name = s(m, "/metadata/name");
@@ -137,24 +171,14 @@ fn judge(sim: &Sim, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], star
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    for r in machine_rules {
-        if let Some(c) = mconds
-            .iter()
-            .find(|c| c["type"] == r.t.as_str() && c["status"] == r.status.as_str())
-        {
-            let gone = age(s(c, "/lastTransitionTime"));
-            let limit = r.timeout * speed;
-            if gone >= limit {
-                return Verdict::Unhealthy(
-                    "UnhealthyMachine",
-                    format!(
-                        "Health check failed: Condition {} on Machine {name} reports {} for more than {}s",
-                        r.t, r.status, r.timeout
-                    ),
-                );
-            }
-            wait(limit - gone);
-        }
+    if let Some(v) = expired(
+        &mconds,
+        machine_rules,
+        speed,
+        ("UnhealthyMachine", "Machine", name),
+        &mut wait,
+    ) {
+        return v;
     }
     let ws = sim
         .cfg
@@ -194,24 +218,14 @@ fn judge(sim: &Sim, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], star
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            for r in node_rules {
-                if let Some(c) = nconds
-                    .iter()
-                    .find(|c| c["type"] == r.t.as_str() && c["status"] == r.status.as_str())
-                {
-                    let gone = age(s(c, "/lastTransitionTime"));
-                    let limit = r.timeout * speed;
-                    if gone >= limit {
-                        return Verdict::Unhealthy(
-                            "UnhealthyNode",
-                            format!(
-                                "Health check failed: Condition {} on Node {name} reports {} for more than {}s",
-                                r.t, r.status, r.timeout
-                            ),
-                        );
-                    }
-                    wait(limit - gone);
-                }
+            if let Some(v) = expired(
+                &nconds,
+                node_rules,
+                speed,
+                ("UnhealthyNode", "Node", name),
+                &mut wait,
+            ) {
+                return v;
             }
         }
     }

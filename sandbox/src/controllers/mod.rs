@@ -106,6 +106,19 @@ pub fn mutate(
     Err(ApiError::conflict(&def.plural, &def.group, name))
 }
 
+/// Takes `finalizer` out of an object's list; whether it was there.
+pub fn drop_finalizer(obj: &mut Value, finalizer: &str) -> bool {
+    let Some(list) = obj
+        .pointer_mut("/metadata/finalizers")
+        .and_then(Value::as_array_mut)
+    else {
+        return false;
+    };
+    let before = list.len();
+    list.retain(|f| f != finalizer);
+    before != list.len()
+}
+
 /// Removes a finalizer from an object, if present.
 pub fn remove_finalizer(
     api: &Api,
@@ -115,15 +128,7 @@ pub fn remove_finalizer(
     manager: &str,
 ) -> ApiResult<()> {
     let r = mutate(api, def, ns_opt(key), &key.name, Sub::Main, manager, |obj| {
-        let Some(list) = obj
-            .pointer_mut("/metadata/finalizers")
-            .and_then(Value::as_array_mut)
-        else {
-            return false;
-        };
-        let before = list.len();
-        list.retain(|f| f != finalizer);
-        before != list.len()
+        drop_finalizer(obj, finalizer)
     });
     match r {
         Ok(_) => Ok(()),
