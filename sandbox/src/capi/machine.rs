@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::kit::{Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s};
 use super::sim::{Sim, delay};
 use super::workload;
+use crate::resource::ResourceDef;
 use crate::rest::Sub;
 use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, PAUSED_ANNOTATION, SECRET_TYPE};
 
@@ -102,179 +103,245 @@ fn ip_of(name: &str) -> String {
 
 /// Reconciles one Machine.
 pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
-    let kit = sim.kit.clone();
-    let def = kit.def(Kind::Machine)?;
-    let m = kit.get_def(&def, ns, name)?;
-    let uid = s(&m, "/metadata/uid").to_string();
-    let cluster_name = s(&m, "/spec/clusterName").to_string();
-    let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
-    let is_cp = label(&m, CONTROL_PLANE_LABEL).is_some();
-    let infra_ref = obj_ref(&m, "/spec/infrastructureRef");
-    let boot_ref = obj_ref(&m, "/spec/bootstrap/configRef");
-    let infra_def = infra_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
-    let boot_def = boot_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
-    let infra = infra_def
-        .as_ref()
-        .zip(infra_ref.as_ref())
-        .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
-    let boot = boot_def
-        .as_ref()
-        .zip(boot_ref.as_ref())
-        .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
-    let workloads = sim.cfg.workloads.clone();
-
-    if is_deleting(&m) {
-        write_status(sim, &m, Phase::Deleting, None);
-        if let Err(left) = sim.elapsed(&uid, "delete", delay::DELETE) {
-            return Some(left);
-        }
-        if let Some(ws) = workloads.get(ns, &cluster_name) {
-            workload::delete_node(&ws, name);
-        }
-        let mut waiting = false;
-        for (d, o) in [
-            (infra_def.as_ref(), infra.as_ref()),
-            (boot_def.as_ref(), boot.as_ref()),
-        ] {
-            if let (Some(d), Some(o)) = (d, o) {
-                waiting = true;
-                let _ = kit.delete(d, ns, s(o, "/metadata/name"));
-            }
-        }
-        if waiting {
-            return Some(Duration::from_millis(20));
-        }
-        let _ = kit.remove_finalizer(&def, ns, name, FINALIZER);
-        return None;
+    let mut p = MachinePass::new(sim, ns, name)?;
+    if is_deleting(&p.m) {
+        return p.delete();
     }
+    let (kit, def) = (p.sim.kit.clone(), p.def.clone());
     let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
-    if label(&m, CLUSTER_NAME_LABEL) != Some(cluster_name.as_str()) && !cluster_name.is_empty() {
+    if label(&p.m, CLUSTER_NAME_LABEL) != Some(p.cluster_name.as_str()) && !p.cluster_name.is_empty() {
         let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-            o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cluster_name);
+            o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(p.cluster_name);
             true
         });
     }
-    if cluster_paused(cluster.as_ref()) || annotation(&m, PAUSED_ANNOTATION).is_some() {
-        write_paused(sim, &m);
+    if cluster_paused(p.cluster.as_ref()) || annotation(&p.m, PAUSED_ANNOTATION).is_some() {
+        write_paused(p.sim, &p.m);
         return None;
     }
-    // The Machine adopts its bootstrap config and infrastructure machine.
-    for (d, o) in [
-        (infra_def.as_ref(), infra.as_ref()),
-        (boot_def.as_ref(), boot.as_ref()),
-    ] {
-        if let (Some(d), Some(o)) = (d, o)
-            && (controller_owner(o).is_none_or(|(k, _)| k != "Machine")
-                || label(o, CLUSTER_NAME_LABEL).is_none())
-        {
-            let owner = owner_ref(&m, true);
-            let cn = cluster_name.clone();
-            let _ = kit.mutate(d, ns, s(o, "/metadata/name"), Sub::Main, |x| {
-                x["metadata"]["ownerReferences"] = json!([owner]);
-                x["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cn);
-                true
-            });
-        }
-    }
-    let mut wait: Option<Duration> = None;
-    let mut soonest = |d: Duration| wait = Some(wait.map_or(d, |w: Duration| w.min(d)));
-    // Bootstrap data: control plane machines once the infrastructure is up, workers once the
-    // control plane is initialised.
-    let has_data = !s(&m, "/spec/bootstrap/dataSecretName").is_empty();
-    let mut boot_ok = has_data || boot.as_ref().is_some_and(bootstrap_ready);
-    if !boot_ok && let (Some(d), Some(b)) = (boot_def.as_ref(), boot.as_ref()) {
-        let allowed = cluster.as_ref().is_some_and(|c| {
-            if is_cp {
-                cluster_infra_ready(c)
-            } else {
-                cluster_cp_initialized(c)
-            }
-        });
-        if allowed {
-            match sim.elapsed(&uid, "bootstrap", delay::BOOTSTRAP) {
-                Ok(()) => {
-                    let bname = s(b, "/metadata/name").to_string();
-                    write_bootstrap(sim, d, b, &m, &cluster_name);
-                    let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-                        if !s(o, "/spec/bootstrap/dataSecretName").is_empty() {
-                            return false;
-                        }
-                        o["spec"]["bootstrap"]["dataSecretName"] = json!(bname);
-                        true
-                    });
-                    boot_ok = true;
-                }
-                Err(left) => soonest(left),
-            }
-        } else {
-            soonest(sim.scaled(0.5));
-        }
-    }
-    let provider_id = format!("in-memory://{ns}/{name}");
-    let mut infra_ok = infra.as_ref().is_some_and(provisioned);
-    if boot_ok
-        && !infra_ok
-        && let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref())
-    {
-        match sim.elapsed(&uid, "infra", delay::INFRA_MACHINE) {
-            Ok(()) => {
-                let iname = s(i, "/metadata/name").to_string();
-                let pid = provider_id.clone();
-                let _ = kit.mutate(d, ns, &iname, Sub::Main, |o| {
-                    if s(o, "/spec/providerID") == pid {
-                        return false;
-                    }
-                    o["spec"]["providerID"] = json!(pid);
-                    true
-                });
-                let addr = ip_of(name);
-                let _ = kit.mutate(d, ns, &iname, Sub::Status, |o| {
-                    o["status"] = provisioned_status(
-                        o,
-                        json!({"addresses": [{"type": "InternalIP", "address": addr}]}),
-                    );
-                    true
-                });
-                infra_ok = true;
-            }
-            Err(left) => soonest(left),
-        }
-    }
-    if infra_ok && s(&m, "/spec/providerID").is_empty() {
-        let pid = provider_id.clone();
-        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-            o["spec"]["providerID"] = json!(pid);
-            true
-        });
-    }
-    // The Node joins the workload cluster.
-    let ws = workloads.get(ns, &cluster_name);
-    let mut node_ready = ws.as_ref().and_then(|w| workload::node_ready(w, name));
-    if infra_ok && node_ready.is_none() {
-        match sim.elapsed(&uid, "node", delay::NODE) {
-            Ok(()) => {
-                let ws = workloads.ensure(ns, &cluster_name, &sim.cfg.url);
-                let version = s(&m, "/spec/version").to_string();
-                workload::upsert_node(&ws, name, &version, &provider_id, is_cp, &ip_of(name));
-                node_ready = workload::node_ready(&ws, name);
-            }
-            Err(left) => soonest(left),
-        }
-    } else if let (Some(w), true) = (ws.as_ref(), node_ready.is_some()) {
-        workload::upsert_node(w, name, s(&m, "/spec/version"), &provider_id, is_cp, &ip_of(name));
-    }
+    p.adopt_providers();
+    let boot_ok = p.bootstrap();
+    let infra_ok = p.provision_infrastructure(boot_ok);
+    let node_ready = p.join_node(infra_ok);
     let phase = match (&node_ready, infra_ok, boot_ok) {
         (Some(_), _, _) => Phase::Running,
         (None, true, _) => Phase::Provisioned,
         (None, false, true) => Phase::Provisioning,
         _ => Phase::Pending,
     };
-    write_status(sim, &m, phase, node_ready.as_deref());
+    write_status(p.sim, &p.m, phase, node_ready.as_deref());
     match phase {
         // Node health lives in the workload cluster, which sends no events here: look again
         // from time to time.
-        Phase::Running => Some(sim.scaled(5.0).max(Duration::from_millis(500))),
-        _ => wait.or(Some(sim.scaled(0.5))),
+        Phase::Running => Some(p.sim.scaled(5.0).max(Duration::from_millis(500))),
+        _ => p.wait.or(Some(p.sim.scaled(0.5))),
+    }
+}
+
+/// One pass over a Machine: it, its cluster, its bootstrap config and infrastructure machine
+/// (with their definitions), and the soonest time a stage becomes due.
+struct MachinePass<'a> {
+    sim: &'a mut Sim,
+    def: std::sync::Arc<ResourceDef>,
+    m: Value,
+    ns: String,
+    name: String,
+    uid: String,
+    cluster_name: String,
+    cluster: Option<Value>,
+    is_cp: bool,
+    infra: Option<(std::sync::Arc<ResourceDef>, Value)>,
+    boot: Option<(std::sync::Arc<ResourceDef>, Value)>,
+    wait: Option<Duration>,
+}
+
+impl<'a> MachinePass<'a> {
+    fn new(sim: &'a mut Sim, ns: &str, name: &str) -> Option<MachinePass<'a>> {
+        let kit = sim.kit.clone();
+        let def = kit.def(Kind::Machine)?;
+        let m = kit.get_def(&def, ns, name)?;
+        let cluster_name = s(&m, "/spec/clusterName").to_string();
+        let provider = |ptr: &str| {
+            let r = obj_ref(&m, ptr)?;
+            let d = kit.def_of(&r.group, &r.kind)?;
+            let o = kit.get_def(&d, ns, &r.name)?;
+            Some((d, o))
+        };
+        Some(MachinePass {
+            infra: provider("/spec/infrastructureRef"),
+            boot: provider("/spec/bootstrap/configRef"),
+            uid: s(&m, "/metadata/uid").to_string(),
+            cluster: kit.get(Kind::Cluster, ns, &cluster_name),
+            is_cp: label(&m, CONTROL_PLANE_LABEL).is_some(),
+            ns: ns.to_string(),
+            name: name.to_string(),
+            wait: None,
+            sim,
+            def,
+            m,
+            cluster_name,
+        })
+    }
+
+    fn soonest(&mut self, d: Duration) {
+        self.wait = Some(self.wait.map_or(d, |w| w.min(d)));
+    }
+
+    fn provider_id(&self) -> String {
+        format!("in-memory://{}/{}", self.ns, self.name)
+    }
+
+    /// Deleting: the Node leaves, the infrastructure machine and bootstrap config are deleted,
+    /// then the finalizer goes.
+    fn delete(&mut self) -> Option<Duration> {
+        let (ns, name) = (self.ns.clone(), self.name.clone());
+        write_status(self.sim, &self.m, Phase::Deleting, None);
+        if let Err(left) = self.sim.elapsed(&self.uid, "delete", delay::DELETE) {
+            return Some(left);
+        }
+        if let Some(ws) = self.sim.cfg.workloads.get(&ns, &self.cluster_name) {
+            workload::delete_node(&ws, &name);
+        }
+        let kit = &self.sim.kit;
+        let mut waiting = false;
+        for (d, o) in self.infra.iter().chain(self.boot.iter()) {
+            waiting = true;
+            let _ = kit.delete(d, &ns, s(o, "/metadata/name"));
+        }
+        if waiting {
+            return Some(Duration::from_millis(20));
+        }
+        let _ = kit.remove_finalizer(&self.def, &ns, &name, FINALIZER);
+        None
+    }
+
+    /// The Machine adopts its bootstrap config and infrastructure machine.
+    fn adopt_providers(&self) {
+        let kit = &self.sim.kit;
+        for (d, o) in self.infra.iter().chain(self.boot.iter()) {
+            if controller_owner(o).is_none_or(|(k, _)| k != "Machine")
+                || label(o, CLUSTER_NAME_LABEL).is_none()
+            {
+                let owner = owner_ref(&self.m, true);
+                let _ = kit.mutate(d, &self.ns, s(o, "/metadata/name"), Sub::Main, |x| {
+                    x["metadata"]["ownerReferences"] = json!([owner]);
+                    x["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(self.cluster_name);
+                    true
+                });
+            }
+        }
+    }
+
+    /// Bootstrap data: control plane machines once the infrastructure is up, workers once the
+    /// control plane is initialised. Whether the Machine has it.
+    fn bootstrap(&mut self) -> bool {
+        let has_data = !s(&self.m, "/spec/bootstrap/dataSecretName").is_empty();
+        if has_data || self.boot.as_ref().is_some_and(|(_, b)| bootstrap_ready(b)) {
+            return true;
+        }
+        let Some((d, b)) = self.boot.clone() else {
+            return false;
+        };
+        let allowed = self.cluster.as_ref().is_some_and(|c| {
+            if self.is_cp {
+                cluster_infra_ready(c)
+            } else {
+                cluster_cp_initialized(c)
+            }
+        });
+        if !allowed {
+            let later = self.sim.scaled(0.5);
+            self.soonest(later);
+            return false;
+        }
+        if let Err(left) = self.sim.elapsed(&self.uid, "bootstrap", delay::BOOTSTRAP) {
+            self.soonest(left);
+            return false;
+        }
+        let bname = s(&b, "/metadata/name").to_string();
+        write_bootstrap(self.sim, &d, &b, &self.m, &self.cluster_name);
+        let _ = self
+            .sim
+            .kit
+            .mutate(&self.def, &self.ns, &self.name, Sub::Main, |o| {
+                if !s(o, "/spec/bootstrap/dataSecretName").is_empty() {
+                    return false;
+                }
+                o["spec"]["bootstrap"]["dataSecretName"] = json!(bname);
+                true
+            });
+        true
+    }
+
+    /// The infrastructure machine is provisioned (provider ID, address) once bootstrap data
+    /// exists; the Machine takes its provider ID. Whether it is provisioned.
+    fn provision_infrastructure(&mut self, boot_ok: bool) -> bool {
+        let mut infra_ok = self.infra.as_ref().is_some_and(|(_, i)| provisioned(i));
+        if boot_ok
+            && !infra_ok
+            && let Some((d, i)) = self.infra.clone()
+        {
+            match self.sim.elapsed(&self.uid, "infra", delay::INFRA_MACHINE) {
+                Ok(()) => {
+                    self.write_infra_provisioned(&d, &i);
+                    infra_ok = true;
+                }
+                Err(left) => self.soonest(left),
+            }
+        }
+        if infra_ok && s(&self.m, "/spec/providerID").is_empty() {
+            let pid = self.provider_id();
+            let _ = self
+                .sim
+                .kit
+                .mutate(&self.def, &self.ns, &self.name, Sub::Main, |o| {
+                    o["spec"]["providerID"] = json!(pid);
+                    true
+                });
+        }
+        infra_ok
+    }
+
+    fn write_infra_provisioned(&self, d: &ResourceDef, i: &Value) {
+        let kit = &self.sim.kit;
+        let iname = s(i, "/metadata/name");
+        let pid = self.provider_id();
+        let _ = kit.mutate(d, &self.ns, iname, Sub::Main, |o| {
+            if s(o, "/spec/providerID") == pid {
+                return false;
+            }
+            o["spec"]["providerID"] = json!(pid);
+            true
+        });
+        let addr = ip_of(&self.name);
+        let _ = kit.mutate(d, &self.ns, iname, Sub::Status, |o| {
+            o["status"] =
+                provisioned_status(o, json!({"addresses": [{"type": "InternalIP", "address": addr}]}));
+            true
+        });
+    }
+
+    /// The Node joins the workload cluster once the infrastructure is up (and is kept at the
+    /// Machine's version). The Node's Ready status, once it has joined.
+    fn join_node(&mut self, infra_ok: bool) -> Option<String> {
+        let workloads = self.sim.cfg.workloads.clone();
+        let (name, pid, ip) = (self.name.clone(), self.provider_id(), ip_of(&self.name));
+        let version = s(&self.m, "/spec/version").to_string();
+        let ws = workloads.get(&self.ns, &self.cluster_name);
+        let node_ready = ws.as_ref().and_then(|w| workload::node_ready(w, &name));
+        if infra_ok && node_ready.is_none() {
+            if let Err(left) = self.sim.elapsed(&self.uid, "node", delay::NODE) {
+                self.soonest(left);
+                return None;
+            }
+            let ws = workloads.ensure(&self.ns, &self.cluster_name, &self.sim.cfg.url);
+            workload::upsert_node(&ws, &name, &version, &pid, self.is_cp, &ip);
+            return workload::node_ready(&ws, &name);
+        }
+        if let (Some(w), true) = (ws.as_ref(), node_ready.is_some()) {
+            workload::upsert_node(w, &name, &version, &pid, self.is_cp, &ip);
+        }
+        node_ready
     }
 }
 
