@@ -115,134 +115,40 @@ fn set_replicas(sim: &Sim, ms: &Value, n: i64) {
 /// Reconciles one MachineDeployment.
 pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let kit = sim.kit.clone();
-    let v2 = kit.v2();
     let def = kit.def(Kind::MachineDeployment)?;
-    let msdef = kit.def(Kind::MachineSet)?;
     let md = kit.get_def(&def, ns, name)?;
     let cluster_name = s(&md, "/spec/clusterName").to_string();
     let sets = owned_sets(sim, ns, &md);
     if is_deleting(&md) {
-        for ms in &sets {
-            if !is_deleting(ms) {
-                let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
-            }
-        }
-        if sets.is_empty() {
-            let _ = kit.remove_finalizer(&def, ns, name, MD_FINALIZER);
-            return None;
-        }
-        write_md_status(sim, &md, &sets, None);
-        return Some(Duration::from_millis(50));
+        return delete_sets(sim, &md, &sets);
     }
     let _ = kit.ensure_finalizer(&def, ns, name, MD_FINALIZER);
     let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
-    // Like the real controller: the cluster label and a (non-controller) owner reference.
     if let Some(c) = &cluster {
-        let has_owner = md
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
-        if !has_owner || label(&md, CLUSTER_NAME_LABEL) != Some(cluster_name.as_str()) {
-            let owner = owner_ref(c, false);
-            let cn = cluster_name.clone();
-            let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-                o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cn);
-                let mut refs: Vec<Value> = o
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                if !refs.iter().any(|r| r["kind"] == "Cluster") {
-                    refs.push(owner.clone());
-                }
-                o["metadata"]["ownerReferences"] = Value::Array(refs);
-                true
-            });
-        }
+        belong_to_cluster(sim, &md, c);
     }
     if cluster_paused(cluster.as_ref()) {
         return None;
     }
     let desired = spec_replicas(&md);
     let paused = md.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
-    let h = template_hash(&md);
     let max_rev = sets.iter().map(revision).max().unwrap_or(0);
-    let mut current = sets
-        .iter()
-        .find(|ms| label(ms, MACHINE_TEMPLATE_HASH_LABEL) == Some(h.as_str()))
-        .cloned();
-    if current.is_none() && !paused {
-        current = create_set(
-            sim,
-            &md,
-            &h,
-            max_rev + 1,
-            if sets.is_empty() { desired } else { 0 },
-        );
-    }
-    // A template that came back (undo) makes its MachineSet the newest revision again.
-    if let Some(c) = &current {
-        let r = revision(c);
-        if r < max_rev || r == 0 {
-            let _ = kit.mutate(&msdef, ns, s(c, "/metadata/name"), Sub::Main, |o| {
-                o["metadata"]["annotations"][REVISION_ANNOTATION] = json!((max_rev + 1).to_string());
-                true
-            });
-        }
-    }
+    let current = current_set(sim, &md, &sets, paused, max_rev);
+    // Read again: the current set may be new, or its revision may have moved.
     let sets = owned_sets(sim, ns, &md);
     let current = current.and_then(|c| {
         sets.iter()
             .find(|x| x["metadata"]["name"] == c["metadata"]["name"])
             .cloned()
     });
-    let (surge, max_unavailable) = strategy(&md, desired);
     let machines_of: BTreeMap<String, Vec<Value>> = sets
         .iter()
         .map(|ms| (s(ms, "/metadata/name").to_string(), set_machines(sim, ns, ms)))
         .collect();
-    let available_of = |ms: &Value| {
-        machines_of
-            .get(s(ms, "/metadata/name"))
-            .map(|ms| {
-                ms.iter()
-                    .filter(|m| !is_deleting(m) && cond_true(m, v2, true, "Available"))
-                    .count() as i64
-            })
-            .unwrap_or(0)
-    };
     match (&current, paused) {
-        (Some(cur), false) => {
-            let old: Vec<&Value> = sets
-                .iter()
-                .filter(|ms| ms["metadata"]["name"] != cur["metadata"]["name"])
-                .collect();
-            let old_replicas: i64 = old.iter().map(|ms| spec_replicas(ms)).sum();
-            if old_replicas == 0 {
-                set_replicas(sim, cur, desired);
-            } else {
-                // Surge the new set...
-                let total: i64 = sets.iter().map(spec_replicas).sum();
-                let room = (desired + surge - total).max(0);
-                let new_target = (spec_replicas(cur) + room).min(desired);
-                set_replicas(sim, cur, new_target);
-                // ...and retire old machines while enough stay available.
-                let available: i64 = sets.iter().map(available_of).sum();
-                let mut removable = (available - (desired - max_unavailable)).max(0);
-                let mut olds = old.clone();
-                olds.sort_by_key(|ms| revision(ms));
-                for ms in olds {
-                    let unavailable_here = (spec_replicas(ms) - available_of(ms)).max(0);
-                    let cut = (removable + unavailable_here).min(spec_replicas(ms));
-                    if cut > 0 {
-                        set_replicas(sim, ms, spec_replicas(ms) - cut);
-                        removable = (removable - (cut - unavailable_here).max(0)).max(0);
-                    }
-                }
-            }
-        }
+        (Some(cur), false) => roll_out(sim, &md, &sets, cur, &machines_of),
+        // Paused (or nothing to roll to): only scale, the newest set absorbing the change.
         _ => {
-            // Paused (or nothing to roll to): only scale, the newest set absorbing the change.
             let total: i64 = sets.iter().map(spec_replicas).sum();
             if let Some(newest) = sets.iter().max_by_key(|ms| revision(ms))
                 && total != desired
@@ -251,41 +157,14 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
             }
         }
     }
-    // Drained old sets go away. v1beta1 (Cluster API before v1.11) keeps the newest
-    // `spec.revisionHistoryLimit` of them (default 1) as revision history; v1beta2 keeps none.
-    let mut keep = if v2 {
-        0
-    } else {
-        md.pointer("/spec/revisionHistoryLimit")
-            .and_then(Value::as_i64)
-            .unwrap_or(1)
-            .max(0)
-    };
-    let mut drained: Vec<&Value> = sets
-        .iter()
-        .filter(|ms| {
-            let is_current = current
-                .as_ref()
-                .is_some_and(|c| c["metadata"]["name"] == ms["metadata"]["name"]);
-            let empty = machines_of.get(s(ms, "/metadata/name")).is_none_or(Vec::is_empty);
-            !is_current && !paused && spec_replicas(ms) == 0 && empty && !is_deleting(ms)
-        })
-        .collect();
-    drained.sort_by_key(|ms| std::cmp::Reverse(revision(ms)));
-    for ms in drained {
-        if keep > 0 {
-            keep -= 1;
-            continue;
-        }
-        let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
+    if !paused {
+        remove_drained_sets(sim, &md, &sets, current.as_ref(), &machines_of);
     }
     // Machines of the current set are up to date, the others not.
     for (ms, machines) in &machines_of {
         let ok = current.as_ref().is_some_and(|c| s(c, "/metadata/name") == ms);
-        for m in machines {
-            if !is_deleting(m) {
-                super::machine::set_up_to_date(sim, m, ok, "* The MachineDeployment's template changed");
-            }
+        for m in machines.iter().filter(|m| !is_deleting(m)) {
+            super::machine::set_up_to_date(sim, m, ok, "* The MachineDeployment's template changed");
         }
     }
     let rev = current.as_ref().map(revision).unwrap_or(max_rev);
@@ -298,6 +177,169 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     let md = kit.get_def(&def, ns, name)?;
     let settled = write_md_status(sim, &md, &sets, current.as_ref());
     if settled { None } else { Some(sim.scaled(0.5)) }
+}
+
+/// A MachineDeployment being deleted deletes its MachineSets, then lets go of its finalizer.
+fn delete_sets(sim: &Sim, md: &Value, sets: &[Value]) -> Option<Duration> {
+    let kit = &sim.kit;
+    let (ns, name) = (s(md, "/metadata/namespace"), s(md, "/metadata/name"));
+    let def = kit.def(Kind::MachineDeployment)?;
+    let msdef = kit.def(Kind::MachineSet)?;
+    for ms in sets.iter().filter(|ms| !is_deleting(ms)) {
+        let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
+    }
+    if sets.is_empty() {
+        let _ = kit.remove_finalizer(&def, ns, name, MD_FINALIZER);
+        return None;
+    }
+    write_md_status(sim, md, sets, None);
+    Some(Duration::from_millis(50))
+}
+
+/// Like the real controller: the cluster label and a (non-controller) owner reference.
+fn belong_to_cluster(sim: &Sim, md: &Value, cluster: &Value) {
+    let kit = &sim.kit;
+    let Some(def) = kit.def(Kind::MachineDeployment) else {
+        return;
+    };
+    let cluster_name = s(md, "/spec/clusterName");
+    let has_owner = md
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
+    if has_owner && label(md, CLUSTER_NAME_LABEL) == Some(cluster_name) {
+        return;
+    }
+    let owner = owner_ref(cluster, false);
+    let _ = kit.mutate(
+        &def,
+        s(md, "/metadata/namespace"),
+        s(md, "/metadata/name"),
+        Sub::Main,
+        |o| {
+            o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cluster_name);
+            let mut refs: Vec<Value> = o
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if !refs.iter().any(|r| r["kind"] == "Cluster") {
+                refs.push(owner.clone());
+            }
+            o["metadata"]["ownerReferences"] = Value::Array(refs);
+            true
+        },
+    );
+}
+
+/// The MachineSet of the current template (created when missing unless paused: with every
+/// replica when it is the first set); a template that came back (undo) makes its MachineSet
+/// the newest revision again.
+fn current_set(sim: &Sim, md: &Value, sets: &[Value], paused: bool, max_rev: i64) -> Option<Value> {
+    let h = template_hash(md);
+    let mut current = sets
+        .iter()
+        .find(|ms| label(ms, MACHINE_TEMPLATE_HASH_LABEL) == Some(h.as_str()))
+        .cloned();
+    if current.is_none() && !paused {
+        let replicas = if sets.is_empty() { spec_replicas(md) } else { 0 };
+        current = create_set(sim, md, &h, max_rev + 1, replicas);
+    }
+    if let Some(c) = &current
+        && let Some(msdef) = sim.kit.def(Kind::MachineSet)
+    {
+        let r = revision(c);
+        if r < max_rev || r == 0 {
+            let _ = sim.kit.mutate(
+                &msdef,
+                s(md, "/metadata/namespace"),
+                s(c, "/metadata/name"),
+                Sub::Main,
+                |o| {
+                    o["metadata"]["annotations"][REVISION_ANNOTATION] = json!((max_rev + 1).to_string());
+                    true
+                },
+            );
+        }
+    }
+    current
+}
+
+/// A rolling update step: the current set surges within `maxSurge`, old sets shrink (oldest
+/// first) while `maxUnavailable` allows.
+fn roll_out(sim: &Sim, md: &Value, sets: &[Value], cur: &Value, machines_of: &BTreeMap<String, Vec<Value>>) {
+    let v2 = sim.kit.v2();
+    let desired = spec_replicas(md);
+    let (surge, max_unavailable) = strategy(md, desired);
+    let available_of = |ms: &Value| {
+        machines_of
+            .get(s(ms, "/metadata/name"))
+            .map(|ms| {
+                ms.iter()
+                    .filter(|m| !is_deleting(m) && cond_true(m, v2, true, "Available"))
+                    .count() as i64
+            })
+            .unwrap_or(0)
+    };
+    let mut old: Vec<&Value> = sets
+        .iter()
+        .filter(|ms| ms["metadata"]["name"] != cur["metadata"]["name"])
+        .collect();
+    if old.iter().map(|ms| spec_replicas(ms)).sum::<i64>() == 0 {
+        set_replicas(sim, cur, desired);
+        return;
+    }
+    // Surge the new set...
+    let total: i64 = sets.iter().map(spec_replicas).sum();
+    let room = (desired + surge - total).max(0);
+    set_replicas(sim, cur, (spec_replicas(cur) + room).min(desired));
+    // ...and retire old machines while enough stay available.
+    let available: i64 = sets.iter().map(available_of).sum();
+    let mut removable = (available - (desired - max_unavailable)).max(0);
+    old.sort_by_key(|ms| revision(ms));
+    for ms in old {
+        let unavailable_here = (spec_replicas(ms) - available_of(ms)).max(0);
+        let cut = (removable + unavailable_here).min(spec_replicas(ms));
+        if cut > 0 {
+            set_replicas(sim, ms, spec_replicas(ms) - cut);
+            removable = (removable - (cut - unavailable_here).max(0)).max(0);
+        }
+    }
+}
+
+/// Drained old sets go away. v1beta1 (Cluster API before v1.11) keeps the newest
+/// `spec.revisionHistoryLimit` of them (default 1) as revision history; v1beta2 keeps none.
+fn remove_drained_sets(
+    sim: &Sim,
+    md: &Value,
+    sets: &[Value],
+    current: Option<&Value>,
+    machines_of: &BTreeMap<String, Vec<Value>>,
+) {
+    let kit = &sim.kit;
+    let Some(msdef) = kit.def(Kind::MachineSet) else {
+        return;
+    };
+    let keep = if kit.v2() {
+        0
+    } else {
+        md.pointer("/spec/revisionHistoryLimit")
+            .and_then(Value::as_i64)
+            .unwrap_or(1)
+            .max(0) as usize
+    };
+    let mut drained: Vec<&Value> = sets
+        .iter()
+        .filter(|ms| {
+            let is_current = current.is_some_and(|c| c["metadata"]["name"] == ms["metadata"]["name"]);
+            let empty = machines_of.get(s(ms, "/metadata/name")).is_none_or(Vec::is_empty);
+            !is_current && spec_replicas(ms) == 0 && empty && !is_deleting(ms)
+        })
+        .collect();
+    drained.sort_by_key(|ms| std::cmp::Reverse(revision(ms)));
+    for ms in drained.into_iter().skip(keep) {
+        let _ = kit.delete(&msdef, s(md, "/metadata/namespace"), s(ms, "/metadata/name"));
+    }
 }
 
 fn create_set(sim: &Sim, md: &Value, h: &str, rev: i64, replicas: i64) -> Option<Value> {
