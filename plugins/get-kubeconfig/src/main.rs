@@ -111,6 +111,9 @@ fn validate(cli: &Cli) -> Result<()> {
     Ok(())
 }
 
+/// A fetched and checked workload kubeconfig.
+type Found = (Fetched, capi_shared::kubeconfig_file::KubeconfigDoc, Info);
+
 async fn run(cli: Cli) -> Result<()> {
     validate(&cli)?;
     let (kube, catalog, _) = Catalog::connect(&cli.conn, None).await?;
@@ -126,143 +129,21 @@ async fn run(cli: Cli) -> Result<()> {
         };
         return Err(Error::NotFound(format!("there are no clusters in {scope}")));
     }
-    // Independent reads, a few at a time.
-    let fetched: Vec<Result<Fetched>> = futures::stream::iter(targets.iter().cloned())
-        .map(|(ns, name)| {
-            let (kube, catalog) = (&kube, &catalog);
-            async move { wk::fetch(kube, catalog, &ns, &name, cli.user).await }
-        })
-        .buffered(8)
-        .collect()
-        .await;
     let single = cli.name.is_some();
-    let mut ok: Vec<(Fetched, capi_shared::kubeconfig_file::KubeconfigDoc, Info)> = vec![];
-    let mut failures: Vec<Error> = vec![];
-    for f in fetched {
-        match f.and_then(|f| wk::inspect(&f).map(|(doc, info)| (f, doc, info))) {
-            Ok(x) => ok.push(x),
-            Err(e) if single => return Err(e),
-            Err(e) => failures.push(e),
-        }
-    }
+    let (ok, failures) = fetch_all(&kube, &catalog, &targets, &cli).await?;
     for (_, _, info) in &ok {
         warn_expiry(info);
     }
-    let mut infos: Vec<Info> = vec![];
-    if cli.merge {
-        let path = match &cli.into {
-            Some(p) => p.clone(),
-            None => capi_shared::kubeconfig_file::default_write_target().ok_or_else(|| {
-                Error::Config(
-                    "cannot find your kubeconfig: set KUBECONFIG or HOME, or pass --into PATH".into(),
-                )
-            })?,
-        };
-        let mut singles = vec![];
-        for (f, doc, info) in &ok {
-            let name = cli
-                .context_name
-                .clone()
-                .unwrap_or_else(|| wk::default_context_name(&f.namespace, &f.cluster));
-            singles.push((wk::renamed(doc, &name, cli.server.as_deref())?, info.clone()));
-        }
-        let exact = cli.context_name.is_some();
-        let opts = EditOptions {
-            lock_timeout: Duration::from_secs(60),
-            backup: true,
-        };
-        let (merged, _) = edit(&path, &opts, |target| {
-            let mut out = vec![];
-            for (s, _) in &singles {
-                out.push(wk::merge(target, s, exact, cli.use_context)?);
-            }
-            Ok(out)
-        })?;
-        for (m, (_, info)) in merged.iter().zip(singles) {
-            let mut info = info;
-            info.context = m.context().to_string();
-            info.server = cli.server.clone().unwrap_or(info.server);
-            info.written_to = Some(path.display().to_string());
-            if cli.format.is_none() {
-                let verb = if matches!(m, Merged::Refreshed(_)) {
-                    "Refreshed"
-                } else {
-                    "Added"
-                };
-                println!(
-                    "{verb} context {:?} for cluster {}/{} in {}{}",
-                    m.context(),
-                    info.namespace,
-                    info.cluster,
-                    path.display(),
-                    expiry_note(&info)
-                );
-            }
-            infos.push(info);
-        }
-        if cli.use_context
-            && cli.format.is_none()
-            && let Some(m) = merged.last()
-        {
-            println!("switched to context {:?}", m.context());
-        }
+    let infos = if cli.merge {
+        merge_all(&cli, &ok)?
     } else if let Some(dir) = &cli.output_dir {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Io {
-            context: "creating directory",
-            path: dir.clone(),
-            source,
-        })?;
-        for (f, doc, mut info) in ok {
-            let file = dir.join(format!("{}-{}.kubeconfig", f.namespace, f.cluster));
-            let data = bytes_for(&f, &doc, &info, cli.server.as_deref(), None)?;
-            write_private(&file, &data)?;
-            info.written_to = Some(file.display().to_string());
-            info.server = cli.server.clone().unwrap_or(info.server);
-            if cli.format.is_none() {
-                println!("wrote {}{}", file.display(), expiry_note(&info));
-            }
-            infos.push(info);
-        }
+        write_all(&cli, dir, ok)?
     } else if single {
-        let Some((f, doc, mut info)) = ok.into_iter().next() else {
-            return Err(Error::Other("nothing fetched".into()));
-        };
-        let data = bytes_for(
-            &f,
-            &doc,
-            &info,
-            cli.server.as_deref(),
-            cli.context_name.as_deref(),
-        )?;
-        if let Some(o) = &cli.context_name {
-            info.context = o.clone();
-        }
-        info.server = cli.server.clone().unwrap_or(info.server);
-        match &cli.output {
-            Some(file) => {
-                write_private(file, &data)?;
-                info.written_to = Some(file.display().to_string());
-                if cli.format.is_none() {
-                    println!("wrote {}{}", file.display(), expiry_note(&info));
-                }
-            }
-            None if cli.format.is_some() => {}
-            None => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(&data)
-                    .and_then(|_| out.flush())
-                    .map_err(|source| Error::Io {
-                        context: "writing to",
-                        path: PathBuf::from("stdout"),
-                        source,
-                    })?;
-            }
-        }
-        infos.push(info);
+        vec![write_one(&cli, ok)?]
     } else {
         // -A/--all with only -o: report what would be exported.
-        infos.extend(ok.into_iter().map(|(_, _, i)| i));
-    }
+        ok.into_iter().map(|(_, _, i)| i).collect()
+    };
     if let Some(fmt) = cli.format {
         let text = if single {
             output::render(&infos[0], fmt)?
@@ -283,6 +164,150 @@ async fn run(cli: Cli) -> Result<()> {
             )))
         }
     }
+}
+
+/// Reads and checks every target's kubeconfig, a few at a time. For one named cluster a
+/// failure is the error; for several, the failures are returned beside what worked.
+async fn fetch_all(
+    kube: &Kube,
+    catalog: &Catalog,
+    targets: &[(String, String)],
+    cli: &Cli,
+) -> Result<(Vec<Found>, Vec<Error>)> {
+    let fetched: Vec<Result<Fetched>> = futures::stream::iter(targets.iter().cloned())
+        .map(|(ns, name)| async move { wk::fetch(kube, catalog, &ns, &name, cli.user).await })
+        .buffered(8)
+        .collect()
+        .await;
+    let mut ok: Vec<Found> = vec![];
+    let mut failures: Vec<Error> = vec![];
+    for f in fetched {
+        match f.and_then(|f| wk::inspect(&f).map(|(doc, info)| (f, doc, info))) {
+            Ok(x) => ok.push(x),
+            Err(e) if cli.name.is_some() => return Err(e),
+            Err(e) => failures.push(e),
+        }
+    }
+    Ok((ok, failures))
+}
+
+/// `--merge`: every kubeconfig into yours (or `--into`), in one locked edit.
+fn merge_all(cli: &Cli, ok: &[Found]) -> Result<Vec<Info>> {
+    let path = match &cli.into {
+        Some(p) => p.clone(),
+        None => capi_shared::kubeconfig_file::default_write_target().ok_or_else(|| {
+            Error::Config("cannot find your kubeconfig: set KUBECONFIG or HOME, or pass --into PATH".into())
+        })?,
+    };
+    let mut singles = vec![];
+    for (f, doc, info) in ok {
+        let name = cli
+            .context_name
+            .clone()
+            .unwrap_or_else(|| wk::default_context_name(&f.namespace, &f.cluster));
+        singles.push((wk::renamed(doc, &name, cli.server.as_deref())?, info.clone()));
+    }
+    let exact = cli.context_name.is_some();
+    let opts = EditOptions {
+        lock_timeout: Duration::from_secs(60),
+        backup: true,
+    };
+    let (merged, _) = edit(&path, &opts, |target| {
+        singles
+            .iter()
+            .map(|(s, _)| wk::merge(target, s, exact, cli.use_context))
+            .collect::<std::result::Result<Vec<_>, _>>()
+    })?;
+    let mut infos = vec![];
+    for (m, (_, mut info)) in merged.iter().zip(singles) {
+        info.context = m.context().to_string();
+        info.server = cli.server.clone().unwrap_or(info.server);
+        info.written_to = Some(path.display().to_string());
+        if cli.format.is_none() {
+            let verb = if matches!(m, Merged::Refreshed(_)) {
+                "Refreshed"
+            } else {
+                "Added"
+            };
+            println!(
+                "{verb} context {:?} for cluster {}/{} in {}{}",
+                m.context(),
+                info.namespace,
+                info.cluster,
+                path.display(),
+                expiry_note(&info)
+            );
+        }
+        infos.push(info);
+    }
+    if cli.use_context
+        && cli.format.is_none()
+        && let Some(m) = merged.last()
+    {
+        println!("switched to context {:?}", m.context());
+    }
+    Ok(infos)
+}
+
+/// `--output-dir`: one private file per cluster.
+fn write_all(cli: &Cli, dir: &Path, ok: Vec<Found>) -> Result<Vec<Info>> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        context: "creating directory",
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut infos = vec![];
+    for (f, doc, mut info) in ok {
+        let file = dir.join(format!("{}-{}.kubeconfig", f.namespace, f.cluster));
+        let data = bytes_for(&f, &doc, &info, cli.server.as_deref(), None)?;
+        write_private(&file, &data)?;
+        info.written_to = Some(file.display().to_string());
+        info.server = cli.server.clone().unwrap_or(info.server);
+        if cli.format.is_none() {
+            println!("wrote {}{}", file.display(), expiry_note(&info));
+        }
+        infos.push(info);
+    }
+    Ok(infos)
+}
+
+/// One named cluster: to `--output`, or printed as stored.
+fn write_one(cli: &Cli, ok: Vec<Found>) -> Result<Info> {
+    let Some((f, doc, mut info)) = ok.into_iter().next() else {
+        return Err(Error::Other("nothing fetched".into()));
+    };
+    let data = bytes_for(
+        &f,
+        &doc,
+        &info,
+        cli.server.as_deref(),
+        cli.context_name.as_deref(),
+    )?;
+    if let Some(o) = &cli.context_name {
+        info.context = o.clone();
+    }
+    info.server = cli.server.clone().unwrap_or(info.server);
+    match &cli.output {
+        Some(file) => {
+            write_private(file, &data)?;
+            info.written_to = Some(file.display().to_string());
+            if cli.format.is_none() {
+                println!("wrote {}{}", file.display(), expiry_note(&info));
+            }
+        }
+        None if cli.format.is_some() => {}
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&data)
+                .and_then(|_| out.flush())
+                .map_err(|source| Error::Io {
+                    context: "writing to",
+                    path: PathBuf::from("stdout"),
+                    source,
+                })?;
+        }
+    }
+    Ok(info)
 }
 
 /// The bytes to write: as stored, unless a server or context name change was asked for.
