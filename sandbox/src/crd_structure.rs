@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-use crate::crds::Generation;
+use capi_shared::capi::Generation;
 
 fn parsed(g: Generation) -> &'static Map<String, Value> {
     static V1BETA1: OnceLock<Map<String, Value>> = OnceLock::new();

@@ -22,7 +22,6 @@ pub mod http;
 pub mod jsonpath;
 pub mod openapi;
 pub mod patch;
-pub mod persist;
 pub mod protobuf;
 pub mod registry;
 pub mod resource;

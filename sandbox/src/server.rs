@@ -19,10 +19,10 @@ use crate::controllers::{self, crd::CrdController, gc::Gc, namespace::NamespaceC
 use crate::crds::{self, Generation};
 use crate::http::{ServerState, User};
 use crate::openapi::OpenApiCache;
-use crate::persist::{Record, Wal};
 use crate::registry::Registry;
 use crate::rest::{Api, WriteOpts};
 use crate::store::Store;
+use crate::store::persist::{Record, Wal};
 use crate::tls::{self, Ca, Usage};
 
 /// Errors starting a sandbox.
@@ -157,7 +157,7 @@ pub struct Sandbox {
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
     /// The state directory's lock, if any.
-    _lock: Option<crate::persist::DirLock>,
+    _lock: Option<crate::store::persist::DirLock>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -181,7 +181,7 @@ impl Sandbox {
     pub async fn start(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
         let lock = match &cfg.state_dir {
             Some(dir) => Some(
-                crate::persist::prepare_dir(dir)
+                crate::store::persist::prepare_dir(dir)
                     .map_err(io(format!("opening state directory {}", dir.display())))?,
             ),
             None => None,
@@ -238,7 +238,7 @@ impl Sandbox {
                 )),
             ),
         ];
-        let workloads = Arc::new(crate::capi::workload::Workloads::default());
+        let workloads = Arc::new(crate::http::workloads::Workloads::default());
         let listener = TcpListener::bind(("127.0.0.1", cfg.port))
             .await
             .map_err(io(format!("listening on 127.0.0.1:{}", cfg.port)))?;

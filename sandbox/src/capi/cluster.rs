@@ -10,16 +10,16 @@ use std::time::Duration;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, cond_true, controller_owner, is_deleting, label, owner_ref, s};
 use super::machine::{cluster_paused, provisioned, provisioned_status};
-use super::sim::{Sim, delay};
 use crate::rest::Sub;
 use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL};
 
 const FINALIZER: &str = "cluster.cluster.x-k8s.io";
 
 /// Reconciles one Cluster.
-pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
     let def = kit.def(Kind::Cluster)?;
@@ -111,7 +111,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
 }
 
 /// Makes the Cluster the controller owner of an object it references, with the cluster label.
-fn adopt(sim: &Sim, def: &crate::resource::ResourceDef, o: &Value, cluster: &Value) {
+fn adopt(sim: &Ctx, def: &crate::resource::ResourceDef, o: &Value, cluster: &Value) {
     let name = s(cluster, "/metadata/name").to_string();
     if controller_owner(o).is_some_and(|(k, n)| k == "Cluster" && n == name)
         && label(o, CLUSTER_NAME_LABEL) == Some(name.as_str())
@@ -139,7 +139,7 @@ fn adopt(sim: &Sim, def: &crate::resource::ResourceDef, o: &Value, cluster: &Val
     );
 }
 
-fn write_paused(sim: &Sim, cluster: &Value) {
+fn write_paused(sim: &Ctx, cluster: &Value) {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::Cluster) else { return };
     let v2 = kit.v2();
@@ -213,7 +213,7 @@ struct Observed<'a> {
 
 impl<'a> Observed<'a> {
     fn new(
-        sim: &Sim,
+        sim: &Ctx,
         cluster: &Value,
         infra: Option<&'a Value>,
         infra_ready: bool,
@@ -445,7 +445,7 @@ impl<'a> Observed<'a> {
     }
 }
 
-fn write_status(sim: &Sim, cluster: &Value, infra: Option<&Value>, infra_ready: bool, cp: Option<&Value>) {
+fn write_status(sim: &Ctx, cluster: &Value, infra: Option<&Value>, infra_ready: bool, cp: Option<&Value>) {
     let kit = &sim.kit;
     let v2 = kit.v2();
     let Some(def) = kit.def(Kind::Cluster) else { return };
@@ -486,7 +486,7 @@ fn write_status(sim: &Sim, cluster: &Value, infra: Option<&Value>, infra_ready: 
 
 /// Deletes workers, then the control plane, then the infrastructure; removes the finalizer
 /// when everything is gone.
-fn teardown(sim: &mut Sim, cluster: &Value) -> Option<Duration> {
+fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
     let kit = sim.kit.clone();
     let ns = s(cluster, "/metadata/namespace").to_string();
     let name = s(cluster, "/metadata/name").to_string();

@@ -13,11 +13,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::ctx::Ctx;
 use super::kit::{
     Cond, Kind, MachineCounts, annotation, cond_true, is_deleting, label, owner_ref, s, suffix,
 };
 use super::machine::cluster_paused;
-use super::sim::Sim;
 use crate::resource::ResourceDef;
 use crate::rest::Sub;
 use crate::tls::{Ca, Usage};
@@ -59,7 +59,7 @@ pub fn rolled_after(after: Option<&str>, machine: &Value) -> bool {
 
 /// Clones an infrastructure template into an infrastructure machine named `name`.
 pub fn clone_infra(
-    sim: &Sim,
+    sim: &Ctx,
     ns: &str,
     template: &capi_shared::capi::object::ObjRef,
     name: &str,
@@ -83,7 +83,7 @@ pub fn clone_infra(
 }
 
 /// The template an infrastructure machine was cloned from.
-pub fn cloned_from(sim: &Sim, ns: &str, machine: &Value) -> Option<String> {
+pub fn cloned_from(sim: &Ctx, ns: &str, machine: &Value) -> Option<String> {
     let r = obj_ref(machine, "/spec/infrastructureRef")?;
     let d = sim.kit.def_of(&r.group, &r.kind)?;
     let o = sim.kit.get_def(&d, ns, &r.name)?;
@@ -107,7 +107,7 @@ fn needs_remediation(m: &Value, v2: bool) -> bool {
 }
 
 /// Reconciles one KubeadmControlPlane.
-pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
     let def = kit.def(Kind::KubeadmControlPlane)?;
@@ -214,7 +214,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
 }
 
 fn create_machine(
-    sim: &Sim,
+    sim: &Ctx,
     kcp: &Value,
     cluster: &Value,
     template: &Option<capi_shared::capi::object::ObjRef>,
@@ -316,7 +316,7 @@ fn create_machine(
 /// Writes counters, versions and conditions; returns whether the control plane is initialised.
 /// `up_to_date` overrides the count read from the Machines' UpToDate conditions.
 fn write_status(
-    sim: &Sim,
+    sim: &Ctx,
     kcp: &Value,
     machines: &[Value],
     up_to_date: Option<i64>,
@@ -458,7 +458,7 @@ fn write_status(
 /// pair) where missing, as kubeadm's bootstrap does, then `<cluster>-kubeconfig`: a
 /// `system:masters` client certificate issued by the cluster's own CA (an existing `-ca`, such as
 /// one the user supplied, is used), for the workload API server.
-fn ensure_secrets(sim: &Sim, kcp: &Value, cluster: &Value) {
+fn ensure_secrets(sim: &Ctx, kcp: &Value, cluster: &Value) {
     let kit = &sim.kit;
     let Some(sdef) = kit.def(Kind::Secret) else { return };
     let ns = s(kcp, "/metadata/namespace").to_string();

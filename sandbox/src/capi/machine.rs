@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s};
-use super::sim::{Sim, delay};
 use super::workload;
 use crate::resource::ResourceDef;
 use crate::rest::Sub;
@@ -102,7 +102,7 @@ fn ip_of(name: &str) -> String {
 }
 
 /// Reconciles one Machine.
-pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let mut p = MachinePass::new(sim, ns, name)?;
     if is_deleting(&p.m) {
         return p.delete();
@@ -141,7 +141,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
 /// One pass over a Machine: it, its cluster, its bootstrap config and infrastructure machine
 /// (with their definitions), and the soonest time a stage becomes due.
 struct MachinePass<'a> {
-    sim: &'a mut Sim,
+    sim: &'a mut Ctx,
     def: std::sync::Arc<ResourceDef>,
     m: Value,
     ns: String,
@@ -156,7 +156,7 @@ struct MachinePass<'a> {
 }
 
 impl<'a> MachinePass<'a> {
-    fn new(sim: &'a mut Sim, ns: &str, name: &str) -> Option<MachinePass<'a>> {
+    fn new(sim: &'a mut Ctx, ns: &str, name: &str) -> Option<MachinePass<'a>> {
         let kit = sim.kit.clone();
         let def = kit.def(Kind::Machine)?;
         let m = kit.get_def(&def, ns, name)?;
@@ -345,7 +345,7 @@ impl<'a> MachinePass<'a> {
     }
 }
 
-fn write_bootstrap(sim: &Sim, def: &crate::resource::ResourceDef, b: &Value, m: &Value, cluster: &str) {
+fn write_bootstrap(sim: &Ctx, def: &crate::resource::ResourceDef, b: &Value, m: &Value, cluster: &str) {
     let kit = &sim.kit;
     let ns = s(m, "/metadata/namespace").to_string();
     let bname = s(b, "/metadata/name").to_string();
@@ -429,7 +429,7 @@ fn leak(t: &str) -> &'static str {
     }
 }
 
-fn write_paused(sim: &Sim, m: &Value) {
+fn write_paused(sim: &Ctx, m: &Value) {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::Machine) else { return };
     let v2 = kit.v2();
@@ -445,7 +445,7 @@ fn write_paused(sim: &Sim, m: &Value) {
     });
 }
 
-fn write_status(sim: &Sim, m: &Value, phase: Phase, node_ready: Option<&str>) {
+fn write_status(sim: &Ctx, m: &Value, phase: Phase, node_ready: Option<&str>) {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::Machine) else { return };
     let v2 = kit.v2();
@@ -595,7 +595,7 @@ fn write_status(sim: &Sim, m: &Value, phase: Phase, node_ready: Option<&str>) {
 
 /// Sets a Machine's `UpToDate` condition (in the served generation's list) when it changes;
 /// `why_not` is the message of `False`.
-pub fn set_up_to_date(sim: &Sim, m: &Value, ok: bool, why_not: &str) {
+pub fn set_up_to_date(sim: &Ctx, m: &Value, ok: bool, why_not: &str) {
     let kit = &sim.kit;
     let rel = if kit.v2() {
         "/conditions"

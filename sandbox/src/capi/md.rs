@@ -9,12 +9,12 @@ use std::time::Duration;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::ctx::Ctx;
 use super::kcp::{clone_infra, rollout_after};
 use super::kit::{
     Cond, Kind, MachineCounts, cond_true, controller_owner, hash, is_deleting, label, owner_ref, s, suffix,
 };
 use super::machine::cluster_paused;
-use super::sim::Sim;
 use crate::rest::Sub;
 use capi_shared::capi::labels::{
     CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, DEPLOYMENT_NAME_LABEL, DESIRED_REPLICAS_ANNOTATION,
@@ -70,7 +70,7 @@ fn revision(o: &Value) -> i64 {
         .unwrap_or(0)
 }
 
-fn owned_sets(sim: &Sim, ns: &str, md: &Value) -> Vec<Value> {
+fn owned_sets(sim: &Ctx, ns: &str, md: &Value) -> Vec<Value> {
     let name = s(md, "/metadata/name");
     sim.kit
         .list(Kind::MachineSet, ns, &format!("{DEPLOYMENT_NAME_LABEL}={name}"))
@@ -79,7 +79,7 @@ fn owned_sets(sim: &Sim, ns: &str, md: &Value) -> Vec<Value> {
         .collect()
 }
 
-fn set_machines(sim: &Sim, ns: &str, ms: &Value) -> Vec<Value> {
+fn set_machines(sim: &Ctx, ns: &str, ms: &Value) -> Vec<Value> {
     let name = s(ms, "/metadata/name");
     sim.kit
         .list(Kind::Machine, ns, &format!("{SET_NAME_LABEL}={name}"))
@@ -92,7 +92,7 @@ fn spec_replicas(o: &Value) -> i64 {
     o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn set_replicas(sim: &Sim, ms: &Value, n: i64) {
+fn set_replicas(sim: &Ctx, ms: &Value, n: i64) {
     if spec_replicas(ms) == n {
         return;
     }
@@ -113,7 +113,7 @@ fn set_replicas(sim: &Sim, ms: &Value, n: i64) {
 }
 
 /// Reconciles one MachineDeployment.
-pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let kit = sim.kit.clone();
     let def = kit.def(Kind::MachineDeployment)?;
     let md = kit.get_def(&def, ns, name)?;
@@ -180,7 +180,7 @@ pub fn reconcile_md(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
 }
 
 /// A MachineDeployment being deleted deletes its MachineSets, then lets go of its finalizer.
-fn delete_sets(sim: &Sim, md: &Value, sets: &[Value]) -> Option<Duration> {
+fn delete_sets(sim: &Ctx, md: &Value, sets: &[Value]) -> Option<Duration> {
     let kit = &sim.kit;
     let (ns, name) = (s(md, "/metadata/namespace"), s(md, "/metadata/name"));
     let def = kit.def(Kind::MachineDeployment)?;
@@ -197,7 +197,7 @@ fn delete_sets(sim: &Sim, md: &Value, sets: &[Value]) -> Option<Duration> {
 }
 
 /// Like the real controller: the cluster label and a (non-controller) owner reference.
-fn belong_to_cluster(sim: &Sim, md: &Value, cluster: &Value) {
+fn belong_to_cluster(sim: &Ctx, md: &Value, cluster: &Value) {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::MachineDeployment) else {
         return;
@@ -235,7 +235,7 @@ fn belong_to_cluster(sim: &Sim, md: &Value, cluster: &Value) {
 /// The MachineSet of the current template (created when missing unless paused: with every
 /// replica when it is the first set); a template that came back (undo) makes its MachineSet
 /// the newest revision again.
-fn current_set(sim: &Sim, md: &Value, sets: &[Value], paused: bool, max_rev: i64) -> Option<Value> {
+fn current_set(sim: &Ctx, md: &Value, sets: &[Value], paused: bool, max_rev: i64) -> Option<Value> {
     let h = template_hash(md);
     let mut current = sets
         .iter()
@@ -267,7 +267,7 @@ fn current_set(sim: &Sim, md: &Value, sets: &[Value], paused: bool, max_rev: i64
 
 /// A rolling update step: the current set surges within `maxSurge`, old sets shrink (oldest
 /// first) while `maxUnavailable` allows.
-fn roll_out(sim: &Sim, md: &Value, sets: &[Value], cur: &Value, machines_of: &BTreeMap<String, Vec<Value>>) {
+fn roll_out(sim: &Ctx, md: &Value, sets: &[Value], cur: &Value, machines_of: &BTreeMap<String, Vec<Value>>) {
     let v2 = sim.kit.v2();
     let desired = spec_replicas(md);
     let (surge, max_unavailable) = strategy(md, desired);
@@ -310,7 +310,7 @@ fn roll_out(sim: &Sim, md: &Value, sets: &[Value], cur: &Value, machines_of: &BT
 /// Drained old sets go away. v1beta1 (Cluster API before v1.11) keeps the newest
 /// `spec.revisionHistoryLimit` of them (default 1) as revision history; v1beta2 keeps none.
 fn remove_drained_sets(
-    sim: &Sim,
+    sim: &Ctx,
     md: &Value,
     sets: &[Value],
     current: Option<&Value>,
@@ -342,7 +342,7 @@ fn remove_drained_sets(
     }
 }
 
-fn create_set(sim: &Sim, md: &Value, h: &str, rev: i64, replicas: i64) -> Option<Value> {
+fn create_set(sim: &Ctx, md: &Value, h: &str, rev: i64, replicas: i64) -> Option<Value> {
     let kit = &sim.kit;
     let def = kit.def(Kind::MachineSet)?;
     let ns = s(md, "/metadata/namespace");
@@ -370,7 +370,7 @@ fn create_set(sim: &Sim, md: &Value, h: &str, rev: i64, replicas: i64) -> Option
 }
 
 /// Writes the MachineDeployment's status; returns whether it is settled.
-fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value>) -> bool {
+fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value>) -> bool {
     let kit = &sim.kit;
     let v2 = kit.v2();
     let Some(def) = kit.def(Kind::MachineDeployment) else {
@@ -488,7 +488,7 @@ fn write_md_status(sim: &Sim, md: &Value, sets: &[Value], current: Option<&Value
 pub const MACHINES_PER_PASS: i64 = 20;
 
 /// Reconciles one MachineSet.
-pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
     let def = kit.def(Kind::MachineSet)?;
@@ -613,7 +613,7 @@ pub fn reconcile_ms(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     }
 }
 
-fn create_machine(sim: &Sim, ms: &Value) {
+fn create_machine(sim: &Ctx, ms: &Value) {
     let kit = &sim.kit;
     let ns = s(ms, "/metadata/namespace").to_string();
     let msname = s(ms, "/metadata/name").to_string();

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::ctx::Ctx;
 use super::kit::{Cond, Kind, annotation, is_deleting, owner_ref, s, set_ptr};
 use super::machine::cluster_paused;
-use super::sim::Sim;
 use crate::rest::Sub;
 use crate::selector::LabelSelector;
 use capi_shared::capi::labels::{
@@ -149,7 +149,7 @@ fn expired(
     None
 }
 
-fn judge(sim: &Sim, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], startup: f64) -> Verdict {
+fn judge(sim: &Ctx, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], startup: f64) -> Verdict {
     let v2 = sim.kit.v2();
     let name = s(m, "/metadata/name");
     if annotation(m, REMEDIATE_MACHINE_ANNOTATION).is_some() {
@@ -233,7 +233,7 @@ fn judge(sim: &Sim, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], star
 }
 
 /// Writes (or clears) the health conditions of a Machine.
-fn mark(sim: &Sim, m: &Value, verdict: Option<(&str, &str)>, remediate: bool) {
+fn mark(sim: &Ctx, m: &Value, verdict: Option<(&str, &str)>, remediate: bool) {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::Machine) else { return };
     let v2 = kit.v2();
@@ -276,7 +276,7 @@ fn upsert(list: &mut Vec<Value>, c: Value) {
 }
 
 /// Reconciles one MachineHealthCheck.
-pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
     let def = kit.def(Kind::MachineHealthCheck)?;

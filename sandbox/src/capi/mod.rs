@@ -8,6 +8,7 @@
 //! `--speed` (0 = as fast as possible, deterministic order).
 
 pub mod cluster;
+pub mod ctx;
 pub mod kcp;
 pub mod kit;
 pub mod machine;
@@ -35,7 +36,7 @@ pub struct SimConfig {
     /// port they share. Their client certificates come from each cluster's own CA.
     pub server_ca: String,
     /// The workload API servers.
-    pub workloads: Arc<workload::Workloads>,
+    pub workloads: Arc<crate::http::workloads::Workloads>,
 }
 
 /// Starts every simulated controller.

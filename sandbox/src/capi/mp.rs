@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, MachineCounts, annotation, hash, is_deleting, s};
 use super::machine::cluster_paused;
-use super::sim::{Sim, delay};
 use crate::rest::Sub;
 use capi_shared::capi::labels::PAUSED_ANNOTATION;
 
@@ -19,7 +19,7 @@ fn count(v: &Value, ptr: &str) -> i64 {
 }
 
 /// Reconciles one MachinePool.
-pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let def = sim.kit.def(Kind::MachinePool)?;
     let mp = sim.kit.get_def(&def, ns, name)?;
     if is_deleting(&mp) {
@@ -93,7 +93,7 @@ pub fn reconcile(sim: &mut Sim, ns: &str, name: &str) -> Option<Duration> {
     }
 }
 
-fn write_status(sim: &Sim, mp: &Value, desired: i64, replicas: i64, up_to_date: i64) {
+fn write_status(sim: &Ctx, mp: &Value, desired: i64, replicas: i64, up_to_date: i64) {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::MachinePool) else {
         return;

@@ -2,9 +2,10 @@
 //! reconcilers. Simulated durations (provisioning, bootstrapping, joining...) are measured from
 //! when a step first became possible, scaled by `--speed`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use super::ctx::Ctx;
 use super::kit::{Kit, controller_owner, s};
 use super::{SimConfig, cluster, kcp, machine, md, mhc, mp};
 use crate::controllers::Controller;
@@ -31,41 +32,18 @@ pub enum Work {
     Mhc(String, String),
 }
 
-/// Simulated durations at speed 1, in seconds.
-pub mod delay {
-    /// Infrastructure cluster provisioning.
-    pub const INFRA_CLUSTER: f64 = 2.0;
-    /// Bootstrap data generation.
-    pub const BOOTSTRAP: f64 = 1.0;
-    /// Infrastructure machine provisioning.
-    pub const INFRA_MACHINE: f64 = 3.0;
-    /// Node joining and becoming Ready.
-    pub const NODE: f64 = 2.0;
-    /// Draining and shutting a machine down.
-    pub const DELETE: f64 = 1.0;
-}
-
-/// The simulator.
+/// The simulator: the reconcilers' context and the work queue.
 pub struct Sim {
-    /// API access.
-    pub kit: Kit,
-    /// Settings.
-    pub cfg: SimConfig,
+    ctx: Ctx,
     queue: BTreeMap<Work, Instant>,
-    timers: HashMap<(String, &'static str), Instant>,
-    /// The template each MachinePool's instances run (by uid), to notice a rollout.
-    pub pools: HashMap<String, String>,
 }
 
 impl Sim {
     /// A simulator over the given API.
     pub fn new(api: Api, cfg: SimConfig) -> Sim {
         Sim {
-            kit: Kit::new(api),
-            cfg,
+            ctx: Ctx::new(Kit::new(api), cfg),
             queue: BTreeMap::new(),
-            timers: HashMap::new(),
-            pools: HashMap::new(),
         }
     }
 
@@ -81,40 +59,15 @@ impl Sim {
         }
     }
 
-    /// Whether a simulated step of `uid` that takes `secs` (at speed 1) is done; the first call
-    /// starts its clock. `Err` holds the time left.
-    pub fn elapsed(&mut self, uid: &str, stage: &'static str, secs: f64) -> Result<(), Duration> {
-        let need = Duration::from_secs_f64((secs * self.cfg.speed).max(0.0));
-        if need.is_zero() {
-            return Ok(());
-        }
-        let start = *self
-            .timers
-            .entry((uid.to_string(), stage))
-            .or_insert_with(Instant::now);
-        let gone = start.elapsed();
-        if gone >= need { Ok(()) } else { Err(need - gone) }
-    }
-
-    /// Forgets the timers of an object (when it goes away).
-    pub fn forget(&mut self, uid: &str) {
-        self.timers.retain(|(u, _), _| u != uid);
-    }
-
-    /// A duration scaled by speed, never below 10 ms (for periodic checks).
-    pub fn scaled(&self, secs: f64) -> Duration {
-        Duration::from_secs_f64((secs * self.cfg.speed).max(0.01))
-    }
-
     fn run(&mut self, w: &Work) -> Option<Duration> {
         match w {
-            Work::Cluster(ns, n) => cluster::reconcile(self, ns, n),
-            Work::Kcp(ns, n) => kcp::reconcile(self, ns, n),
-            Work::Md(ns, n) => md::reconcile_md(self, ns, n),
-            Work::Ms(ns, n) => md::reconcile_ms(self, ns, n),
-            Work::Mp(ns, n) => mp::reconcile(self, ns, n),
-            Work::Machine(ns, n) => machine::reconcile(self, ns, n),
-            Work::Mhc(ns, n) => mhc::reconcile(self, ns, n),
+            Work::Cluster(ns, n) => cluster::reconcile(&mut self.ctx, ns, n),
+            Work::Kcp(ns, n) => kcp::reconcile(&mut self.ctx, ns, n),
+            Work::Md(ns, n) => md::reconcile_md(&mut self.ctx, ns, n),
+            Work::Ms(ns, n) => md::reconcile_ms(&mut self.ctx, ns, n),
+            Work::Mp(ns, n) => mp::reconcile(&mut self.ctx, ns, n),
+            Work::Machine(ns, n) => machine::reconcile(&mut self.ctx, ns, n),
+            Work::Mhc(ns, n) => mhc::reconcile(&mut self.ctx, ns, n),
         }
     }
 }
@@ -145,8 +98,11 @@ impl Controller for Sim {
             (super::kit::Kind::Machine, Work::Machine),
             (super::kit::Kind::MachineHealthCheck, Work::Mhc),
         ] {
-            let Some(def) = self.kit.def(kind) else { continue };
+            let Some(def) = self.ctx.kit.def(kind) else {
+                continue;
+            };
             let (_, table) = self
+                .ctx
                 .kit
                 .api
                 .store
@@ -162,8 +118,8 @@ impl Controller for Sim {
         let ns = e.obj.ns.clone();
         let name = e.obj.name.clone();
         if e.ty == EventType::Deleted {
-            self.forget(&e.obj.uid);
-            self.pools.remove(&e.obj.uid);
+            self.ctx.forget(&e.obj.uid);
+            self.ctx.pools.remove(&e.obj.uid);
         }
         let cluster = e.obj.labels.get(CLUSTER_NAME_LABEL).map(str::to_string);
         let owner = || {
@@ -204,8 +160,9 @@ impl Controller for Sim {
                     // Health checks of the cluster look at its Machines.
                     // (Every health check carries its cluster's label: the MHC reconciler
                     // adds it, so a label selector finds them without reading all of them.)
-                    if let Some(def) = self.kit.def(super::kit::Kind::MachineHealthCheck) {
+                    if let Some(def) = self.ctx.kit.def(super::kit::Kind::MachineHealthCheck) {
                         for m in self
+                            .ctx
                             .kit
                             .list_def(&def, &ns, &format!("{}={c}", CLUSTER_NAME_LABEL))
                         {
@@ -217,7 +174,7 @@ impl Controller for Sim {
             "cluster.x-k8s.io/machinepools" => self.enqueue(Work::Mp(ns, name)),
             "cluster.x-k8s.io/machinehealthchecks" => self.enqueue(Work::Mhc(ns, name)),
             "cluster.x-k8s.io/clusterclasses" => {
-                for c in self.kit.list(super::kit::Kind::Cluster, &ns, "") {
+                for c in self.ctx.kit.list(super::kit::Kind::Cluster, &ns, "") {
                     self.enqueue(Work::Cluster(ns.clone(), s(&c, "/metadata/name").to_string()));
                 }
             }

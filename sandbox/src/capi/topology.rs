@@ -10,10 +10,10 @@ use capi_shared::capi::class::{class_of, listed_versions, steps};
 use capi_shared::capi::object::{ObjRef, obj_ref};
 use serde_json::{Value, json};
 
+use super::ctx::Ctx;
 use super::kit::{
     Cond, Kind, annotation, cond_true, hash, is_deleting, label, owner_ref, s, set_ptr, suffix,
 };
-use super::sim::Sim;
 use crate::rest::Sub;
 use capi_shared::capi::labels::{
     CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL,
@@ -119,7 +119,7 @@ fn go_secs(d: &str) -> i64 {
 /// Copies a class template into a per-cluster template named `<cluster>-<role>-<hash>` (a new name
 /// whenever the class template changes, so the change rolls out); returns a reference to it.
 fn clone_template(
-    sim: &Sim,
+    sim: &Ctx,
     cluster: &Value,
     class_ns: &str,
     t: &ObjRef,
@@ -158,7 +158,7 @@ fn clone_template(
 /// Creates an object of a template's kind (minus `Template`) from the template's
 /// `spec.template.spec`.
 fn instantiate(
-    sim: &Sim,
+    sim: &Ctx,
     cluster: &Value,
     class_ns: &str,
     t: &ObjRef,
@@ -197,14 +197,14 @@ fn instantiate(
 
 /// Reconciles a topology; returns when to look again. Errors are reported by
 /// [`reconciled_condition`].
-pub fn reconcile(sim: &mut Sim, cluster: &Value) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
     match reconcile_inner(sim, cluster) {
         Ok(after) => after,
         Err(_) => Some(sim.scaled(1.0)),
     }
 }
 
-fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, String> {
+fn reconcile_inner(sim: &mut Ctx, cluster: &Value) -> Result<Option<Duration>, String> {
     let pass = Pass::new(sim, cluster)?;
     pass.ensure_infrastructure()?;
     let cp = pass.control_plane()?;
@@ -224,7 +224,7 @@ fn reconcile_inner(sim: &mut Sim, cluster: &Value) -> Result<Option<Duration>, S
 
 /// What one pass over a topology works from: the Cluster, its class, the version it asks for.
 struct Pass<'a> {
-    sim: &'a Sim,
+    sim: &'a Ctx,
     kit: super::kit::Kit,
     cluster: &'a Value,
     cdef: std::sync::Arc<crate::resource::ResourceDef>,
@@ -252,7 +252,7 @@ struct ControlPlane {
 }
 
 impl<'a> Pass<'a> {
-    fn new(sim: &'a Sim, cluster: &'a Value) -> Result<Pass<'a>, String> {
+    fn new(sim: &'a Ctx, cluster: &'a Value) -> Result<Pass<'a>, String> {
         let kit = sim.kit.clone();
         let cdef = kit.def(Kind::Cluster).ok_or("Cluster is not served")?;
         let (class_ns, class_name) = class_of(cluster).ok_or("spec.topology names no ClusterClass")?;
@@ -697,7 +697,7 @@ impl Rollout {
 }
 
 /// Creates or updates a topology-owned MachineHealthCheck.
-fn ensure_mhc(sim: &Sim, cluster: &Value, name: &str, selector: Value, hc: Value) -> Result<(), String> {
+fn ensure_mhc(sim: &Ctx, cluster: &Value, name: &str, selector: Value, hc: Value) -> Result<(), String> {
     let kit = &sim.kit;
     let ns = s(cluster, "/metadata/namespace");
     let cname = s(cluster, "/metadata/name");
@@ -742,7 +742,7 @@ fn cp_stable(cp: &Value, machines: &[Value], v2: bool) -> bool {
 }
 
 /// Whether a MachineDeployment's Machines all run its version, at full size, all Ready.
-fn md_settled(sim: &Sim, md: &Value) -> bool {
+fn md_settled(sim: &Ctx, md: &Value) -> bool {
     let v2 = sim.kit.v2();
     let ns = s(md, "/metadata/namespace");
     let name = s(md, "/metadata/name");
@@ -758,7 +758,7 @@ fn md_settled(sim: &Sim, md: &Value) -> bool {
 }
 
 /// The `TopologyReconciled` condition of a Cluster with a topology (None without one).
-pub fn reconciled_condition(sim: &Sim, cluster: &Value) -> Option<Cond> {
+pub fn reconciled_condition(sim: &Ctx, cluster: &Value) -> Option<Cond> {
     cluster.pointer("/spec/topology")?;
     let kit = &sim.kit;
     let v2 = kit.v2();
@@ -875,7 +875,7 @@ fn has_older(machines: &[Value], version: &str) -> bool {
     machines.iter().any(|m| s(m, "/spec/version") != version)
 }
 
-fn has_older_md(sim: &Sim, md: &Value, version: &str) -> bool {
+fn has_older_md(sim: &Ctx, md: &Value, version: &str) -> bool {
     let ns = s(md, "/metadata/namespace");
     let name = s(md, "/metadata/name");
     has_older(
@@ -887,7 +887,7 @@ fn has_older_md(sim: &Sim, md: &Value, version: &str) -> bool {
 
 /// The remaining upgrade steps of a topology Cluster: (control plane, workers).
 pub fn upgrade_plan(
-    sim: &Sim,
+    sim: &Ctx,
     cluster: &Value,
     cp: Option<&Value>,
     mds: &[Value],

@@ -11,6 +11,7 @@ mod proxy;
 mod resources;
 mod target;
 pub mod watch;
+pub mod workloads;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,7 +63,7 @@ pub struct ServerState {
     /// How often watches that asked for bookmarks get one.
     pub bookmark_every: Duration,
     /// Workload cluster API servers served under `/workload/NS/NAME/` (the management server's).
-    pub workloads: Option<Arc<crate::capi::workload::Workloads>>,
+    pub workloads: Option<Arc<workloads::Workloads>>,
     /// The path this server is mounted at (empty for the management server).
     pub path_prefix: String,
     /// The audit log of writes, when enabled.

@@ -8,8 +8,8 @@ use axum::extract::Request;
 use http::Method;
 use http::request::Parts;
 
+use super::workloads::Workloads;
 use super::{ServerState, User};
-use crate::capi::workload::Workloads;
 use crate::error::{ApiError, ApiResult};
 
 /// The workload server `rest` (the path after `/workload/`) addresses, and the request for it.

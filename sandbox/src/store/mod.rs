@@ -3,6 +3,8 @@
 //! resources (like an etcd revision), a bounded event log for watches, and an optional write-ahead
 //! log for durability.
 
+pub mod persist;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -11,7 +13,7 @@ use bytes::Bytes;
 use serde_json::Value;
 use tokio::sync::watch;
 
-use crate::persist::Wal;
+use persist::Wal;
 
 /// Resource identity in the store: `group/plural`.
 pub type ResKey = Arc<str>;

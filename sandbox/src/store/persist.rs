@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use serde_json::Value;
 
-use crate::store::{ObjKey, ResKey, Table};
+use super::{ObjKey, ResKey, Table};
 
 /// One replayed record.
 #[derive(Debug)]
