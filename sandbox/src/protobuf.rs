@@ -143,6 +143,7 @@ pub fn decode(body: &[u8]) -> ApiResult<Value> {
 }
 
 /// Encodes a body the way client-go does (used by tests).
+#[cfg(test)]
 pub fn encode_for_test(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
     let env = Unknown {
         type_meta: Some(k8s_pb::apimachinery::pkg::runtime::TypeMeta {

@@ -6,7 +6,6 @@
 //! | 1 | an error (API, file, network, not found, forbidden...) |
 //! | 2 | usage error: bad flags or arguments |
 //! | 3 | a wait (`--wait`, `rollout status`, `--timeout`) ended before the goal was reached |
-//! | 4 | the command ran, but reports something unhealthy (documented per command) |
 
 use std::path::PathBuf;
 
@@ -18,8 +17,6 @@ pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code for a wait that timed out.
 pub const EXIT_TIMEOUT: i32 = 3;
-/// Exit code for "ran fine, but the thing is unhealthy".
-pub const EXIT_UNHEALTHY: i32 = 4;
 
 /// Errors of the plugins.
 #[derive(Debug, thiserror::Error)]

@@ -4,30 +4,47 @@
 //! the Cluster API object model for both API generations, the cluster tree, and output (tables,
 //! colours, JSON and YAML).
 
-pub mod capi;
-pub mod cli;
-pub mod client;
-pub mod completion;
-pub mod deletion;
-pub mod dispatch;
+// The layers, bottom up; a module uses only those above it in this list or beside it.
+// (`pub` where a plugin uses it.)
+
+// Foundations: YAML reading, durations, versions, kubeconfig files (parsed, locked, atomically
+// written), the error type and its exit codes, the shared flags.
 pub mod duration;
-pub mod error;
+pub(crate) mod error;
 pub mod flags;
-pub mod fleet;
-pub mod follow;
-pub mod generate;
+pub mod kubeconfig_file;
+pub mod version;
+pub mod yaml;
+
+// The API client: loading kubeconfigs as kubectl does, connecting, following a server that may
+// go away, raw GETs.
+pub mod client;
+pub(crate) mod follow;
 pub mod http_get;
 pub mod kubeconfig;
-pub mod kubeconfig_file;
+
+// The Cluster API model (both generations): facts, conditions, the kinds a server serves, and
+// what a command-line target names.
+pub mod capi;
+pub mod target;
+
+// Output: tables, colours, JSON and YAML.
 pub mod output;
+
+// One module per verb's logic.
+pub mod deletion;
+pub mod fleet;
+pub mod generate;
 pub mod rollout;
 pub mod scale;
-pub mod target;
 pub mod template;
 pub mod tree;
 pub mod upgrade;
-pub mod version;
 pub mod workload_kubeconfig;
-pub mod yaml;
+
+// The command line: running a plugin, the `kubectl capi` dispatcher, shell completion.
+pub mod cli;
+pub mod completion;
+pub mod dispatch;
 
 pub use error::{Error, Result};

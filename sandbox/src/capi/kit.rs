@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 pub use capi_shared::capi::value::{
-    annotation, controller_owner, finalizers, is_deleting, label, name, owner_ref, s,
+    annotation, controller_owner, finalizers, is_deleting, label, owner_ref, s,
 };
 
 use crate::crds::Generation;
@@ -527,11 +527,6 @@ pub fn set_ptr(root: &mut Value, ptr: &str, v: Value) {
     }
 }
 
-/// An integer at a pointer.
-pub fn i(v: &Value, ptr: &str) -> Option<i64> {
-    v.pointer(ptr).and_then(Value::as_i64)
-}
-
 /// Whether a condition of the new-style list is True.
 pub fn cond_true(obj: &Value, v2: bool, _core: bool, t: &str) -> bool {
     let ptr = if v2 {
@@ -561,9 +556,4 @@ pub fn hash(v: &Value) -> String {
         .take(5)
         .map(|b| CHARS[*b as usize % CHARS.len()] as char)
         .collect()
-}
-
-/// The error for a missing served kind.
-pub fn unserved(what: &str) -> ApiError {
-    ApiError::internal(format!("{what} is not served"))
 }

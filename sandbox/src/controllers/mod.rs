@@ -34,6 +34,7 @@ pub trait Controller: Send + 'static {
 /// Runs a controller until the runtime shuts down.
 pub fn spawn(api: Api, mut ctrl: Box<dyn Controller>) -> JoinHandle<()> {
     tokio::spawn(async move {
+        tracing::debug!(controller = ctrl.name(), "controller started");
         let store = api.store.clone();
         let mut notify = store.subscribe();
         let mut last = store.current_rv();
