@@ -4,5 +4,6 @@
 
 pub mod crd_structure;
 pub mod krew;
+pub mod layers;
 pub mod pack;
 pub mod realstack;

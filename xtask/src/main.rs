@@ -523,7 +523,8 @@ fn main() -> ExitCode {
         Some("realstack") => xtask::realstack::task(&root(), &args[1..]),
         Some("crd-structure") => xtask::crd_structure::task(&root(), &args[1..]),
         Some("install") => install(&args[1..]),
-        _ => Err("usage: cargo xtask demo | demo-stop | install [--dir DIR] | test [cargo test args] | bench [sandbox|describe|controllers|upgrade|clusterctl] | realstack build|start|stop | crd-structure [--from DIR] [--check] | release".into()),
+        Some("layers") => xtask::layers::task(&root()),
+        _ => Err("usage: cargo xtask demo | demo-stop | install [--dir DIR] | test [cargo test args] | bench [sandbox|describe|controllers|upgrade|clusterctl] | realstack build|start|stop | crd-structure [--from DIR] [--check] | layers | release".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
