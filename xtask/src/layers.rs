@@ -123,10 +123,15 @@ fn code_of(text: &str) -> String {
 
 /// The top-level modules a piece of code names through `crate::`.
 fn references(code: &str) -> BTreeSet<String> {
+    names_after(code, "crate::")
+}
+
+/// The first path segment after each `prefix` (each item of a `prefix{...}` group too).
+fn names_after(code: &str, prefix: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut rest = code;
-    while let Some(i) = rest.find("crate::") {
-        rest = &rest[i + "crate::".len()..];
+    while let Some(i) = rest.find(prefix) {
+        rest = &rest[i + prefix.len()..];
         if let Some(group) = rest.strip_prefix('{') {
             let end = group.find('}').unwrap_or(group.len());
             for item in group[..end].split(',') {
@@ -225,20 +230,7 @@ fn sibling_cycles(dir: &Path, prefix: &str) -> Result<Vec<Vec<String>>, String> 
 
 /// The sibling modules a file names through `super::` (also inside `use super::{...}`).
 fn super_references(code: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut rest = code;
-    while let Some(i) = rest.find("super::") {
-        rest = &rest[i + "super::".len()..];
-        if let Some(group) = rest.strip_prefix('{') {
-            let end = group.find('}').unwrap_or(group.len());
-            for item in group[..end].split(',') {
-                out.extend(first_segment(item.trim()));
-            }
-        } else {
-            out.extend(first_segment(rest));
-        }
-    }
-    out
+    names_after(code, "super::")
 }
 
 /// Groups of modules that reach each other (Tarjan's strongly connected components of two or

@@ -356,15 +356,8 @@ fn write_status(
     let deleting = is_deleting(kcp);
     let rolling = up_to_date < replicas;
     let quorum = ready > desired / 2;
-    let [machines_ready, machines_up_to_date, rolling_out] = Cond::replicas(
-        &MachineCounts {
-            replicas,
-            ready,
-            up_to_date,
-            noun: "Machines",
-        },
-        rolling,
-    );
+    let [machines_ready, machines_up_to_date, rolling_out] =
+        Cond::replicas(&MachineCounts::machines(replicas, ready, up_to_date), rolling);
     let conds = vec![
         Cond::new(
             "Available",

@@ -15,6 +15,7 @@ use crate::resource::ResourceDef;
 use crate::rest::{Api, DeleteOpts, ListOpts, Sub, WriteOpts};
 use crate::selector::LabelSelector;
 use crate::time;
+use capi_shared::capi::labels::CLUSTER_NAME_LABEL;
 
 /// The field manager of the simulated controllers.
 pub const MANAGER: &str = "capi-sandbox-controllers";
@@ -250,6 +251,39 @@ impl Kit {
         }
     }
 
+    /// Makes `obj` belong to `cluster` as the real controllers do: the cluster-name label and a
+    /// (non-controller) owner reference, written only when one is missing.
+    pub fn belong_to_cluster(&self, def: &ResourceDef, obj: &Value, cluster: &Value) {
+        let cluster_name = s(obj, "/spec/clusterName");
+        let has_owner = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
+        if has_owner && label(obj, CLUSTER_NAME_LABEL) == Some(cluster_name) {
+            return;
+        }
+        let owner = owner_ref(cluster, false);
+        let _ = self.mutate(
+            def,
+            s(obj, "/metadata/namespace"),
+            s(obj, "/metadata/name"),
+            Sub::Main,
+            |o| {
+                o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cluster_name);
+                let mut refs: Vec<Value> = o
+                    .pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if !refs.iter().any(|r| r["kind"] == "Cluster") {
+                    refs.push(owner.clone());
+                }
+                o["metadata"]["ownerReferences"] = Value::Array(refs);
+                true
+            },
+        );
+    }
+
     /// A reference to an object in the served generation's form.
     pub fn reference(&self, group: &str, kind: &str, name: &str, ns: &str) -> Value {
         if self.v2() {
@@ -363,6 +397,18 @@ pub struct MachineCounts {
     pub up_to_date: i64,
     /// What is counted, in messages: `Machines`, or `instances` for a MachinePool.
     pub noun: &'static str,
+}
+
+impl MachineCounts {
+    /// Counts of Machines (not pool instances).
+    pub fn machines(replicas: i64, ready: i64, up_to_date: i64) -> MachineCounts {
+        MachineCounts {
+            replicas,
+            ready,
+            up_to_date,
+            noun: "Machines",
+        }
+    }
 }
 
 impl Cond {

@@ -125,7 +125,7 @@ pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     let _ = kit.ensure_finalizer(&def, ns, name, MD_FINALIZER);
     let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
     if let Some(c) = &cluster {
-        belong_to_cluster(sim, &md, c);
+        kit.belong_to_cluster(&def, &md, c);
     }
     if cluster_paused(cluster.as_ref()) {
         return None;
@@ -194,42 +194,6 @@ fn delete_sets(sim: &Ctx, md: &Value, sets: &[Value]) -> Option<Duration> {
     }
     write_md_status(sim, md, sets, None);
     Some(Duration::from_millis(50))
-}
-
-/// Like the real controller: the cluster label and a (non-controller) owner reference.
-fn belong_to_cluster(sim: &Ctx, md: &Value, cluster: &Value) {
-    let kit = &sim.kit;
-    let Some(def) = kit.def(Kind::MachineDeployment) else {
-        return;
-    };
-    let cluster_name = s(md, "/spec/clusterName");
-    let has_owner = md
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
-    if has_owner && label(md, CLUSTER_NAME_LABEL) == Some(cluster_name) {
-        return;
-    }
-    let owner = owner_ref(cluster, false);
-    let _ = kit.mutate(
-        &def,
-        s(md, "/metadata/namespace"),
-        s(md, "/metadata/name"),
-        Sub::Main,
-        |o| {
-            o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cluster_name);
-            let mut refs: Vec<Value> = o
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if !refs.iter().any(|r| r["kind"] == "Cluster") {
-                refs.push(owner.clone());
-            }
-            o["metadata"]["ownerReferences"] = Value::Array(refs);
-            true
-        },
-    );
 }
 
 /// The MachineSet of the current template (created when missing unless paused: with every
@@ -411,15 +375,8 @@ fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value
     for m in &machines {
         *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
     }
-    let [machines_ready, machines_up_to_date, rolling_out] = Cond::replicas(
-        &MachineCounts {
-            replicas,
-            ready,
-            up_to_date,
-            noun: "Machines",
-        },
-        rolling,
-    );
+    let [machines_ready, machines_up_to_date, rolling_out] =
+        Cond::replicas(&MachineCounts::machines(replicas, ready, up_to_date), rolling);
     let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
     let conds = vec![
         Cond::new(
@@ -563,15 +520,8 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         .iter()
         .filter(|m| cond_true(m, v2, true, "UpToDate"))
         .count() as i64;
-    let [machines_ready, machines_up_to_date, _] = Cond::replicas(
-        &MachineCounts {
-            replicas,
-            ready,
-            up_to_date,
-            noun: "Machines",
-        },
-        false,
-    );
+    let [machines_ready, machines_up_to_date, _] =
+        Cond::replicas(&MachineCounts::machines(replicas, ready, up_to_date), false);
     let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
     let conds = vec![
         machines_ready,

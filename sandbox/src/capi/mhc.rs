@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::ctx::Ctx;
-use super::kit::{Cond, Kind, annotation, is_deleting, owner_ref, s, set_ptr};
+use super::kit::{Cond, Kind, annotation, is_deleting, s, set_ptr};
 use super::machine::cluster_paused;
 use crate::rest::Sub;
 use crate::selector::LabelSelector;
@@ -291,27 +291,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     }
     // The MHC belongs to its Cluster (label and owner reference), as the real controller sets.
     if let Some(c) = &cluster {
-        let has_owner = mhc
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
-        if !has_owner || super::kit::label(&mhc, CLUSTER_NAME_LABEL) != Some(cluster_name.as_str()) {
-            let owner = owner_ref(c, false);
-            let cn = cluster_name.clone();
-            let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
-                let mut refs: Vec<Value> = o
-                    .pointer("/metadata/ownerReferences")
-                    .and_then(Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
-                if !refs.iter().any(|r| r["kind"] == "Cluster") {
-                    refs.push(owner.clone());
-                }
-                o["metadata"]["ownerReferences"] = Value::Array(refs);
-                o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(cn);
-                true
-            });
-        }
+        kit.belong_to_cluster(&def, &mhc, c);
     }
     let selector = LabelSelector::from_json(mhc.pointer("/spec/selector").unwrap_or(&Value::Null));
     let all = kit.list(Kind::Machine, ns, &format!("{CLUSTER_NAME_LABEL}={cluster_name}"));
