@@ -37,7 +37,7 @@ pub fn init_logging(verbosity: u8) {
 pub fn report(err: &Error) -> i32 {
     let mut stderr = std::io::stderr().lock();
     let _ = writeln!(stderr, "error: {err}");
-    let mut source = std::error::Error::source(err);
+    let mut source = std::error::Error::source(err).filter(|_| !err.shows_causes());
     while let Some(s) = source {
         let _ = writeln!(stderr, "  caused by: {s}");
         source = s.source();

@@ -235,7 +235,8 @@ impl Kube {
         ))
     }
 
-    /// Turns a kube error into a one-line, actionable error.
+    /// Turns a kube error into a one-line, actionable error that keeps what the server said
+    /// (code, reason, message) as fields and the client's error as its source.
     pub fn map_err(&self, e: kube::Error, what: &str) -> Error {
         let ctx = if self.context.is_empty() {
             String::new()
@@ -250,31 +251,32 @@ impl Kube {
                 )),
                 403 => Error::Forbidden(format!("{what}: {} (403 Forbidden)", s.message)),
                 404 => Error::NotFound(format!("{what}: {}", s.message)),
-                409 => Error::Api(format!("{what}: {} (409 {})", s.message, s.reason)),
-                code => Error::Api(format!("{what}: {} ({code} {})", s.message, s.reason)),
+                code => Error::Status {
+                    what: what.to_string(),
+                    code,
+                    reason: s.reason.clone(),
+                    message: s.message.clone(),
+                },
             },
             kube::Error::Auth(a) => Error::Unauthorized(format!(
                 "{what}: cannot authenticate to {}{ctx}: {a}",
                 self.server
             )),
             other => {
-                let mut cause = other.to_string();
-                let mut src = std::error::Error::source(&other);
-                while let Some(s) = src {
-                    cause = s.to_string();
-                    src = s.source();
-                }
                 // A timeout from the connection layer is the request timeout: name it and its flag.
+                let cause = crate::error::root_cause(&other);
                 if let Some(t) = self
                     .timeout
                     .filter(|_| cause.contains("deadline has elapsed") || cause.contains("timed out"))
                 {
                     return self.request_timed_out(what, &ctx, t);
                 }
-                Error::Connection(format!(
-                    "{what}: cannot reach the API server at {}{ctx}: {cause}",
-                    self.server
-                ))
+                Error::Unreachable {
+                    what: what.to_string(),
+                    server: self.server.clone(),
+                    context: (!self.context.is_empty()).then(|| self.context.clone()),
+                    source: Box::new(other),
+                }
             }
         }
     }

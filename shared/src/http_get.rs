@@ -51,7 +51,9 @@ pub async fn get_text(url: &str, timeout: Duration) -> Result<String> {
         let resp = tokio::time::timeout(timeout, client.request(req))
             .await
             .map_err(|_| Error::Connection(format!("downloading {current}: no answer within {timeout:?}")))?
-            .map_err(|e| Error::Connection(format!("downloading {current}: {}", root_cause(&e))))?;
+            .map_err(|e| {
+                Error::Connection(format!("downloading {current}: {}", crate::error::root_cause(&e)))
+            })?;
         let status = resp.status();
         if status.is_redirection() {
             let Some(next) = resp
@@ -102,16 +104,6 @@ fn resolve(base: &str, location: &str) -> String {
         let dir = base.rfind('/').filter(|i| *i >= origin_end).unwrap_or(origin_end);
         format!("{}/{location}", &base[..dir])
     }
-}
-
-fn root_cause(e: &dyn std::error::Error) -> String {
-    let mut cause = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        cause = s.to_string();
-        src = s.source();
-    }
-    cause
 }
 
 #[cfg(test)]

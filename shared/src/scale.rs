@@ -337,11 +337,14 @@ pub async fn apply(
                     .patch(cname, &pp, &Patch::<()>::Json(patch)),
             )
             .await
-            .map_err(|e| match e {
-                Error::Api(m) if m.contains("test") || m.contains("422") => Error::Api(format!(
-                    "{m}; the Cluster's topology changed while scaling, run the command again"
-                )),
-                other => other,
+            .map_err(|e| {
+                if e.is_failed_test() || matches!(e, Error::Status { code: 422, .. }) {
+                    e.explained(|m| {
+                        format!("{m}; the Cluster's topology changed while scaling, run the command again")
+                    })
+                } else {
+                    e
+                }
             })?;
         }
     }

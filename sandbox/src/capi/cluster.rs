@@ -10,6 +10,7 @@ use std::time::Duration;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, cond_true, controller_owner, is_deleting, label, owner_ref, s};
 use super::machine::{cluster_paused, provisioned, provisioned_status};
@@ -19,25 +20,31 @@ use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL};
 const FINALIZER: &str = "cluster.cluster.x-k8s.io";
 
 /// Reconciles one Cluster.
-pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
-    let def = kit.def(Kind::Cluster)?;
-    let cluster = kit.get_def(&def, ns, name)?;
+    let Some(def) = kit.def(Kind::Cluster) else {
+        return Ok(Action::AwaitChange);
+    };
+    let Some(cluster) = kit.get_def(&def, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
     let uid = s(&cluster, "/metadata/uid").to_string();
     if is_deleting(&cluster) {
         return teardown(sim, &cluster);
     }
-    let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
+    kit.ensure_finalizer(&def, ns, name, FINALIZER)?;
     if cluster_paused(Some(&cluster)) {
-        write_paused(sim, &cluster);
-        return None;
+        write_paused(sim, &cluster)?;
+        return Ok(Action::AwaitChange);
     }
-    let mut requeue: Option<Duration> = None;
+    let mut requeue = Action::AwaitChange;
     if cluster.pointer("/spec/topology").is_some() {
-        requeue = super::topology::reconcile(sim, &cluster);
+        requeue = super::topology::reconcile(sim, &cluster)?;
     }
-    let cluster = kit.get_def(&def, ns, name)?;
+    let Some(cluster) = kit.get_def(&def, ns, name) else {
+        return Ok(requeue);
+    };
     // The infrastructure cluster: owned by the Cluster, provisioned after a delay.
     let infra_ref = obj_ref(&cluster, "/spec/infrastructureRef");
     let infra_def = infra_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
@@ -46,7 +53,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         .zip(infra_ref.as_ref())
         .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
     if let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref()) {
-        adopt(sim, d, i, &cluster);
+        adopt(sim, d, i, &cluster)?;
         if !provisioned(i) {
             match sim.elapsed(&uid, "infra", delay::INFRA_CLUSTER) {
                 Ok(()) => {
@@ -58,7 +65,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
                         .next()
                         .and_then(|p| p.parse().ok())
                         .unwrap_or(6443);
-                    let _ = kit.mutate(d, ns, &iname, Sub::Main, |o| {
+                    kit.mutate(d, ns, &iname, Sub::Main, |o| {
                         if o.pointer("/spec/controlPlaneEndpoint/host")
                             .and_then(Value::as_str)
                             .is_some_and(|h| !h.is_empty())
@@ -67,8 +74,8 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
                         }
                         o["spec"]["controlPlaneEndpoint"] = json!({"host": "127.0.0.1", "port": port});
                         true
-                    });
-                    let _ = kit.mutate(d, ns, &iname, Sub::Status, |o| {
+                    })?;
+                    kit.mutate(d, ns, &iname, Sub::Status, |o| {
                         let fds = if v2 {
                             json!([{"name": "fd1", "controlPlane": true}, {"name": "fd2", "controlPlane": true}, {"name": "fd3", "controlPlane": true}])
                         } else {
@@ -76,10 +83,10 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
                         };
                         o["status"] = provisioned_status(o, json!({ "failureDomains": fds }));
                         true
-                    });
+                    })?;
                     infra = kit.get_def(d, ns, &iname);
                 }
-                Err(left) => requeue = Some(requeue.map_or(left, |r| r.min(left))),
+                Err(left) => requeue = requeue.or_sooner(Action::requeue(left)),
             }
         }
     }
@@ -92,10 +99,10 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         && s(&cluster, "/spec/controlPlaneEndpoint/host").is_empty()
     {
         let ep = ep.clone();
-        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+        kit.mutate(&def, ns, name, Sub::Main, |o| {
             o["spec"]["controlPlaneEndpoint"] = ep.clone();
             true
-        });
+        })?;
     }
     let cp_ref = obj_ref(&cluster, "/spec/controlPlaneRef");
     let cp_def = cp_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
@@ -104,22 +111,22 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         .zip(cp_ref.as_ref())
         .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
     if let (Some(d), Some(c)) = (cp_def.as_ref(), cp.as_ref()) {
-        adopt(sim, d, c, &cluster);
+        adopt(sim, d, c, &cluster)?;
     }
-    write_status(sim, &cluster, infra.as_ref(), infra_ready, cp.as_ref());
-    requeue
+    write_status(sim, &cluster, infra.as_ref(), infra_ready, cp.as_ref())?;
+    Ok(requeue)
 }
 
 /// Makes the Cluster the controller owner of an object it references, with the cluster label.
-fn adopt(sim: &Ctx, def: &crate::resource::ResourceDef, o: &Value, cluster: &Value) {
+fn adopt(sim: &Ctx, def: &crate::resource::ResourceDef, o: &Value, cluster: &Value) -> SimResult<()> {
     let name = s(cluster, "/metadata/name").to_string();
     if controller_owner(o).is_some_and(|(k, n)| k == "Cluster" && n == name)
         && label(o, CLUSTER_NAME_LABEL) == Some(name.as_str())
     {
-        return;
+        return Ok(());
     }
     let owner = owner_ref(cluster, true);
-    let _ = sim.kit.mutate(
+    sim.kit.mutate(
         def,
         s(o, "/metadata/namespace"),
         s(o, "/metadata/name"),
@@ -136,14 +143,17 @@ fn adopt(sim: &Ctx, def: &crate::resource::ResourceDef, o: &Value, cluster: &Val
             x["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(name);
             true
         },
-    );
+    )?;
+    Ok(())
 }
 
-fn write_paused(sim: &Ctx, cluster: &Value) {
+fn write_paused(sim: &Ctx, cluster: &Value) -> SimResult<()> {
     let kit = &sim.kit;
-    let Some(def) = kit.def(Kind::Cluster) else { return };
+    let Some(def) = kit.def(Kind::Cluster) else {
+        return Ok(());
+    };
     let v2 = kit.v2();
-    let _ = kit.mutate(&def, s(cluster, "/metadata/namespace"), s(cluster, "/metadata/name"), Sub::Status, |o| {
+    kit.mutate(&def, s(cluster, "/metadata/namespace"), s(cluster, "/metadata/name"), Sub::Status, |o| {
         let ptr = if v2 { "/status/conditions" } else { "/status/v1beta2/conditions" };
         let mut list: Vec<Value> = o.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
         if list.iter().any(|c| c["type"] == "Paused" && c["status"] == "True") {
@@ -155,7 +165,8 @@ fn write_paused(sim: &Ctx, cluster: &Value) {
         super::kit::set_ptr(&mut st, ptr.trim_start_matches("/status"), Value::Array(list));
         o["status"] = st;
         true
-    });
+    })?;
+    Ok(())
 }
 
 #[derive(Default)]
@@ -445,10 +456,18 @@ impl<'a> Observed<'a> {
     }
 }
 
-fn write_status(sim: &Ctx, cluster: &Value, infra: Option<&Value>, infra_ready: bool, cp: Option<&Value>) {
+fn write_status(
+    sim: &Ctx,
+    cluster: &Value,
+    infra: Option<&Value>,
+    infra_ready: bool,
+    cp: Option<&Value>,
+) -> SimResult<()> {
     let kit = &sim.kit;
     let v2 = kit.v2();
-    let Some(def) = kit.def(Kind::Cluster) else { return };
+    let Some(def) = kit.def(Kind::Cluster) else {
+        return Ok(());
+    };
     let seen = Observed::new(sim, cluster, infra, infra_ready, cp);
     let conds = seen.conditions();
     let (cp_plan, worker_plan) = super::topology::upgrade_plan(sim, cluster, cp, &seen.mds);
@@ -457,9 +476,7 @@ fn write_status(sim: &Ctx, cluster: &Value, infra: Option<&Value>, infra_ready: 
         .cloned()
         .unwrap_or(json!(1));
     let (ns, name) = (s(cluster, "/metadata/namespace"), s(cluster, "/metadata/name"));
-    let _ = kit.mutate(&def, ns, name, Sub::Status, |o| {
-        let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
+    kit.update_status(&def, ns, name, |st, _| {
         st["phase"] = json!(seen.phase());
         st["observedGeneration"] = generation.clone();
         if v2 {
@@ -469,28 +486,26 @@ fn write_status(sim: &Ctx, cluster: &Value, infra: Option<&Value>, infra_ready: 
         } else {
             st["infrastructureReady"] = json!(infra_ready);
             st["controlPlaneReady"] = json!(seen.cp_initialized);
-            super::kit::set_ptr(&mut st, "/v1beta2/controlPlane", seen.cpp.to_json(&cp_plan));
-            super::kit::set_ptr(&mut st, "/v1beta2/workers", seen.workers.to_json(&worker_plan));
+            super::kit::set_ptr(st, "/v1beta2/controlPlane", seen.cpp.to_json(&cp_plan));
+            super::kit::set_ptr(st, "/v1beta2/workers", seen.workers.to_json(&worker_plan));
         }
         if let Some(fds) = infra.and_then(|i| i.pointer("/status/failureDomains")) {
             st["failureDomains"] = fds.clone();
         }
-        kit.set_conditions(&mut st, conds.clone(), true);
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
+        kit.set_conditions(st, conds.clone(), true);
+    })?;
+    Ok(())
 }
 
 /// Deletes workers, then the control plane, then the infrastructure; removes the finalizer
 /// when everything is gone.
-fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
+fn teardown(sim: &mut Ctx, cluster: &Value) -> SimResult {
     let kit = sim.kit.clone();
     let ns = s(cluster, "/metadata/namespace").to_string();
     let name = s(cluster, "/metadata/name").to_string();
-    let def = kit.def(Kind::Cluster)?;
+    let Some(def) = kit.def(Kind::Cluster) else {
+        return Ok(Action::AwaitChange);
+    };
     let selector = format!("{CLUSTER_NAME_LABEL}={name}");
     let mds = kit.list(Kind::MachineDeployment, &ns, &selector);
     let mss = kit.list(Kind::MachineSet, &ns, &selector);
@@ -502,14 +517,16 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
     for (kind, objs) in [(Kind::MachineDeployment, &mds), (Kind::MachineSet, &mss)] {
         if let Some(d) = kit.def(kind) {
             for o in objs.iter().filter(|o| !is_deleting(o)) {
-                let _ = kit.delete(&d, &ns, s(o, "/metadata/name"));
+                kit.delete(&d, &ns, s(o, "/metadata/name"))?;
             }
         }
     }
-    let mdef = kit.def(Kind::Machine)?;
+    let Some(mdef) = kit.def(Kind::Machine) else {
+        return Ok(Action::AwaitChange);
+    };
     if mds.is_empty() && mss.is_empty() {
         for m in workers.iter().filter(|m| !is_deleting(m)) {
-            let _ = kit.delete(&mdef, &ns, s(m, "/metadata/name"));
+            kit.delete(&mdef, &ns, s(m, "/metadata/name"))?;
         }
     }
     let cp_ref = obj_ref(cluster, "/spec/controlPlaneRef");
@@ -528,7 +545,7 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
     if workers_gone {
         if let (Some(d), Some(c)) = (cp_def.as_ref(), cp.as_ref()) {
             if !is_deleting(c) {
-                let _ = kit.delete(d, &ns, s(c, "/metadata/name"));
+                kit.delete(d, &ns, s(c, "/metadata/name"))?;
             }
         } else {
             // No control plane object (or gone): any control plane machines left go now.
@@ -536,7 +553,7 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
                 .iter()
                 .filter(|m| label(m, CONTROL_PLANE_LABEL).is_some() && !is_deleting(m))
             {
-                let _ = kit.delete(&mdef, &ns, s(m, "/metadata/name"));
+                kit.delete(&mdef, &ns, s(m, "/metadata/name"))?;
             }
         }
     }
@@ -545,7 +562,7 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
         && let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref())
         && !is_deleting(i)
     {
-        let _ = kit.delete(d, &ns, s(i, "/metadata/name"));
+        kit.delete(d, &ns, s(i, "/metadata/name"))?;
     }
     let v2 = kit.v2();
     let remaining = format!(
@@ -560,9 +577,8 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
             ""
         }
     );
-    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
+    kit.update_status(&def, &ns, &name, |st, o| {
         let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
         st["phase"] = json!("Deleting");
         let ptr = if v2 { "/conditions" } else { "/v1beta2/conditions" };
         let mut list: Vec<Value> = st.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
@@ -570,17 +586,12 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
         let keep = before.pointer(ptr).and_then(Value::as_array).and_then(|a| a.iter().find(|c| c["type"] == "Deleting" && c["status"] == "True")).and_then(|c| c["lastTransitionTime"].as_str()).map(str::to_string);
         list.push(json!({"type": "Deleting", "status": "True", "reason": "WaitingForDeletion", "message": format!("* Waiting for {remaining} to be deleted"),
             "lastTransitionTime": keep.unwrap_or_else(crate::time::now_rfc3339)}));
-        super::kit::set_ptr(&mut st, ptr, Value::Array(list));
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
+        super::kit::set_ptr(st, ptr, Value::Array(list));
+    })?;
     if cp_gone && infra.is_none() {
         sim.cfg.workloads.remove(&ns, &name);
-        let _ = kit.remove_finalizer(&def, &ns, &name, FINALIZER);
-        return None;
+        kit.remove_finalizer(&def, &ns, &name, FINALIZER)?;
+        return Ok(Action::AwaitChange);
     }
-    Some(Duration::from_millis(50))
+    Ok(Action::requeue(Duration::from_millis(50)))
 }

@@ -13,13 +13,13 @@ use base64::engine::general_purpose::STANDARD as B64;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kit::{
     Cond, Kind, MachineCounts, annotation, cond_true, is_deleting, label, owner_ref, s, suffix,
 };
 use super::machine::cluster_paused;
 use crate::resource::ResourceDef;
-use crate::rest::Sub;
 use crate::tls::{Ca, Usage};
 use capi_shared::capi::labels::{
     CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL,
@@ -65,12 +65,14 @@ pub fn clone_infra(
     name: &str,
     labels: &Value,
     owner: &Value,
-) -> Option<Value> {
+) -> SimResult<Option<Value>> {
     let kit = &sim.kit;
-    let tdef = kit.def_of(&template.group, &template.kind)?;
-    let t = kit.get_def(&tdef, ns, &template.name)?;
     let kind = template.kind.trim_end_matches("Template").to_string();
-    let def = kit.def_of(&template.group, &kind)?;
+    let found = kit.def_of(&template.group, &template.kind).and_then(|tdef| {
+        let t = kit.get_def(&tdef, ns, &template.name)?;
+        Some((t, kit.def_of(&template.group, &kind)?))
+    });
+    let Some((t, def)) = found else { return Ok(None) };
     let spec = t.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
     let obj = json!({
         "apiVersion": def.api_version(&def.storage_version), "kind": kind,
@@ -79,7 +81,7 @@ pub fn clone_infra(
             "ownerReferences": [owner_ref(owner, true)]},
         "spec": spec,
     });
-    kit.create(&def, ns, obj, None).ok()
+    kit.create(&def, ns, obj, None).map(Some)
 }
 
 /// The template an infrastructure machine was cloned from.
@@ -107,12 +109,15 @@ fn needs_remediation(m: &Value, v2: bool) -> bool {
 }
 
 /// Reconciles one KubeadmControlPlane.
-pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
-    let def = kit.def(Kind::KubeadmControlPlane)?;
-    let mdef = kit.def(Kind::Machine)?;
-    let kcp = kit.get_def(&def, ns, name)?;
+    let (Some(def), Some(mdef)) = (kit.def(Kind::KubeadmControlPlane), kit.def(Kind::Machine)) else {
+        return Ok(Action::AwaitChange);
+    };
+    let Some(kcp) = kit.get_def(&def, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
     let cluster_name = label(&kcp, CLUSTER_NAME_LABEL)
         .map(str::to_string)
         .or_else(|| {
@@ -127,22 +132,22 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     if is_deleting(&kcp) {
         for m in &machines {
             if !is_deleting(m) {
-                let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+                kit.delete(&mdef, ns, s(m, "/metadata/name"))?;
             }
         }
-        write_status(sim, &kcp, &machines, None, &cluster_name);
+        write_status(sim, &kcp, &machines, None, &cluster_name)?;
         if machines.is_empty() {
-            let _ = kit.remove_finalizer(&def, ns, name, FINALIZER);
-            return None;
+            kit.remove_finalizer(&def, ns, name, FINALIZER)?;
+            return Ok(Action::AwaitChange);
         }
-        return Some(Duration::from_millis(50));
+        return Ok(Action::requeue(Duration::from_millis(50)));
     }
-    let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
+    kit.ensure_finalizer(&def, ns, name, FINALIZER)?;
     let Some(cluster) = cluster else {
-        return Some(sim.scaled(1.0));
+        return Ok(Action::requeue(sim.scaled(1.0)));
     };
     if cluster_paused(Some(&cluster)) || annotation(&kcp, PAUSED_ANNOTATION).is_some() {
-        return None;
+        return Ok(Action::AwaitChange);
     }
     let desired = kcp
         .pointer("/spec/replicas")
@@ -171,7 +176,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
             m,
             up_to_date(m),
             "* Version, infrastructure template or rollout.after changed",
-        );
+        )?;
     }
     // Remediation: replace one marked machine at a time, keeping etcd quorum.
     if deleting == 0
@@ -179,14 +184,14 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     {
         let healthy = active.iter().filter(|m| machine_ready(m, v2)).count();
         if active.len() == 1 || healthy > desired / 2 {
-            let _ = kit.delete(&mdef, ns, s(bad, "/metadata/name"));
-            return Some(Duration::from_millis(20));
+            kit.delete(&mdef, ns, s(bad, "/metadata/name"))?;
+            return Ok(Action::requeue(Duration::from_millis(20)));
         }
     }
     if infra_ready && deleting == 0 && all_ready {
         if active.len() < desired || (!outdated.is_empty() && active.len() <= desired) {
             // Scale up, or surge one up-to-date machine for the rollout.
-            create_machine(sim, &kcp, &cluster, &template, active.is_empty());
+            create_machine(sim, &kcp, &cluster, &template, active.is_empty())?;
         } else if active.len() > desired {
             // Scale down (or finish a rollout step): outdated first, then the oldest.
             let mut candidates: Vec<&Value> = if outdated.is_empty() {
@@ -196,21 +201,21 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
             };
             candidates.sort_by_key(|m| s(m, "/metadata/creationTimestamp").to_string());
             if let Some(victim) = candidates.first() {
-                let _ = kit.delete(&mdef, ns, s(victim, "/metadata/name"));
+                kit.delete(&mdef, ns, s(victim, "/metadata/name"))?;
             }
         }
     }
     // Counted from the spec just compared, not from the Machines' UpToDate conditions as read
     // (set above, after the read): a changed version must never look rolled out.
     let fresh = active.len() - outdated.len();
-    let initialized = write_status(sim, &kcp, &machines, Some(fresh as i64), &cluster_name);
+    let initialized = write_status(sim, &kcp, &machines, Some(fresh as i64), &cluster_name)?;
     if initialized {
-        ensure_secrets(sim, &kcp, &cluster);
+        ensure_secrets(sim, &kcp, &cluster)?;
     }
     if active.len() != desired || !outdated.is_empty() || !all_ready || deleting > 0 {
-        return Some(sim.scaled(0.5));
+        return Ok(Action::requeue(sim.scaled(0.5)));
     }
-    None
+    Ok(Action::AwaitChange)
 }
 
 fn create_machine(
@@ -219,23 +224,20 @@ fn create_machine(
     cluster: &Value,
     template: &Option<capi_shared::capi::object::ObjRef>,
     first: bool,
-) {
+) -> SimResult<()> {
     let kit = &sim.kit;
     let ns = s(kcp, "/metadata/namespace").to_string();
     let kcp_name = s(kcp, "/metadata/name").to_string();
     let cluster_name = s(cluster, "/metadata/name").to_string();
     let name = format!("{kcp_name}-{}", suffix());
     let labels = json!({CLUSTER_NAME_LABEL: cluster_name, CONTROL_PLANE_LABEL: "", CONTROL_PLANE_NAME_LABEL: kcp_name});
-    let Some(mdef) = kit.def(Kind::Machine) else {
-        return;
-    };
-    let Some(bdef) = kit.def(Kind::KubeadmConfig) else {
-        return;
+    let (Some(mdef), Some(bdef)) = (kit.def(Kind::Machine), kit.def(Kind::KubeadmConfig)) else {
+        return Ok(());
     };
     let mut infra_ref = Value::Null;
     if let Some(t) = template {
-        if clone_infra(sim, &ns, t, &name, &labels, kcp).is_none() {
-            return;
+        if clone_infra(sim, &ns, t, &name, &labels, kcp)?.is_none() {
+            return Ok(());
         }
         infra_ref = kit.reference(&t.group, t.kind.trim_end_matches("Template"), &name, &ns);
     }
@@ -272,9 +274,7 @@ fn create_machine(
     }
     let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": "KubeadmConfig",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": boot_spec});
-    if kit.create(&bdef, &ns, boot, None).is_err() {
-        return;
-    }
+    kit.create(&bdef, &ns, boot, None)?;
     // v1beta2 lists failure domains, v1beta1 maps them by name; only control plane ones count.
     let failure_domains: Vec<String> = match cluster.pointer("/status/failureDomains") {
         Some(Value::Array(a)) => a
@@ -310,7 +310,8 @@ fn create_machine(
     }
     let machine = json!({"apiVersion": mdef.api_version(&mdef.storage_version), "kind": "Machine",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": mspec});
-    let _ = kit.create(&mdef, &ns, machine, None);
+    kit.create(&mdef, &ns, machine, None)?;
+    Ok(())
 }
 
 /// Writes counters, versions and conditions; returns whether the control plane is initialised.
@@ -321,11 +322,11 @@ fn write_status(
     machines: &[Value],
     up_to_date: Option<i64>,
     cluster_name: &str,
-) -> bool {
+) -> SimResult<bool> {
     let kit = &sim.kit;
     let v2 = kit.v2();
     let Some(def) = kit.def(Kind::KubeadmControlPlane) else {
-        return false;
+        return Ok(false);
     };
     let ns = s(kcp, "/metadata/namespace").to_string();
     let name = s(kcp, "/metadata/name").to_string();
@@ -353,12 +354,63 @@ fn write_status(
         *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
     }
     let lowest = versions.keys().min_by_key(|v| release_of(v)).cloned();
-    let deleting = is_deleting(kcp);
+    let quorum = ready > desired / 2;
+    let conds = conditions(&Tally {
+        desired,
+        replicas,
+        ready,
+        up_to_date,
+        initialized,
+        deleting: is_deleting(kcp),
+    });
+    let generation = kcp.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    kit.update_status(&def, &ns, &name, |st, _| {
+        kit.set_counters(st, replicas, ready, available, up_to_date);
+        st["selector"] = json!(format!(
+            "{CLUSTER_NAME_LABEL}={cluster_name},{CONTROL_PLANE_LABEL}"
+        ));
+        st["observedGeneration"] = generation.clone();
+        if let Some(l) = &lowest {
+            st["version"] = json!(l);
+        }
+        if v2 {
+            st["initialization"] = json!({"controlPlaneInitialized": initialized});
+            super::kit::set_versions(st, "versions", &versions);
+        } else {
+            st["initialized"] = json!(initialized);
+            st["ready"] = json!(initialized && quorum);
+        }
+        kit.set_conditions(st, conds.clone(), true);
+    })?;
+    Ok(initialized)
+}
+
+/// A control plane's numbers, as its status reports them.
+#[derive(Clone, Copy)]
+struct Tally {
+    desired: i64,
+    replicas: i64,
+    ready: i64,
+    up_to_date: i64,
+    initialized: bool,
+    deleting: bool,
+}
+
+/// A KubeadmControlPlane's conditions in the order Cluster API writes them.
+fn conditions(t: &Tally) -> Vec<Cond> {
+    let Tally {
+        desired,
+        replicas,
+        ready,
+        up_to_date,
+        initialized,
+        deleting,
+    } = *t;
     let rolling = up_to_date < replicas;
     let quorum = ready > desired / 2;
     let [machines_ready, machines_up_to_date, rolling_out] =
         Cond::replicas(&MachineCounts::machines(replicas, ready, up_to_date), rolling);
-    let conds = vec![
+    vec![
         Cond::new(
             "Available",
             initialized && quorum && !deleting,
@@ -417,48 +469,23 @@ fn write_status(
             "deleting control plane machines",
         ),
         Cond::flag("Paused", false, "Paused", "NotPaused", ""),
-    ];
-    let generation = kcp.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
-        let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
-        kit.set_counters(&mut st, replicas, ready, available, up_to_date);
-        st["selector"] = json!(format!(
-            "{CLUSTER_NAME_LABEL}={cluster_name},{CONTROL_PLANE_LABEL}"
-        ));
-        st["observedGeneration"] = generation.clone();
-        if let Some(l) = &lowest {
-            st["version"] = json!(l);
-        }
-        if v2 {
-            st["initialization"] = json!({"controlPlaneInitialized": initialized});
-            super::kit::set_versions(&mut st, "versions", &versions);
-        } else {
-            st["initialized"] = json!(initialized);
-            st["ready"] = json!(initialized && quorum);
-        }
-        kit.set_conditions(&mut st, conds.clone(), true);
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
-    initialized
+    ]
 }
 
 /// Writes the cluster's certificate Secrets (`-ca`, `-etcd`, `-proxy`: a CA each; `-sa`: a key
 /// pair) where missing, as kubeadm's bootstrap does, then `<cluster>-kubeconfig`: a
 /// `system:masters` client certificate issued by the cluster's own CA (an existing `-ca`, such as
 /// one the user supplied, is used), for the workload API server.
-fn ensure_secrets(sim: &Ctx, kcp: &Value, cluster: &Value) {
+fn ensure_secrets(sim: &Ctx, kcp: &Value, cluster: &Value) -> SimResult<()> {
     let kit = &sim.kit;
-    let Some(sdef) = kit.def(Kind::Secret) else { return };
+    let Some(sdef) = kit.def(Kind::Secret) else {
+        return Ok(());
+    };
     let ns = s(kcp, "/metadata/namespace").to_string();
     let cluster_name = s(cluster, "/metadata/name").to_string();
     let kname = format!("{cluster_name}-kubeconfig");
     if kit.get_def(&sdef, &ns, &kname).is_some() {
-        return;
+        return Ok(());
     }
     let owner = owner_ref(kcp, true);
     let secret = |name: &str, data: Value| {
@@ -471,18 +498,17 @@ fn ensure_secrets(sim: &Ctx, kcp: &Value, cluster: &Value) {
         if kit.get_def(&sdef, &ns, &n).is_some() {
             continue;
         }
-        let Some(data) = key_material(suffix) else { return };
-        // A refused write is logged by the kit; the next pass tries again.
-        if kit.create(&sdef, &ns, secret(&n, data), None).is_err() {
-            return;
-        }
+        let Some(data) = key_material(suffix) else {
+            return Ok(());
+        };
+        kit.create(&sdef, &ns, secret(&n, data), None)?;
     }
     let Some(ca) = cluster_ca(kit, &sdef, &ns, &cluster_name) else {
         tracing::warn!(cluster = %cluster_name, "the cluster's -ca secret holds no usable CA");
-        return;
+        return Ok(());
     };
     let Ok((cert, key)) = ca.issue("kubernetes-admin", &["system:masters"], &[], Usage::Client, 365) else {
-        return;
+        return Ok(());
     };
     let server = format!("{}/workload/{ns}/{cluster_name}", sim.cfg.url);
     let user = format!("{cluster_name}-admin");
@@ -495,13 +521,14 @@ fn ensure_secrets(sim: &Ctx, kcp: &Value, cluster: &Value) {
         "current-context": context,
     });
     let text = serde_saphyr::to_string(&kubeconfig).unwrap_or_default();
-    let _ = kit.create(
+    kit.create(
         &sdef,
         &ns,
         secret(&kname, json!({"value": B64.encode(text)})),
         None,
-    );
+    )?;
     sim.cfg.workloads.ensure(&ns, &cluster_name, &sim.cfg.url);
+    Ok(())
 }
 
 /// New key material for a certificate Secret: a CA of its own for `ca`, `etcd` and `proxy`

@@ -9,6 +9,7 @@ pub use capi_shared::capi::value::{
     annotation, controller_owner, finalizers, is_deleting, label, owner_ref, s,
 };
 
+use super::action::{SimError, SimResult};
 use crate::crds::Generation;
 use crate::error::{ApiError, ApiResult};
 use crate::resource::ResourceDef;
@@ -145,12 +146,10 @@ impl Kit {
     }
 
     /// Creates an object (status, if given, is written right after).
-    pub fn create(&self, def: &ResourceDef, ns: &str, obj: Value, status: Option<Value>) -> ApiResult<Value> {
-        let r = self.create_inner(def, ns, obj, status);
-        if let Err(e) = &r {
-            complain(&self.api, "create", def, ns, e);
-        }
-        r
+    pub fn create(&self, def: &ResourceDef, ns: &str, obj: Value, status: Option<Value>) -> SimResult<Value> {
+        let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();
+        self.create_inner(def, ns, obj, status)
+            .map_err(|e| refused("create", def, ns, &name, e))
     }
 
     fn create_inner(
@@ -176,7 +175,8 @@ impl Kit {
         }
     }
 
-    /// Read-modify-write of an object's spec/metadata (`Sub::Main`) or status.
+    /// Read-modify-write of an object's spec/metadata (`Sub::Main`) or status; `Ok(None)` when
+    /// nothing changed or the object is gone (its deletion event queues whoever cares).
     pub fn mutate(
         &self,
         def: &ResourceDef,
@@ -184,16 +184,36 @@ impl Kit {
         name: &str,
         sub: Sub,
         change: impl FnMut(&mut Value) -> bool,
-    ) -> ApiResult<Option<Value>> {
-        let r = crate::controllers::mutate(&self.api, def, Some(ns), name, sub, MANAGER, change);
-        if let Err(e) = &r {
-            complain(&self.api, name, def, ns, e);
+    ) -> SimResult<Option<Value>> {
+        match crate::controllers::mutate(&self.api, def, Some(ns), name, sub, MANAGER, change) {
+            Ok(v) => Ok(v),
+            Err(e) if e.code == 404 => Ok(None),
+            Err(e) => Err(refused("update", def, ns, name, e)),
         }
-        r
+    }
+
+    /// Rewrites an object's status: `change` gets the status (`{}` when there is none) and the
+    /// object as read; the write happens only when the status changed.
+    pub fn update_status(
+        &self,
+        def: &ResourceDef,
+        ns: &str,
+        name: &str,
+        mut change: impl FnMut(&mut Value, &Value),
+    ) -> SimResult<Option<Value>> {
+        self.mutate(def, ns, name, Sub::Status, |o| {
+            let mut st = o.get("status").cloned().unwrap_or(json!({}));
+            change(&mut st, o);
+            if o.get("status") == Some(&st) || (o.get("status").is_none() && st == json!({})) {
+                return false;
+            }
+            o["status"] = st;
+            true
+        })
     }
 
     /// Deletes an object (background propagation); a missing object is not an error.
-    pub fn delete(&self, def: &ResourceDef, ns: &str, name: &str) -> ApiResult<()> {
+    pub fn delete(&self, def: &ResourceDef, ns: &str, name: &str) -> SimResult<()> {
         match self.api.delete(
             def,
             &def.storage_version,
@@ -206,7 +226,7 @@ impl Kit {
         ) {
             Ok(_) => Ok(()),
             Err(e) if e.code == 404 => Ok(()),
-            Err(e) => Err(e),
+            Err(e) => Err(refused("delete", def, ns, name, e)),
         }
     }
 
@@ -217,7 +237,7 @@ impl Kit {
         ns: &str,
         name: &str,
         finalizer: &str,
-    ) -> ApiResult<()> {
+    ) -> SimResult<()> {
         self.mutate(def, ns, name, Sub::Main, |o| {
             if is_deleting(o) || finalizers(o).iter().any(|f| f == finalizer) {
                 return false;
@@ -241,29 +261,26 @@ impl Kit {
         ns: &str,
         name: &str,
         finalizer: &str,
-    ) -> ApiResult<()> {
-        match self.mutate(def, ns, name, Sub::Main, |o| {
+    ) -> SimResult<()> {
+        self.mutate(def, ns, name, Sub::Main, |o| {
             crate::controllers::drop_finalizer(o, finalizer)
-        }) {
-            Ok(_) => Ok(()),
-            Err(e) if e.code == 404 => Ok(()),
-            Err(e) => Err(e),
-        }
+        })
+        .map(|_| ())
     }
 
     /// Makes `obj` belong to `cluster` as the real controllers do: the cluster-name label and a
     /// (non-controller) owner reference, written only when one is missing.
-    pub fn belong_to_cluster(&self, def: &ResourceDef, obj: &Value, cluster: &Value) {
+    pub fn belong_to_cluster(&self, def: &ResourceDef, obj: &Value, cluster: &Value) -> SimResult<()> {
         let cluster_name = s(obj, "/spec/clusterName");
         let has_owner = obj
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
             .is_some_and(|a| a.iter().any(|r| r["kind"] == "Cluster"));
         if has_owner && label(obj, CLUSTER_NAME_LABEL) == Some(cluster_name) {
-            return;
+            return Ok(());
         }
         let owner = owner_ref(cluster, false);
-        let _ = self.mutate(
+        self.mutate(
             def,
             s(obj, "/metadata/namespace"),
             s(obj, "/metadata/name"),
@@ -281,7 +298,8 @@ impl Kit {
                 o["metadata"]["ownerReferences"] = Value::Array(refs);
                 true
             },
-        );
+        )
+        .map(|_| ())
     }
 
     /// A reference to an object in the served generation's form.
@@ -362,14 +380,13 @@ impl Kit {
     }
 }
 
-/// Logs a write the simulation expected to succeed; a rejected write is a simulator bug
-/// (or a CRD that does not match), and silently dropping it would hide it.
-fn complain(api: &Api, what: &str, def: &ResourceDef, ns: &str, e: &ApiError) {
-    if !matches!(e.code, 404 | 409) {
-        tracing::warn!(kind = %def.kind, namespace = ns, object = what, code = e.code, error = %e.message, "simulated controller write rejected");
-        if let Ok(mut list) = api.rejected_writes.lock() {
-            list.push(format!("{} {ns}/{what}: {} {}", def.kind, e.code, e.message));
-        }
+fn refused(verb: &'static str, def: &ResourceDef, ns: &str, name: &str, source: ApiError) -> SimError {
+    SimError {
+        verb,
+        kind: def.kind.clone(),
+        namespace: ns.to_string(),
+        name: name.to_string(),
+        source,
     }
 }
 

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s};
 use super::workload;
@@ -102,40 +103,42 @@ fn ip_of(name: &str) -> String {
 }
 
 /// Reconciles one Machine.
-pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
-    let mut p = MachinePass::new(sim, ns, name)?;
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
+    let Some(mut p) = MachinePass::new(sim, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
     if is_deleting(&p.m) {
         return p.delete();
     }
     let (kit, def) = (p.sim.kit.clone(), p.def.clone());
-    let _ = kit.ensure_finalizer(&def, ns, name, FINALIZER);
+    kit.ensure_finalizer(&def, ns, name, FINALIZER)?;
     if label(&p.m, CLUSTER_NAME_LABEL) != Some(p.cluster_name.as_str()) && !p.cluster_name.is_empty() {
-        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+        kit.mutate(&def, ns, name, Sub::Main, |o| {
             o["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(p.cluster_name);
             true
-        });
+        })?;
     }
     if cluster_paused(p.cluster.as_ref()) || annotation(&p.m, PAUSED_ANNOTATION).is_some() {
-        write_paused(p.sim, &p.m);
-        return None;
+        write_paused(p.sim, &p.m)?;
+        return Ok(Action::AwaitChange);
     }
-    p.adopt_providers();
-    let boot_ok = p.bootstrap();
-    let infra_ok = p.provision_infrastructure(boot_ok);
-    let node_ready = p.join_node(infra_ok);
+    p.adopt_providers()?;
+    let boot_ok = p.bootstrap()?;
+    let infra_ok = p.provision_infrastructure(boot_ok)?;
+    let node_ready = p.join_node(infra_ok)?;
     let phase = match (&node_ready, infra_ok, boot_ok) {
         (Some(_), _, _) => Phase::Running,
         (None, true, _) => Phase::Provisioned,
         (None, false, true) => Phase::Provisioning,
         _ => Phase::Pending,
     };
-    write_status(p.sim, &p.m, phase, node_ready.as_deref());
-    match phase {
+    write_status(p.sim, &p.m, phase, node_ready.as_deref())?;
+    Ok(Action::requeue(match phase {
         // Node health lives in the workload cluster, which sends no events here: look again
         // from time to time.
-        Phase::Running => Some(p.sim.scaled(5.0).max(Duration::from_millis(500))),
-        _ => p.wait.or(Some(p.sim.scaled(0.5))),
-    }
+        Phase::Running => p.sim.scaled(5.0).max(Duration::from_millis(500)),
+        _ => p.wait.unwrap_or(p.sim.scaled(0.5)),
+    }))
 }
 
 /// One pass over a Machine: it, its cluster, its bootstrap config and infrastructure machine
@@ -193,54 +196,55 @@ impl<'a> MachinePass<'a> {
 
     /// Deleting: the Node leaves, the infrastructure machine and bootstrap config are deleted,
     /// then the finalizer goes.
-    fn delete(&mut self) -> Option<Duration> {
+    fn delete(&mut self) -> SimResult {
         let (ns, name) = (self.ns.clone(), self.name.clone());
-        write_status(self.sim, &self.m, Phase::Deleting, None);
+        write_status(self.sim, &self.m, Phase::Deleting, None)?;
         if let Err(left) = self.sim.elapsed(&self.uid, "delete", delay::DELETE) {
-            return Some(left);
+            return Ok(Action::requeue(left));
         }
         if let Some(ws) = self.sim.cfg.workloads.get(&ns, &self.cluster_name) {
-            workload::delete_node(&ws, &name);
+            workload::delete_node(&ws, &name)?;
         }
         let kit = &self.sim.kit;
         let mut waiting = false;
         for (d, o) in self.infra.iter().chain(self.boot.iter()) {
             waiting = true;
-            let _ = kit.delete(d, &ns, s(o, "/metadata/name"));
+            kit.delete(d, &ns, s(o, "/metadata/name"))?;
         }
         if waiting {
-            return Some(Duration::from_millis(20));
+            return Ok(Action::requeue(Duration::from_millis(20)));
         }
-        let _ = kit.remove_finalizer(&self.def, &ns, &name, FINALIZER);
-        None
+        kit.remove_finalizer(&self.def, &ns, &name, FINALIZER)?;
+        Ok(Action::AwaitChange)
     }
 
     /// The Machine adopts its bootstrap config and infrastructure machine.
-    fn adopt_providers(&self) {
+    fn adopt_providers(&self) -> SimResult<()> {
         let kit = &self.sim.kit;
         for (d, o) in self.infra.iter().chain(self.boot.iter()) {
             if controller_owner(o).is_none_or(|(k, _)| k != "Machine")
                 || label(o, CLUSTER_NAME_LABEL).is_none()
             {
                 let owner = owner_ref(&self.m, true);
-                let _ = kit.mutate(d, &self.ns, s(o, "/metadata/name"), Sub::Main, |x| {
+                kit.mutate(d, &self.ns, s(o, "/metadata/name"), Sub::Main, |x| {
                     x["metadata"]["ownerReferences"] = json!([owner]);
                     x["metadata"]["labels"][CLUSTER_NAME_LABEL] = json!(self.cluster_name);
                     true
-                });
+                })?;
             }
         }
+        Ok(())
     }
 
     /// Bootstrap data: control plane machines once the infrastructure is up, workers once the
     /// control plane is initialised. Whether the Machine has it.
-    fn bootstrap(&mut self) -> bool {
+    fn bootstrap(&mut self) -> SimResult<bool> {
         let has_data = !s(&self.m, "/spec/bootstrap/dataSecretName").is_empty();
         if has_data || self.boot.as_ref().is_some_and(|(_, b)| bootstrap_ready(b)) {
-            return true;
+            return Ok(true);
         }
         let Some((d, b)) = self.boot.clone() else {
-            return false;
+            return Ok(false);
         };
         let allowed = self.cluster.as_ref().is_some_and(|c| {
             if self.is_cp {
@@ -252,16 +256,15 @@ impl<'a> MachinePass<'a> {
         if !allowed {
             let later = self.sim.scaled(0.5);
             self.soonest(later);
-            return false;
+            return Ok(false);
         }
         if let Err(left) = self.sim.elapsed(&self.uid, "bootstrap", delay::BOOTSTRAP) {
             self.soonest(left);
-            return false;
+            return Ok(false);
         }
         let bname = s(&b, "/metadata/name").to_string();
-        write_bootstrap(self.sim, &d, &b, &self.m, &self.cluster_name);
-        let _ = self
-            .sim
+        write_bootstrap(self.sim, &d, &b, &self.m, &self.cluster_name)?;
+        self.sim
             .kit
             .mutate(&self.def, &self.ns, &self.name, Sub::Main, |o| {
                 if !s(o, "/spec/bootstrap/dataSecretName").is_empty() {
@@ -269,13 +272,13 @@ impl<'a> MachinePass<'a> {
                 }
                 o["spec"]["bootstrap"]["dataSecretName"] = json!(bname);
                 true
-            });
-        true
+            })?;
+        Ok(true)
     }
 
     /// The infrastructure machine is provisioned (provider ID, address) once bootstrap data
     /// exists; the Machine takes its provider ID. Whether it is provisioned.
-    fn provision_infrastructure(&mut self, boot_ok: bool) -> bool {
+    fn provision_infrastructure(&mut self, boot_ok: bool) -> SimResult<bool> {
         let mut infra_ok = self.infra.as_ref().is_some_and(|(_, i)| provisioned(i));
         if boot_ok
             && !infra_ok
@@ -283,7 +286,7 @@ impl<'a> MachinePass<'a> {
         {
             match self.sim.elapsed(&self.uid, "infra", delay::INFRA_MACHINE) {
                 Ok(()) => {
-                    self.write_infra_provisioned(&d, &i);
+                    self.write_infra_provisioned(&d, &i)?;
                     infra_ok = true;
                 }
                 Err(left) => self.soonest(left),
@@ -291,39 +294,39 @@ impl<'a> MachinePass<'a> {
         }
         if infra_ok && s(&self.m, "/spec/providerID").is_empty() {
             let pid = self.provider_id();
-            let _ = self
-                .sim
+            self.sim
                 .kit
                 .mutate(&self.def, &self.ns, &self.name, Sub::Main, |o| {
                     o["spec"]["providerID"] = json!(pid);
                     true
-                });
+                })?;
         }
-        infra_ok
+        Ok(infra_ok)
     }
 
-    fn write_infra_provisioned(&self, d: &ResourceDef, i: &Value) {
+    fn write_infra_provisioned(&self, d: &ResourceDef, i: &Value) -> SimResult<()> {
         let kit = &self.sim.kit;
         let iname = s(i, "/metadata/name");
         let pid = self.provider_id();
-        let _ = kit.mutate(d, &self.ns, iname, Sub::Main, |o| {
+        kit.mutate(d, &self.ns, iname, Sub::Main, |o| {
             if s(o, "/spec/providerID") == pid {
                 return false;
             }
             o["spec"]["providerID"] = json!(pid);
             true
-        });
+        })?;
         let addr = ip_of(&self.name);
-        let _ = kit.mutate(d, &self.ns, iname, Sub::Status, |o| {
+        kit.mutate(d, &self.ns, iname, Sub::Status, |o| {
             o["status"] =
                 provisioned_status(o, json!({"addresses": [{"type": "InternalIP", "address": addr}]}));
             true
-        });
+        })?;
+        Ok(())
     }
 
     /// The Node joins the workload cluster once the infrastructure is up (and is kept at the
     /// Machine's version). The Node's Ready status, once it has joined.
-    fn join_node(&mut self, infra_ok: bool) -> Option<String> {
+    fn join_node(&mut self, infra_ok: bool) -> SimResult<Option<String>> {
         let workloads = self.sim.cfg.workloads.clone();
         let (name, pid, ip) = (self.name.clone(), self.provider_id(), ip_of(&self.name));
         let version = s(&self.m, "/spec/version").to_string();
@@ -332,20 +335,26 @@ impl<'a> MachinePass<'a> {
         if infra_ok && node_ready.is_none() {
             if let Err(left) = self.sim.elapsed(&self.uid, "node", delay::NODE) {
                 self.soonest(left);
-                return None;
+                return Ok(None);
             }
             let ws = workloads.ensure(&self.ns, &self.cluster_name, &self.sim.cfg.url);
-            workload::upsert_node(&ws, &name, &version, &pid, self.is_cp, &ip);
-            return workload::node_ready(&ws, &name);
+            workload::upsert_node(&ws, &name, &version, &pid, self.is_cp, &ip)?;
+            return Ok(workload::node_ready(&ws, &name));
         }
         if let (Some(w), true) = (ws.as_ref(), node_ready.is_some()) {
-            workload::upsert_node(w, &name, &version, &pid, self.is_cp, &ip);
+            workload::upsert_node(w, &name, &version, &pid, self.is_cp, &ip)?;
         }
-        node_ready
+        Ok(node_ready)
     }
 }
 
-fn write_bootstrap(sim: &Ctx, def: &crate::resource::ResourceDef, b: &Value, m: &Value, cluster: &str) {
+fn write_bootstrap(
+    sim: &Ctx,
+    def: &crate::resource::ResourceDef,
+    b: &Value,
+    m: &Value,
+    cluster: &str,
+) -> SimResult<()> {
     let kit = &sim.kit;
     let ns = s(m, "/metadata/namespace").to_string();
     let bname = s(b, "/metadata/name").to_string();
@@ -356,9 +365,9 @@ fn write_bootstrap(sim: &Ctx, def: &crate::resource::ResourceDef, b: &Value, m: 
         let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
                 "metadata": {"name": bname, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cluster}, "ownerReferences": [owner_ref(b, true)]},
                 "data": {"value": B64.encode(data), "format": B64.encode("cloud-config")}});
-        let _ = kit.create(&sdef, &ns, secret, None);
+        kit.create(&sdef, &ns, secret, None)?;
     }
-    let _ = kit.mutate(def, &ns, &bname, Sub::Status, |o| {
+    kit.mutate(def, &ns, &bname, Sub::Status, |o| {
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         st["dataSecretName"] = json!(bname);
         st["initialization"] = json!({"dataSecretCreated": true});
@@ -370,7 +379,8 @@ fn write_bootstrap(sim: &Ctx, def: &crate::resource::ResourceDef, b: &Value, m: 
         );
         o["status"] = st;
         true
-    });
+    })?;
+    Ok(())
 }
 
 /// Lifecycle phases of a Machine.
@@ -429,11 +439,13 @@ fn leak(t: &str) -> &'static str {
     }
 }
 
-fn write_paused(sim: &Ctx, m: &Value) {
+fn write_paused(sim: &Ctx, m: &Value) -> SimResult<()> {
     let kit = &sim.kit;
-    let Some(def) = kit.def(Kind::Machine) else { return };
+    let Some(def) = kit.def(Kind::Machine) else {
+        return Ok(());
+    };
     let v2 = kit.v2();
-    let _ = kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
+    kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
         let ptr = if v2 { "/status/conditions" } else { "/status/v1beta2/conditions" };
         let Some(list) = o.pointer_mut(ptr).and_then(Value::as_array_mut) else { return false };
         let Some(p) = list.iter_mut().find(|c| c["type"] == "Paused") else { return false };
@@ -442,47 +454,95 @@ fn write_paused(sim: &Ctx, m: &Value) {
         }
         *p = json!({"type": "Paused", "status": "True", "reason": "Paused", "message": "", "lastTransitionTime": crate::time::now_rfc3339()});
         true
-    });
+    })?;
+    Ok(())
 }
 
-fn write_status(sim: &Ctx, m: &Value, phase: Phase, node_ready: Option<&str>) {
-    let kit = &sim.kit;
-    let Some(def) = kit.def(Kind::Machine) else { return };
-    let v2 = kit.v2();
-    let ns = s(m, "/metadata/namespace").to_string();
-    let name = s(m, "/metadata/name").to_string();
-    let infra_ok = matches!(phase, Phase::Provisioned | Phase::Running)
-        || (phase == Phase::Deleting && m.pointer("/status/nodeRef").is_some());
-    let boot_ok = !matches!(phase, Phase::Pending) || !s(m, "/spec/bootstrap/dataSecretName").is_empty();
-    let node_ok = node_ready == Some("True");
-    let deleting = phase == Phase::Deleting;
+/// Which stages of a Machine's life are done, as its status reports them.
+struct Stages {
+    boot_ok: bool,
+    infra_ok: bool,
+    node_ok: bool,
+    health_ok: bool,
+    deleting: bool,
+}
+
+impl Stages {
+    fn of(m: &Value, phase: Phase, node_ready: Option<&str>, health: Option<&Cond>) -> Stages {
+        Stages {
+            infra_ok: matches!(phase, Phase::Provisioned | Phase::Running)
+                || (phase == Phase::Deleting && m.pointer("/status/nodeRef").is_some()),
+            boot_ok: !matches!(phase, Phase::Pending) || !s(m, "/spec/bootstrap/dataSecretName").is_empty(),
+            node_ok: node_ready == Some("True"),
+            health_ok: health.is_none_or(|h| h.status != "False"),
+            deleting: phase == Phase::Deleting,
+        }
+    }
+
+    fn ready(&self) -> bool {
+        self.boot_ok && self.infra_ok && self.node_ok && self.health_ok && !self.deleting
+    }
+
+    /// Why the Machine is not Ready: one `* Condition: why` line per stage not done.
+    fn not_ready_reasons(&self, name: &str, node_ready: Option<&str>, health: Option<&Cond>) -> Vec<String> {
+        let mut reasons = vec![];
+        if !self.boot_ok {
+            reasons.push("* BootstrapConfigReady: waiting for bootstrap data".to_string());
+        }
+        if !self.infra_ok {
+            reasons.push(
+                "* InfrastructureReady: waiting for the infrastructure machine to be provisioned".to_string(),
+            );
+        }
+        if self.infra_ok && node_ready.is_none() && !self.deleting {
+            reasons.push("* NodeHealthy: waiting for a Node with spec.providerID to join".to_string());
+        } else if node_ready.is_some() && !self.node_ok {
+            reasons.push(format!("* NodeHealthy: Node {name} is not ready"));
+        }
+        if !self.health_ok {
+            reasons.push(format!(
+                "* HealthCheckSucceeded: {}",
+                health.map(|h| h.message.clone()).unwrap_or_default()
+            ));
+        }
+        if self.deleting {
+            reasons.push("* Deleting: Machine deletion in progress".to_string());
+        }
+        reasons
+    }
+}
+
+/// NodeReady and NodeHealthy: from the Node's Ready condition once it joined, Unknown before.
+fn node_conditions(node_ready: Option<&str>, name: &str) -> [Cond; 2] {
+    match node_ready {
+        Some(r) => [
+            Cond::new(
+                "NodeReady",
+                r == "True",
+                "NodeReady",
+                "NodeNotReady",
+                format!("Node Ready condition is {r}"),
+            ),
+            Cond::new(
+                "NodeHealthy",
+                r == "True",
+                "NodeHealthy",
+                "NodeNotHealthy",
+                format!("Node {name} is not ready"),
+            ),
+        ],
+        None => [
+            Cond::unknown("NodeReady", "NodeDoesNotExist", "waiting for a Node to join"),
+            Cond::unknown("NodeHealthy", "NodeDoesNotExist", "waiting for a Node to join"),
+        ],
+    }
+}
+
+/// A Machine's conditions in the order Cluster API writes them.
+fn conditions(m: &Value, v2: bool, stages: &Stages, node_ready: Option<&str>, name: &str) -> Vec<Cond> {
     let health = carried(m, v2, "HealthCheckSucceeded");
-    let remediated = carried(m, v2, "OwnerRemediated");
-    let health_ok = health.as_ref().is_none_or(|h| h.status != "False");
-    let ready = boot_ok && infra_ok && node_ok && health_ok && !deleting;
-    let mut reasons = vec![];
-    if !boot_ok {
-        reasons.push("* BootstrapConfigReady: waiting for bootstrap data".to_string());
-    }
-    if !infra_ok {
-        reasons.push(
-            "* InfrastructureReady: waiting for the infrastructure machine to be provisioned".to_string(),
-        );
-    }
-    if infra_ok && node_ready.is_none() && !deleting {
-        reasons.push("* NodeHealthy: waiting for a Node with spec.providerID to join".to_string());
-    } else if node_ready.is_some() && !node_ok {
-        reasons.push(format!("* NodeHealthy: Node {name} is not ready"));
-    }
-    if !health_ok {
-        reasons.push(format!(
-            "* HealthCheckSucceeded: {}",
-            health.as_ref().map(|h| h.message.clone()).unwrap_or_default()
-        ));
-    }
-    if deleting {
-        reasons.push("* Deleting: Machine deletion in progress".to_string());
-    }
+    let ready = stages.ready();
+    let reasons = stages.not_ready_reasons(name, node_ready, health.as_ref());
     let mut conds = vec![
         Cond::new(
             "Available",
@@ -496,68 +556,57 @@ fn write_status(sim: &Ctx, m: &Value, phase: Phase, node_ready: Option<&str>) {
             .unwrap_or_else(|| Cond::new("UpToDate", true, "UpToDate", "NotUpToDate", "")),
         Cond::new(
             "BootstrapConfigReady",
-            boot_ok,
+            stages.boot_ok,
             "Ready",
             "NotReady",
             "waiting for bootstrap data",
         ),
         Cond::new(
             "InfrastructureReady",
-            infra_ok,
+            stages.infra_ok,
             "Ready",
             "NotReady",
             "waiting for the infrastructure machine",
         ),
     ];
-    match node_ready {
-        Some(r) => {
-            conds.push(Cond::new(
-                "NodeReady",
-                r == "True",
-                "NodeReady",
-                "NodeNotReady",
-                format!("Node Ready condition is {r}"),
-            ));
-            conds.push(Cond::new(
-                "NodeHealthy",
-                r == "True",
-                "NodeHealthy",
-                "NodeNotHealthy",
-                format!("Node {name} is not ready"),
-            ));
-        }
-        None => {
-            conds.push(Cond::unknown(
-                "NodeReady",
-                "NodeDoesNotExist",
-                "waiting for a Node to join",
-            ));
-            conds.push(Cond::unknown(
-                "NodeHealthy",
-                "NodeDoesNotExist",
-                "waiting for a Node to join",
-            ));
-        }
-    }
+    conds.extend(node_conditions(node_ready, name));
     conds.extend(health);
-    conds.extend(remediated);
+    conds.extend(carried(m, v2, "OwnerRemediated"));
     conds.push(Cond::flag(
         "Deleting",
-        deleting,
+        stages.deleting,
         "Deleting",
         "NotDeleting",
         "Machine deletion in progress",
     ));
     conds.push(Cond::flag("Paused", false, "Paused", "NotPaused", ""));
+    conds
+}
+
+fn write_status(sim: &Ctx, m: &Value, phase: Phase, node_ready: Option<&str>) -> SimResult<()> {
+    let kit = &sim.kit;
+    let Some(def) = kit.def(Kind::Machine) else {
+        return Ok(());
+    };
+    let v2 = kit.v2();
+    let ns = s(m, "/metadata/namespace").to_string();
+    let name = s(m, "/metadata/name").to_string();
+    let health = carried(m, v2, "HealthCheckSucceeded");
+    let stages = Stages::of(m, phase, node_ready, health.as_ref());
+    let Stages {
+        boot_ok,
+        infra_ok,
+        deleting,
+        ..
+    } = stages;
+    let conds = conditions(m, v2, &stages, node_ready, &name);
     let ws = sim.cfg.workloads.get(&ns, s(m, "/spec/clusterName"));
     let node_info = ws.as_ref().and_then(|w| {
         let d = w.api.registry.get("", "nodes")?;
         w.api.get_stored(&d, None, &name).map(|n| n.value())
     });
     let generation = m.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
-        let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
+    kit.update_status(&def, &ns, &name, |st, o| {
         if st["phase"] != phase.as_str() {
             st["lastUpdated"] = json!(crate::time::now_rfc3339());
         }
@@ -584,18 +633,14 @@ fn write_status(sim: &Ctx, m: &Value, phase: Phase, node_ready: Option<&str>) {
         if let Some(fd) = o.pointer("/spec/failureDomain").and_then(Value::as_str) {
             st["failureDomain"] = json!(fd);
         }
-        kit.set_conditions(&mut st, conds.clone(), true);
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
+        kit.set_conditions(st, conds.clone(), true);
+    })?;
+    Ok(())
 }
 
 /// Sets a Machine's `UpToDate` condition (in the served generation's list) when it changes;
 /// `why_not` is the message of `False`.
-pub fn set_up_to_date(sim: &Ctx, m: &Value, ok: bool, why_not: &str) {
+pub fn set_up_to_date(sim: &Ctx, m: &Value, ok: bool, why_not: &str) -> SimResult<()> {
     let kit = &sim.kit;
     let rel = if kit.v2() {
         "/conditions"
@@ -608,10 +653,12 @@ pub fn set_up_to_date(sim: &Ctx, m: &Value, ok: bool, why_not: &str) {
         .and_then(|a| a.iter().find(|c| c["type"] == "UpToDate"))
         .and_then(|c| c["status"].as_str());
     if now == Some(if ok { "True" } else { "False" }) {
-        return;
+        return Ok(());
     }
-    let Some(def) = kit.def(Kind::Machine) else { return };
-    let _ = kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
+    let Some(def) = kit.def(Kind::Machine) else {
+        return Ok(());
+    };
+    kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         let mut list: Vec<Value> = st.pointer(rel).and_then(Value::as_array).cloned().unwrap_or_default();
         let (status, reason, message) = if ok { ("True", "UpToDate", "") } else { ("False", "NotUpToDate", why_not) };
@@ -623,5 +670,6 @@ pub fn set_up_to_date(sim: &Ctx, m: &Value, ok: bool, why_not: &str) {
         super::kit::set_ptr(&mut st, rel, Value::Array(list));
         o["status"] = st;
         true
-    });
+    })?;
+    Ok(())
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use capi_shared::capi::object::obj_ref;
 use serde_json::{Value, json};
 
+use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kcp::{clone_infra, rollout_after};
 use super::kit::{
@@ -92,14 +93,14 @@ fn spec_replicas(o: &Value) -> i64 {
     o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)
 }
 
-fn set_replicas(sim: &Ctx, ms: &Value, n: i64) {
+fn set_replicas(sim: &Ctx, ms: &Value, n: i64) -> SimResult<()> {
     if spec_replicas(ms) == n {
-        return;
+        return Ok(());
     }
     let Some(def) = sim.kit.def(Kind::MachineSet) else {
-        return;
+        return Ok(());
     };
-    let _ = sim.kit.mutate(
+    sim.kit.mutate(
         &def,
         s(ms, "/metadata/namespace"),
         s(ms, "/metadata/name"),
@@ -109,31 +110,36 @@ fn set_replicas(sim: &Ctx, ms: &Value, n: i64) {
             o["metadata"]["annotations"][DESIRED_REPLICAS_ANNOTATION] = json!(n.to_string());
             true
         },
-    );
+    )?;
+    Ok(())
 }
 
 /// Reconciles one MachineDeployment.
-pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     let kit = sim.kit.clone();
-    let def = kit.def(Kind::MachineDeployment)?;
-    let md = kit.get_def(&def, ns, name)?;
+    let Some(def) = kit.def(Kind::MachineDeployment) else {
+        return Ok(Action::AwaitChange);
+    };
+    let Some(md) = kit.get_def(&def, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
     let cluster_name = s(&md, "/spec/clusterName").to_string();
     let sets = owned_sets(sim, ns, &md);
     if is_deleting(&md) {
         return delete_sets(sim, &md, &sets);
     }
-    let _ = kit.ensure_finalizer(&def, ns, name, MD_FINALIZER);
+    kit.ensure_finalizer(&def, ns, name, MD_FINALIZER)?;
     let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
     if let Some(c) = &cluster {
-        kit.belong_to_cluster(&def, &md, c);
+        kit.belong_to_cluster(&def, &md, c)?;
     }
     if cluster_paused(cluster.as_ref()) {
-        return None;
+        return Ok(Action::AwaitChange);
     }
     let desired = spec_replicas(&md);
     let paused = md.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
     let max_rev = sets.iter().map(revision).max().unwrap_or(0);
-    let current = current_set(sim, &md, &sets, paused, max_rev);
+    let current = current_set(sim, &md, &sets, paused, max_rev)?;
     // Read again: the current set may be new, or its revision may have moved.
     let sets = owned_sets(sim, ns, &md);
     let current = current.and_then(|c| {
@@ -146,60 +152,73 @@ pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         .map(|ms| (s(ms, "/metadata/name").to_string(), set_machines(sim, ns, ms)))
         .collect();
     match (&current, paused) {
-        (Some(cur), false) => roll_out(sim, &md, &sets, cur, &machines_of),
+        (Some(cur), false) => roll_out(sim, &md, &sets, cur, &machines_of)?,
         // Paused (or nothing to roll to): only scale, the newest set absorbing the change.
         _ => {
             let total: i64 = sets.iter().map(spec_replicas).sum();
             if let Some(newest) = sets.iter().max_by_key(|ms| revision(ms))
                 && total != desired
             {
-                set_replicas(sim, newest, (spec_replicas(newest) + desired - total).max(0));
+                set_replicas(sim, newest, (spec_replicas(newest) + desired - total).max(0))?;
             }
         }
     }
     if !paused {
-        remove_drained_sets(sim, &md, &sets, current.as_ref(), &machines_of);
+        remove_drained_sets(sim, &md, &sets, current.as_ref(), &machines_of)?;
     }
     // Machines of the current set are up to date, the others not.
     for (ms, machines) in &machines_of {
         let ok = current.as_ref().is_some_and(|c| s(c, "/metadata/name") == ms);
         for m in machines.iter().filter(|m| !is_deleting(m)) {
-            super::machine::set_up_to_date(sim, m, ok, "* The MachineDeployment's template changed");
+            super::machine::set_up_to_date(sim, m, ok, "* The MachineDeployment's template changed")?;
         }
     }
     let rev = current.as_ref().map(revision).unwrap_or(max_rev);
     if rev > 0 && revision(&md) != rev {
-        let _ = kit.mutate(&def, ns, name, Sub::Main, |o| {
+        kit.mutate(&def, ns, name, Sub::Main, |o| {
             o["metadata"]["annotations"][REVISION_ANNOTATION] = json!(rev.to_string());
             true
-        });
+        })?;
     }
-    let md = kit.get_def(&def, ns, name)?;
-    let settled = write_md_status(sim, &md, &sets, current.as_ref());
-    if settled { None } else { Some(sim.scaled(0.5)) }
+    let Some(md) = kit.get_def(&def, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
+    let settled = write_md_status(sim, &md, &sets, current.as_ref())?;
+    Ok(if settled {
+        Action::AwaitChange
+    } else {
+        Action::requeue(sim.scaled(0.5))
+    })
 }
 
 /// A MachineDeployment being deleted deletes its MachineSets, then lets go of its finalizer.
-fn delete_sets(sim: &Ctx, md: &Value, sets: &[Value]) -> Option<Duration> {
+fn delete_sets(sim: &Ctx, md: &Value, sets: &[Value]) -> SimResult {
     let kit = &sim.kit;
     let (ns, name) = (s(md, "/metadata/namespace"), s(md, "/metadata/name"));
-    let def = kit.def(Kind::MachineDeployment)?;
-    let msdef = kit.def(Kind::MachineSet)?;
+    let (Some(def), Some(msdef)) = (kit.def(Kind::MachineDeployment), kit.def(Kind::MachineSet)) else {
+        return Ok(Action::AwaitChange);
+    };
     for ms in sets.iter().filter(|ms| !is_deleting(ms)) {
-        let _ = kit.delete(&msdef, ns, s(ms, "/metadata/name"));
+        kit.delete(&msdef, ns, s(ms, "/metadata/name"))?;
     }
     if sets.is_empty() {
-        let _ = kit.remove_finalizer(&def, ns, name, MD_FINALIZER);
-        return None;
+        kit.remove_finalizer(&def, ns, name, MD_FINALIZER)?;
+        return Ok(Action::AwaitChange);
     }
-    write_md_status(sim, md, sets, None);
-    Some(Duration::from_millis(50))
+    write_md_status(sim, md, sets, None)?;
+    Ok(Action::requeue(Duration::from_millis(50)))
 }
 
 /// The MachineSet of the current template (created when missing unless paused: with every
 /// replica when it is the first set); a template that came back (undo) makes its MachineSet
 /// the newest revision again.
-fn current_set(sim: &Ctx, md: &Value, sets: &[Value], paused: bool, max_rev: i64) -> Option<Value> {
+fn current_set(
+    sim: &Ctx,
+    md: &Value,
+    sets: &[Value],
+    paused: bool,
+    max_rev: i64,
+) -> SimResult<Option<Value>> {
     let h = template_hash(md);
     let mut current = sets
         .iter()
@@ -207,14 +226,14 @@ fn current_set(sim: &Ctx, md: &Value, sets: &[Value], paused: bool, max_rev: i64
         .cloned();
     if current.is_none() && !paused {
         let replicas = if sets.is_empty() { spec_replicas(md) } else { 0 };
-        current = create_set(sim, md, &h, max_rev + 1, replicas);
+        current = create_set(sim, md, &h, max_rev + 1, replicas)?;
     }
     if let Some(c) = &current
         && let Some(msdef) = sim.kit.def(Kind::MachineSet)
     {
         let r = revision(c);
         if r < max_rev || r == 0 {
-            let _ = sim.kit.mutate(
+            sim.kit.mutate(
                 &msdef,
                 s(md, "/metadata/namespace"),
                 s(c, "/metadata/name"),
@@ -223,15 +242,21 @@ fn current_set(sim: &Ctx, md: &Value, sets: &[Value], paused: bool, max_rev: i64
                     o["metadata"]["annotations"][REVISION_ANNOTATION] = json!((max_rev + 1).to_string());
                     true
                 },
-            );
+            )?;
         }
     }
-    current
+    Ok(current)
 }
 
 /// A rolling update step: the current set surges within `maxSurge`, old sets shrink (oldest
 /// first) while `maxUnavailable` allows.
-fn roll_out(sim: &Ctx, md: &Value, sets: &[Value], cur: &Value, machines_of: &BTreeMap<String, Vec<Value>>) {
+fn roll_out(
+    sim: &Ctx,
+    md: &Value,
+    sets: &[Value],
+    cur: &Value,
+    machines_of: &BTreeMap<String, Vec<Value>>,
+) -> SimResult<()> {
     let v2 = sim.kit.v2();
     let desired = spec_replicas(md);
     let (surge, max_unavailable) = strategy(md, desired);
@@ -250,13 +275,13 @@ fn roll_out(sim: &Ctx, md: &Value, sets: &[Value], cur: &Value, machines_of: &BT
         .filter(|ms| ms["metadata"]["name"] != cur["metadata"]["name"])
         .collect();
     if old.iter().map(|ms| spec_replicas(ms)).sum::<i64>() == 0 {
-        set_replicas(sim, cur, desired);
-        return;
+        set_replicas(sim, cur, desired)?;
+        return Ok(());
     }
     // Surge the new set...
     let total: i64 = sets.iter().map(spec_replicas).sum();
     let room = (desired + surge - total).max(0);
-    set_replicas(sim, cur, (spec_replicas(cur) + room).min(desired));
+    set_replicas(sim, cur, (spec_replicas(cur) + room).min(desired))?;
     // ...and retire old machines while enough stay available.
     let available: i64 = sets.iter().map(available_of).sum();
     let mut removable = (available - (desired - max_unavailable)).max(0);
@@ -265,10 +290,11 @@ fn roll_out(sim: &Ctx, md: &Value, sets: &[Value], cur: &Value, machines_of: &BT
         let unavailable_here = (spec_replicas(ms) - available_of(ms)).max(0);
         let cut = (removable + unavailable_here).min(spec_replicas(ms));
         if cut > 0 {
-            set_replicas(sim, ms, spec_replicas(ms) - cut);
+            set_replicas(sim, ms, spec_replicas(ms) - cut)?;
             removable = (removable - (cut - unavailable_here).max(0)).max(0);
         }
     }
+    Ok(())
 }
 
 /// Drained old sets go away. v1beta1 (Cluster API before v1.11) keeps the newest
@@ -279,10 +305,10 @@ fn remove_drained_sets(
     sets: &[Value],
     current: Option<&Value>,
     machines_of: &BTreeMap<String, Vec<Value>>,
-) {
+) -> SimResult<()> {
     let kit = &sim.kit;
     let Some(msdef) = kit.def(Kind::MachineSet) else {
-        return;
+        return Ok(());
     };
     let keep = if kit.v2() {
         0
@@ -302,13 +328,16 @@ fn remove_drained_sets(
         .collect();
     drained.sort_by_key(|ms| std::cmp::Reverse(revision(ms)));
     for ms in drained.into_iter().skip(keep) {
-        let _ = kit.delete(&msdef, s(md, "/metadata/namespace"), s(ms, "/metadata/name"));
+        kit.delete(&msdef, s(md, "/metadata/namespace"), s(ms, "/metadata/name"))?;
     }
+    Ok(())
 }
 
-fn create_set(sim: &Ctx, md: &Value, h: &str, rev: i64, replicas: i64) -> Option<Value> {
+fn create_set(sim: &Ctx, md: &Value, h: &str, rev: i64, replicas: i64) -> SimResult<Option<Value>> {
     let kit = &sim.kit;
-    let def = kit.def(Kind::MachineSet)?;
+    let Some(def) = kit.def(Kind::MachineSet) else {
+        return Ok(None);
+    };
     let ns = s(md, "/metadata/namespace");
     let mdname = s(md, "/metadata/name");
     let cluster = s(md, "/spec/clusterName");
@@ -330,15 +359,15 @@ fn create_set(sim: &Ctx, md: &Value, h: &str, rev: i64, replicas: i64) -> Option
             "ownerReferences": [owner_ref(md, true)]},
         "spec": {"clusterName": cluster, "replicas": replicas, "selector": selector, "template": template},
     });
-    kit.create(&def, ns, ms, None).ok()
+    kit.create(&def, ns, ms, None).map(Some)
 }
 
 /// Writes the MachineDeployment's status; returns whether it is settled.
-fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value>) -> bool {
+fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value>) -> SimResult<bool> {
     let kit = &sim.kit;
     let v2 = kit.v2();
     let Some(def) = kit.def(Kind::MachineDeployment) else {
-        return true;
+        return Ok(true);
     };
     let ns = s(md, "/metadata/namespace").to_string();
     let name = s(md, "/metadata/name").to_string();
@@ -419,54 +448,50 @@ fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value
     };
     let cluster = s(md, "/spec/clusterName").to_string();
     let generation = md.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    let _ = kit.mutate(&def, &ns, &name, Sub::Status, |o| {
-        let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
-        kit.set_counters(&mut st, replicas, ready, available, up_to_date);
+    kit.update_status(&def, &ns, &name, |st, _| {
+        kit.set_counters(st, replicas, ready, available, up_to_date);
         st["selector"] = json!(format!(
             "{CLUSTER_NAME_LABEL}={cluster},{DEPLOYMENT_NAME_LABEL}={name}"
         ));
         st["phase"] = json!(phase);
         st["observedGeneration"] = generation.clone();
         if v2 {
-            super::kit::set_versions(&mut st, "versions", &versions);
+            super::kit::set_versions(st, "versions", &versions);
         }
-        kit.set_conditions(&mut st, conds.clone(), true);
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
-    !rolling && replicas == desired && ready == replicas
+        kit.set_conditions(st, conds.clone(), true);
+    })?;
+    Ok(!rolling && replicas == desired && ready == replicas)
 }
 
 /// Machines a MachineSet creates or deletes in one pass.
 pub const MACHINES_PER_PASS: i64 = 20;
 
 /// Reconciles one MachineSet.
-pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
-    let def = kit.def(Kind::MachineSet)?;
-    let mdef = kit.def(Kind::Machine)?;
-    let ms = kit.get_def(&def, ns, name)?;
+    let (Some(def), Some(mdef)) = (kit.def(Kind::MachineSet), kit.def(Kind::Machine)) else {
+        return Ok(Action::AwaitChange);
+    };
+    let Some(ms) = kit.get_def(&def, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
     let machines = set_machines(sim, ns, &ms);
     let cluster = kit.get(Kind::Cluster, ns, s(&ms, "/spec/clusterName"));
     if is_deleting(&ms) {
         for m in &machines {
             if !is_deleting(m) {
-                let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+                kit.delete(&mdef, ns, s(m, "/metadata/name"))?;
             }
         }
-        return if machines.is_empty() {
-            None
+        return Ok(if machines.is_empty() {
+            Action::AwaitChange
         } else {
-            Some(Duration::from_millis(50))
-        };
+            Action::requeue(Duration::from_millis(50))
+        });
     }
     if cluster_paused(cluster.as_ref()) {
-        return None;
+        return Ok(Action::AwaitChange);
     }
     let desired = spec_replicas(&ms);
     // Remediate machines a health check marked.
@@ -481,7 +506,7 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
                 .any(|c| c["type"] == "OwnerRemediated" && c["status"] == "False")
         });
         if marked && !is_deleting(m) {
-            let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+            kit.delete(&mdef, ns, s(m, "/metadata/name"))?;
         }
     }
     let machines = set_machines(sim, ns, &ms);
@@ -491,7 +516,7 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
     // set back) takes effect within one pass instead of after the whole batch.
     if n < desired {
         for _ in 0..(desired - n).min(MACHINES_PER_PASS) {
-            create_machine(sim, &ms);
+            create_machine(sim, &ms)?;
         }
     } else if n > desired {
         // Not-ready machines go first, then the newest.
@@ -503,7 +528,7 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
             )
         });
         for m in order.iter().take((n - desired).min(MACHINES_PER_PASS) as usize) {
-            let _ = kit.delete(&mdef, ns, s(m, "/metadata/name"));
+            kit.delete(&mdef, ns, s(m, "/metadata/name"))?;
         }
     }
     let machines = set_machines(sim, ns, &ms);
@@ -543,27 +568,20 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         })
         .unwrap_or_default();
     let generation = ms.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    let _ = kit.mutate(&def, ns, name, Sub::Status, |o| {
-        let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
-        kit.set_counters(&mut st, replicas, ready, available, up_to_date);
+    kit.update_status(&def, ns, name, |st, _| {
+        kit.set_counters(st, replicas, ready, available, up_to_date);
         st["selector"] = json!(labels);
         st["observedGeneration"] = generation.clone();
-        kit.set_conditions(&mut st, conds.clone(), true);
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
-    if replicas == desired && ready == replicas {
-        None
+        kit.set_conditions(st, conds.clone(), true);
+    })?;
+    Ok(if replicas == desired && ready == replicas {
+        Action::AwaitChange
     } else {
-        Some(sim.scaled(0.5))
-    }
+        Action::requeue(sim.scaled(0.5))
+    })
 }
 
-fn create_machine(sim: &Ctx, ms: &Value) {
+fn create_machine(sim: &Ctx, ms: &Value) -> SimResult<()> {
     let kit = &sim.kit;
     let ns = s(ms, "/metadata/namespace").to_string();
     let msname = s(ms, "/metadata/name").to_string();
@@ -575,37 +593,36 @@ fn create_machine(sim: &Ctx, ms: &Value) {
     labels[SET_NAME_LABEL] = json!(msname);
     labels[CLUSTER_NAME_LABEL] = json!(s(ms, "/spec/clusterName"));
     let Some(mdef) = kit.def(Kind::Machine) else {
-        return;
+        return Ok(());
     };
     let mut spec = ms.pointer("/spec/template/spec").cloned().unwrap_or(json!({}));
     if let Some(t) = obj_ref(ms, "/spec/template/spec/infrastructureRef") {
-        if clone_infra(sim, &ns, &t, &name, &labels, ms).is_none() {
-            return;
+        if clone_infra(sim, &ns, &t, &name, &labels, ms)?.is_none() {
+            return Ok(());
         }
         spec["infrastructureRef"] = kit.reference(&t.group, t.kind.trim_end_matches("Template"), &name, &ns);
     }
     if let Some(t) = obj_ref(ms, "/spec/template/spec/bootstrap/configRef") {
         let Some(tdef) = kit.def_of(&t.group, &t.kind) else {
-            return;
+            return Ok(());
         };
         let Some(tmpl) = kit.get_def(&tdef, &ns, &t.name) else {
-            return;
+            return Ok(());
         };
         let kind = t.kind.trim_end_matches("Template").to_string();
         let Some(bdef) = kit.def_of(&t.group, &kind) else {
-            return;
+            return Ok(());
         };
         let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": kind,
             "metadata": {"name": name, "namespace": ns, "labels": labels,
                 "annotations": {CLONED_FROM_NAME_ANNOTATION: t.name},
                 "ownerReferences": [owner_ref(ms, true)]},
             "spec": tmpl.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
-        if kit.create(&bdef, &ns, boot, None).is_err() {
-            return;
-        }
+        kit.create(&bdef, &ns, boot, None)?;
         spec["bootstrap"]["configRef"] = kit.reference(&t.group, &kind, &name, &ns);
     }
     let machine = json!({"apiVersion": mdef.api_version(&mdef.storage_version), "kind": "Machine",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(ms, true)]}, "spec": spec});
-    let _ = kit.create(&mdef, &ns, machine, None);
+    kit.create(&mdef, &ns, machine, None)?;
+    Ok(())
 }

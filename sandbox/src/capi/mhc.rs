@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kit::{Cond, Kind, annotation, is_deleting, s, set_ptr};
 use super::machine::cluster_paused;
-use crate::rest::Sub;
 use crate::selector::LabelSelector;
 use capi_shared::capi::labels::{
     CLUSTER_NAME_LABEL, REMEDIATE_MACHINE_ANNOTATION, SKIP_REMEDIATION_ANNOTATION,
@@ -233,15 +233,15 @@ fn judge(sim: &Ctx, m: &Value, node_rules: &[Rule], machine_rules: &[Rule], star
 }
 
 /// Writes (or clears) the health conditions of a Machine.
-fn mark(sim: &Ctx, m: &Value, verdict: Option<(&str, &str)>, remediate: bool) {
+fn mark(sim: &Ctx, m: &Value, verdict: Option<(&str, &str)>, remediate: bool) -> SimResult<()> {
     let kit = &sim.kit;
-    let Some(def) = kit.def(Kind::Machine) else { return };
+    let Some(def) = kit.def(Kind::Machine) else {
+        return Ok(());
+    };
     let v2 = kit.v2();
     let ptr = if v2 { "/conditions" } else { "/v1beta2/conditions" };
     let now = crate::time::now_rfc3339();
-    let _ = kit.mutate(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), Sub::Status, |o| {
-        let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
+    kit.update_status(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), |st, _| {
         let mut list: Vec<Value> = st.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
         let keep = |list: &[Value], t: &str, status: &str| {
             list.iter().find(|c| c["type"] == t && c["status"] == status).and_then(|c| c["lastTransitionTime"].as_str()).map(str::to_string).unwrap_or_else(|| now.clone())
@@ -259,13 +259,9 @@ fn mark(sim: &Ctx, m: &Value, verdict: Option<(&str, &str)>, remediate: bool) {
         } else if remediate && !already_marked {
             upsert(&mut list, json!({"type": "OwnerRemediated", "status": "False", "reason": "WaitingForRemediation", "message": "Waiting for remediation", "lastTransitionTime": now}));
         }
-        set_ptr(&mut st, ptr, Value::Array(list));
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
+        set_ptr(st, ptr, Value::Array(list));
+    })?;
+    Ok(())
 }
 
 fn upsert(list: &mut Vec<Value>, c: Value) {
@@ -276,22 +272,26 @@ fn upsert(list: &mut Vec<Value>, c: Value) {
 }
 
 /// Reconciles one MachineHealthCheck.
-pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     let kit = sim.kit.clone();
     let v2 = kit.v2();
-    let def = kit.def(Kind::MachineHealthCheck)?;
-    let mhc = kit.get_def(&def, ns, name)?;
+    let Some(def) = kit.def(Kind::MachineHealthCheck) else {
+        return Ok(Action::AwaitChange);
+    };
+    let Some(mhc) = kit.get_def(&def, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
     if is_deleting(&mhc) {
-        return None;
+        return Ok(Action::AwaitChange);
     }
     let cluster_name = s(&mhc, "/spec/clusterName").to_string();
     let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
     if cluster_paused(cluster.as_ref()) {
-        return None;
+        return Ok(Action::AwaitChange);
     }
     // The MHC belongs to its Cluster (label and owner reference), as the real controller sets.
     if let Some(c) = &cluster {
-        kit.belong_to_cluster(&def, &mhc, c);
+        kit.belong_to_cluster(&def, &mhc, c)?;
     }
     let selector = LabelSelector::from_json(mhc.pointer("/spec/selector").unwrap_or(&Value::Null));
     let all = kit.list(Kind::Machine, ns, &format!("{CLUSTER_NAME_LABEL}={cluster_name}"));
@@ -323,8 +323,8 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
                 m,
                 Some((reason, msg)),
                 ok && annotation(m, SKIP_REMEDIATION_ANNOTATION).is_none(),
-            ),
-            None => mark(sim, m, None, false),
+            )?,
+            None => mark(sim, m, None, false)?,
         }
     }
     let healthy = targets.len() - unhealthy.len();
@@ -344,15 +344,14 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         ),
     )];
     let generation = mhc.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    let _ = kit.mutate(&def, ns, name, Sub::Status, |o| {
+    kit.update_status(&def, ns, name, |st, o| {
         let before = o.get("status").cloned().unwrap_or(json!({}));
-        let mut st = before.clone();
         st["expectedMachines"] = json!(targets.len());
         st["currentHealthy"] = json!(healthy);
         st["remediationsAllowed"] = json!(remaining);
         st["targets"] = json!(names);
         st["observedGeneration"] = generation.clone();
-        kit.set_conditions(&mut st, conds.clone(), true);
+        kit.set_conditions(st, conds.clone(), true);
         if !v2 {
             // v1beta1 also keeps RemediationAllowed among the old conditions.
             let old: Vec<Value> = st.pointer("/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
@@ -369,13 +368,8 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
             old.push(c);
             st["conditions"] = Value::Array(old);
         }
-        if st == before {
-            return false;
-        }
-        o["status"] = st;
-        true
-    });
-    next
+    })?;
+    Ok(next.into())
 }
 
 #[cfg(test)]

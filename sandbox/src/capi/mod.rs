@@ -5,8 +5,10 @@
 //!
 //! One event-driven simulator ([`sim::Sim`]) queues work per object and runs the reconcilers
 //! ([`cluster`], [`topology`], [`kcp`], [`md`], [`mp`], [`machine`], [`mhc`]); delays scale with
-//! `--speed` (0 = as fast as possible, deterministic order).
+//! `--speed` (0 = as fast as possible, deterministic order). Each reconciler returns an
+//! [`action::Action`] or the [`action::SimError`] of a refused write; the runner logs and retries.
 
+pub mod action;
 pub mod cluster;
 pub mod ctx;
 pub mod kcp;

@@ -4,10 +4,9 @@
 //! infrastructure or bootstrap reference) replaces them one at a time; counters, phase and
 //! conditions follow, so clients can watch a pool scale and roll out.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
+use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, MachineCounts, annotation, hash, is_deleting, s};
 use super::machine::cluster_paused;
@@ -19,15 +18,19 @@ fn count(v: &Value, ptr: &str) -> i64 {
 }
 
 /// Reconciles one MachinePool.
-pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
-    let def = sim.kit.def(Kind::MachinePool)?;
-    let mp = sim.kit.get_def(&def, ns, name)?;
+pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
+    let Some(def) = sim.kit.def(Kind::MachinePool) else {
+        return Ok(Action::AwaitChange);
+    };
+    let Some(mp) = sim.kit.get_def(&def, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
     if is_deleting(&mp) {
-        return None;
+        return Ok(Action::AwaitChange);
     }
     let cluster = sim.kit.get(Kind::Cluster, ns, s(&mp, "/spec/clusterName"));
     if cluster_paused(cluster.as_ref()) || annotation(&mp, PAUSED_ANNOTATION).is_some() {
-        return None;
+        return Ok(Action::AwaitChange);
     }
     let v2 = sim.kit.v2();
     let uid = s(&mp, "/metadata/uid").to_string();
@@ -85,18 +88,18 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> Option<Duration> {
         }
     }
     let settled = replicas == desired && up_to_date == replicas;
-    write_status(sim, &mp, desired, replicas, up_to_date);
-    if settled {
-        None
+    write_status(sim, &mp, desired, replicas, up_to_date)?;
+    Ok(if settled {
+        Action::AwaitChange
     } else {
-        Some(next.unwrap_or_else(|| sim.scaled(0.05)))
-    }
+        Action::requeue(next.unwrap_or_else(|| sim.scaled(0.05)))
+    })
 }
 
-fn write_status(sim: &Ctx, mp: &Value, desired: i64, replicas: i64, up_to_date: i64) {
+fn write_status(sim: &Ctx, mp: &Value, desired: i64, replicas: i64, up_to_date: i64) -> SimResult<()> {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::MachinePool) else {
-        return;
+        return Ok(());
     };
     let rolling = up_to_date < replicas;
     let phase = if replicas < desired {
@@ -135,7 +138,7 @@ fn write_status(sim: &Ctx, mp: &Value, desired: i64, replicas: i64, up_to_date: 
         Cond::flag("Paused", false, "Paused", "NotPaused", ""),
     ];
     let generation = mp.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    let _ = kit.mutate(
+    kit.mutate(
         &def,
         s(mp, "/metadata/namespace"),
         s(mp, "/metadata/name"),
@@ -150,5 +153,6 @@ fn write_status(sim: &Ctx, mp: &Value, desired: i64, replicas: i64, up_to_date: 
             o["status"] = st;
             before != o["status"]
         },
-    );
+    )?;
+    Ok(())
 }

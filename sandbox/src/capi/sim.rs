@@ -2,9 +2,10 @@
 //! reconcilers. Simulated durations (provisioning, bootstrapping, joining...) are measured from
 //! when a step first became possible, scaled by `--speed`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use super::action::{SimError, SimResult};
 use super::ctx::Ctx;
 use super::kit::{Kit, controller_owner, s};
 use super::{SimConfig, cluster, kcp, machine, md, mhc, mp};
@@ -32,11 +33,22 @@ pub enum Work {
     Mhc(String, String),
 }
 
-/// The simulator: the reconcilers' context and the work queue.
+/// The simulator: the reconcilers' context, the work queue and the failing work.
 pub struct Sim {
     ctx: Ctx,
     queue: BTreeMap<Work, Instant>,
+    /// Work whose last pass failed: how many times in a row, and the last error as reported.
+    failing: HashMap<Work, (u32, String)>,
 }
+
+/// The first retry delay after a refused write; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest retry delay after refused writes.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// The retry delay after a race (a conflict, or an object gone between read and write).
+const RACE_RETRY: Duration = Duration::from_millis(20);
+/// Races retried at once before backing off.
+const RACES_BEFORE_BACKOFF: u32 = 3;
 
 impl Sim {
     /// A simulator over the given API.
@@ -44,6 +56,7 @@ impl Sim {
         Sim {
             ctx: Ctx::new(Kit::new(api), cfg),
             queue: BTreeMap::new(),
+            failing: HashMap::new(),
         }
     }
 
@@ -59,7 +72,7 @@ impl Sim {
         }
     }
 
-    fn run(&mut self, w: &Work) -> Option<Duration> {
+    fn run(&mut self, w: &Work) -> SimResult {
         match w {
             Work::Cluster(ns, n) => cluster::reconcile(&mut self.ctx, ns, n),
             Work::Kcp(ns, n) => kcp::reconcile(&mut self.ctx, ns, n),
@@ -70,6 +83,60 @@ impl Sim {
             Work::Mhc(ns, n) => mhc::reconcile(&mut self.ctx, ns, n),
         }
     }
+}
+
+impl Sim {
+    /// One pass over `w`, and when to look again: the reconciler's answer, or the error
+    /// policy's when a write was refused.
+    fn pass(&mut self, w: &Work) -> Option<Duration> {
+        match self.run(w) {
+            Ok(action) => {
+                self.failing.remove(w);
+                action.after()
+            }
+            Err(e) => Some(self.on_error(w, &e)),
+        }
+    }
+
+    /// The error policy: a race is retried soon, silently (the next pass reads the new state);
+    /// any other refusal is a simulator bug or a CRD that does not match, reported once per
+    /// distinct error (log and `rejected_writes`) and retried with a doubling delay.
+    fn on_error(&mut self, w: &Work, e: &SimError) -> Duration {
+        let (times, _) = self.failing.entry(w.clone()).or_insert((0, String::new()));
+        if e.is_race() {
+            // A race that keeps coming back (a name taken by an object not ours) backs off too.
+            *times += 1;
+            return match times.checked_sub(RACES_BEFORE_BACKOFF) {
+                None | Some(0) => RACE_RETRY,
+                Some(n) => backoff(n),
+            };
+        }
+        let report = format!(
+            "{} {}/{}: {} {}",
+            e.kind,
+            e.namespace,
+            e.name,
+            e.code(),
+            e.source.message
+        );
+        let (times, last) = self.failing.entry(w.clone()).or_insert((0, String::new()));
+        *times += 1;
+        if *last != report {
+            tracing::warn!(work = ?w, error = %e, cause = %e.source, "simulated controller write refused");
+            if let Ok(mut list) = self.ctx.kit.api.rejected_writes.lock() {
+                list.push(report.clone());
+            }
+            *last = report;
+        }
+        backoff(*times)
+    }
+}
+
+/// The retry delay after `times` refusals in a row.
+fn backoff(times: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1u32 << times.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
 }
 
 fn is_infra_machine(res: &str) -> bool {
@@ -211,7 +278,7 @@ impl Controller for Sim {
             .collect();
         for w in due {
             self.queue.remove(&w);
-            if let Some(after) = self.run(&w) {
+            if let Some(after) = self.pass(&w) {
                 self.enqueue_at(w, Instant::now() + after);
             }
         }
@@ -220,5 +287,85 @@ impl Controller for Sim {
             at.saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(1))
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::error::ApiError;
+    use crate::registry::Registry;
+    use crate::store::Store;
+
+    fn sim() -> Sim {
+        let api = Api::new(Arc::new(Store::new(1, 100)), Arc::new(Registry::new()));
+        let cfg = SimConfig {
+            speed: 0.0,
+            url: "https://127.0.0.1:1".into(),
+            server_ca: String::new(),
+            workloads: Arc::default(),
+        };
+        Sim::new(api, cfg)
+    }
+
+    fn refused(code: u16, reason: &'static str, message: &str) -> SimError {
+        SimError {
+            verb: "update",
+            kind: "Machine".into(),
+            namespace: "ns".into(),
+            name: "m".into(),
+            source: ApiError::new(code, reason, message),
+        }
+    }
+
+    fn reported(sim: &Sim) -> Vec<String> {
+        sim.ctx
+            .kit
+            .api
+            .rejected_writes
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_refused_write_is_reported_once_and_retried_ever_later() {
+        let mut sim = sim();
+        let w = Work::Machine("ns".into(), "m".into());
+        let invalid = refused(422, "Invalid", "spec.version: Invalid value");
+        let delays: Vec<Duration> = (0..10).map(|_| sim.on_error(&w, &invalid)).collect();
+        assert_eq!(delays[0], FIRST_BACKOFF);
+        assert_eq!(delays[1], FIRST_BACKOFF * 2);
+        assert_eq!(delays[9], MAX_BACKOFF);
+        assert_eq!(reported(&sim), ["Machine ns/m: 422 spec.version: Invalid value"]);
+        // A different error is reported too; success clears the count.
+        sim.on_error(&w, &refused(403, "Forbidden", "denied"));
+        assert_eq!(reported(&sim).len(), 2);
+        sim.failing.remove(&w);
+        assert_eq!(sim.on_error(&w, &invalid), FIRST_BACKOFF);
+    }
+
+    #[test]
+    fn a_race_is_retried_soon_and_not_reported() {
+        let mut sim = sim();
+        let w = Work::Cluster("ns".into(), "c".into());
+        assert_eq!(sim.on_error(&w, &refused(409, "Conflict", "changed")), RACE_RETRY);
+        assert_eq!(sim.on_error(&w, &refused(404, "NotFound", "gone")), RACE_RETRY);
+        assert_eq!(
+            sim.on_error(&w, &refused(409, "AlreadyExists", "taken")),
+            RACE_RETRY
+        );
+        // The same race again and again: no longer at once.
+        assert_eq!(
+            sim.on_error(&w, &refused(409, "AlreadyExists", "taken")),
+            FIRST_BACKOFF
+        );
+        assert_eq!(
+            sim.on_error(&w, &refused(409, "AlreadyExists", "taken")),
+            FIRST_BACKOFF * 2
+        );
+        assert!(reported(&sim).is_empty());
     }
 }

@@ -10,6 +10,7 @@ use capi_shared::capi::class::{class_of, listed_versions, steps};
 use capi_shared::capi::object::{ObjRef, obj_ref};
 use serde_json::{Value, json};
 
+use super::action::{Action, SimError, SimResult};
 use super::ctx::Ctx;
 use super::kit::{
     Cond, Kind, annotation, cond_true, hash, is_deleting, label, owner_ref, s, set_ptr, suffix,
@@ -124,7 +125,7 @@ fn clone_template(
     class_ns: &str,
     t: &ObjRef,
     role: &str,
-) -> Result<ObjRef, String> {
+) -> Result<ObjRef, TopologyError> {
     let kit = &sim.kit;
     let ns = s(cluster, "/metadata/namespace");
     let cname = s(cluster, "/metadata/name");
@@ -145,7 +146,7 @@ fn clone_template(
                 "ownerReferences": [owner_ref(cluster, false)]},
             "spec": spec,
         });
-        kit.create(&def, ns, obj, None).map_err(|e| e.message)?;
+        kit.create(&def, ns, obj, None)?;
     }
     Ok(ObjRef {
         group: t.group.clone(),
@@ -164,7 +165,7 @@ fn instantiate(
     t: &ObjRef,
     name: &str,
     spec_patch: impl FnOnce(&mut Value),
-) -> Result<ObjRef, String> {
+) -> Result<ObjRef, TopologyError> {
     let kit = &sim.kit;
     let ns = s(cluster, "/metadata/namespace");
     let cname = s(cluster, "/metadata/name");
@@ -186,7 +187,7 @@ fn instantiate(
             "ownerReferences": [owner_ref(cluster, true)]},
         "spec": spec,
     });
-    kit.create(&def, ns, obj, None).map_err(|e| e.message)?;
+    kit.create(&def, ns, obj, None)?;
     Ok(ObjRef {
         group: t.group.clone(),
         version: None,
@@ -197,14 +198,43 @@ fn instantiate(
 
 /// Reconciles a topology; returns when to look again. Errors are reported by
 /// [`reconciled_condition`].
-pub fn reconcile(sim: &mut Ctx, cluster: &Value) -> Option<Duration> {
+pub fn reconcile(sim: &mut Ctx, cluster: &Value) -> SimResult {
     match reconcile_inner(sim, cluster) {
-        Ok(after) => after,
-        Err(_) => Some(sim.scaled(1.0)),
+        Ok(after) => Ok(after.into()),
+        Err(TopologyError::Spec(_)) => Ok(Action::requeue(sim.scaled(1.0))),
+        Err(TopologyError::Write(e)) => Err(*e),
     }
 }
 
-fn reconcile_inner(sim: &mut Ctx, cluster: &Value) -> Result<Option<Duration>, String> {
+/// Why a topology pass stopped: the class or topology asks for what cannot be built (reported
+/// by [`reconciled_condition`]; looked at again later), or a write was refused.
+#[derive(Debug, thiserror::Error)]
+enum TopologyError {
+    #[error("{0}")]
+    Spec(String),
+    #[error(transparent)]
+    Write(Box<SimError>),
+}
+
+impl From<SimError> for TopologyError {
+    fn from(e: SimError) -> Self {
+        TopologyError::Write(Box::new(e))
+    }
+}
+
+impl From<String> for TopologyError {
+    fn from(why: String) -> Self {
+        TopologyError::Spec(why)
+    }
+}
+
+impl From<&str> for TopologyError {
+    fn from(why: &str) -> Self {
+        TopologyError::Spec(why.to_string())
+    }
+}
+
+fn reconcile_inner(sim: &mut Ctx, cluster: &Value) -> Result<Option<Duration>, TopologyError> {
     let pass = Pass::new(sim, cluster)?;
     pass.ensure_infrastructure()?;
     let cp = pass.control_plane()?;
@@ -218,7 +248,7 @@ fn reconcile_inner(sim: &mut Ctx, cluster: &Value) -> Result<Option<Duration>, S
         wanted_mhcs.push(r.name.clone());
     }
     let workers_requeue = pass.machine_deployments(&cp, &mut wanted_mhcs)?;
-    pass.remove_unwanted_health_checks(&wanted_mhcs);
+    pass.remove_unwanted_health_checks(&wanted_mhcs)?;
     Ok((cp.requeue || workers_requeue).then(|| sim.scaled(0.5)))
 }
 
@@ -252,7 +282,7 @@ struct ControlPlane {
 }
 
 impl<'a> Pass<'a> {
-    fn new(sim: &'a Ctx, cluster: &'a Value) -> Result<Pass<'a>, String> {
+    fn new(sim: &'a Ctx, cluster: &'a Value) -> Result<Pass<'a>, TopologyError> {
         let kit = sim.kit.clone();
         let cdef = kit.def(Kind::Cluster).ok_or("Cluster is not served")?;
         let (class_ns, class_name) = class_of(cluster).ok_or("spec.topology names no ClusterClass")?;
@@ -276,7 +306,7 @@ impl<'a> Pass<'a> {
     }
 
     /// Points the Cluster at a new object.
-    fn set_cluster_ref(&self, field: &str, r: &ObjRef) -> Result<(), String> {
+    fn set_cluster_ref(&self, field: &str, r: &ObjRef) -> Result<(), TopologyError> {
         let reference = self.kit.reference(&r.group, &r.kind, &r.name, &self.ns);
         self.kit
             .mutate(&self.cdef, &self.ns, &self.cname, Sub::Main, |o| {
@@ -284,7 +314,7 @@ impl<'a> Pass<'a> {
                 true
             })
             .map(|_| ())
-            .map_err(|e| e.message)
+            .map_err(TopologyError::from)
     }
 
     fn rollout_after_ptr(&self, under_spec: bool) -> &'static str {
@@ -297,7 +327,7 @@ impl<'a> Pass<'a> {
     }
 
     /// The infrastructure cluster, from the class's template, once.
-    fn ensure_infrastructure(&self) -> Result<(), String> {
+    fn ensure_infrastructure(&self) -> Result<(), TopologyError> {
         if obj_ref(self.cluster, "/spec/infrastructureRef").is_some() {
             return Ok(());
         }
@@ -313,7 +343,7 @@ impl<'a> Pass<'a> {
 
     /// Control plane: a per-cluster copy of the machine template, then the control plane
     /// object, created at the first step of the version chain or moved one step at a time.
-    fn control_plane(&self) -> Result<ControlPlane, String> {
+    fn control_plane(&self) -> Result<ControlPlane, TopologyError> {
         let kit = &self.kit;
         let cp_machine_template = match self.cp_class.get("machineInfrastructure").and_then(template_ref) {
             Some(t) => Some(clone_template(
@@ -381,7 +411,7 @@ impl<'a> Pass<'a> {
             .and_then(Value::as_i64)
     }
 
-    fn create_control_plane(&self, machine_template: Option<&ObjRef>) -> Result<(), String> {
+    fn create_control_plane(&self, machine_template: Option<&ObjRef>) -> Result<(), TopologyError> {
         let t = template_ref(&self.cp_class).ok_or("the ClusterClass has no control plane template")?;
         let first = steps("", &self.version, &listed_versions(Some(&self.class)))
             .first()
@@ -417,7 +447,7 @@ impl<'a> Pass<'a> {
         cpo: &Value,
         cp_machines: &[Value],
         machine_template: Option<&ObjRef>,
-    ) -> Result<(), String> {
+    ) -> Result<(), TopologyError> {
         let current = s(cpo, "/spec/version");
         let hold = annotation(self.cluster, HOLD_UPGRADE_ANNOTATION).is_some();
         let next = if current != self.version && cp_stable(cpo, cp_machines, self.v2) && !hold {
@@ -452,13 +482,17 @@ impl<'a> Pass<'a> {
                 *o != before
             })
             .map(|_| ())
-            .map_err(|e| e.message)
+            .map_err(TopologyError::from)
     }
 
     /// The topology's MachineDeployments: created, kept in step (their version follows the
     /// control plane, `upgrade-concurrency` at a time, honouring defer and hold annotations),
     /// and deleted once gone from the topology. Returns whether to look again soon.
-    fn machine_deployments(&self, cp: &ControlPlane, wanted_mhcs: &mut Vec<String>) -> Result<bool, String> {
+    fn machine_deployments(
+        &self,
+        cp: &ControlPlane,
+        wanted_mhcs: &mut Vec<String>,
+    ) -> Result<bool, TopologyError> {
         let kit = &self.kit;
         let mdef = kit
             .def(Kind::MachineDeployment)
@@ -498,7 +532,7 @@ impl<'a> Pass<'a> {
         for m in &existing {
             let n = label(m, TOPOLOGY_DEPLOYMENT_NAME_LABEL).unwrap_or("");
             if !topo_mds.iter().any(|t| s(t, "/name") == n) && !is_deleting(m) {
-                let _ = kit.delete(&mdef, &self.ns, s(m, "/metadata/name"));
+                kit.delete(&mdef, &self.ns, s(m, "/metadata/name"))?;
             }
         }
         Ok(rollout.requeue)
@@ -513,7 +547,7 @@ impl<'a> Pass<'a> {
         current: Option<&Value>,
         cp: &ControlPlane,
         rollout: &mut Rollout,
-    ) -> Result<Option<String>, String> {
+    ) -> Result<Option<String>, TopologyError> {
         let mdname = s(tmd, "/name");
         let class_name = s(tmd, "/class");
         let mdclass = self
@@ -563,9 +597,7 @@ impl<'a> Pass<'a> {
                         "ownerReferences": [owner_ref(self.cluster, false)]},
                     "spec": spec,
                 });
-                self.kit
-                    .create(mdef, &self.ns, obj, None)
-                    .map_err(|e| e.message)?;
+                self.kit.create(mdef, &self.ns, obj, None)?;
                 rollout.requeue = true;
             }
             Some(m) if !is_deleting(m) => {
@@ -588,8 +620,7 @@ impl<'a> Pass<'a> {
                             set_ptr(o, self.rollout_after_ptr(true), a.clone());
                         }
                         *o != before
-                    })
-                    .map_err(|e| e.message)?;
+                    })?;
             }
             _ => {}
         }
@@ -609,10 +640,10 @@ impl<'a> Pass<'a> {
 
     /// A MachineDeployment's `spec.template.spec`: version, per-cluster template copies,
     /// failure domain.
-    fn md_template_spec(&self, mdclass: &Value, tmd: &Value, version: &str) -> Result<Value, String> {
+    fn md_template_spec(&self, mdclass: &Value, tmd: &Value, version: &str) -> Result<Value, TopologyError> {
         let mdname = s(tmd, "/name");
         let (boot_t, infra_t) = md_class_refs(mdclass);
-        let copy = |t: &Option<ObjRef>, role: &str| -> Result<Option<ObjRef>, String> {
+        let copy = |t: &Option<ObjRef>, role: &str| -> Result<Option<ObjRef>, TopologyError> {
             t.as_ref()
                 .map(|t| {
                     clone_template(
@@ -642,16 +673,17 @@ impl<'a> Pass<'a> {
     }
 
     /// Topology-owned health checks no longer wanted go away.
-    fn remove_unwanted_health_checks(&self, wanted: &[String]) {
+    fn remove_unwanted_health_checks(&self, wanted: &[String]) -> SimResult<()> {
         let Some(hdef) = self.kit.def(Kind::MachineHealthCheck) else {
-            return;
+            return Ok(());
         };
         let selector = format!("{CLUSTER_NAME_LABEL}={},{TOPOLOGY_OWNED_LABEL}", self.cname);
         for h in self.kit.list_def(&hdef, &self.ns, &selector) {
             if !wanted.iter().any(|w| *w == s(&h, "/metadata/name")) {
-                let _ = self.kit.delete(&hdef, &self.ns, s(&h, "/metadata/name"));
+                self.kit.delete(&hdef, &self.ns, s(&h, "/metadata/name"))?;
             }
         }
+        Ok(())
     }
 }
 
@@ -697,7 +729,13 @@ impl Rollout {
 }
 
 /// Creates or updates a topology-owned MachineHealthCheck.
-fn ensure_mhc(sim: &Ctx, cluster: &Value, name: &str, selector: Value, hc: Value) -> Result<(), String> {
+fn ensure_mhc(
+    sim: &Ctx,
+    cluster: &Value,
+    name: &str,
+    selector: Value,
+    hc: Value,
+) -> Result<(), TopologyError> {
     let kit = &sim.kit;
     let ns = s(cluster, "/metadata/namespace");
     let cname = s(cluster, "/metadata/name");
@@ -716,7 +754,8 @@ fn ensure_mhc(sim: &Ctx, cluster: &Value, name: &str, selector: Value, hc: Value
                     "ownerReferences": [owner_ref(cluster, false)]},
                 "spec": spec,
             });
-            kit.create(&def, ns, obj, None).map(|_| ()).map_err(|e| e.message)
+            kit.create(&def, ns, obj, None)?;
+            Ok(())
         }
         Some(existing) if existing.get("spec") != Some(&spec) => kit
             .mutate(&def, ns, name, Sub::Main, |o| {
@@ -724,7 +763,7 @@ fn ensure_mhc(sim: &Ctx, cluster: &Value, name: &str, selector: Value, hc: Value
                 true
             })
             .map(|_| ())
-            .map_err(|e| e.message),
+            .map_err(TopologyError::from),
         Some(_) => Ok(()),
     }
 }

@@ -4,6 +4,8 @@
 
 use serde_json::{Value, json};
 
+use super::action::{SimError, SimResult};
+use crate::error::ApiError;
 use crate::http::ServerState;
 use crate::rest::{Sub, WriteOpts};
 
@@ -17,10 +19,11 @@ pub fn upsert_node(
     provider_id: &str,
     control_plane: bool,
     address: &str,
-) {
+) -> SimResult<()> {
+    let refused = |verb, source| node_refused(verb, name, source);
     let api = &state.api;
     let Some(def) = api.registry.get("", "nodes") else {
-        return;
+        return Ok(());
     };
     let opts = WriteOpts::controller(MANAGER);
     let existing = api.get_stored(&def, None, name).map(|o| o.value());
@@ -34,11 +37,10 @@ pub fn upsert_node(
         None => {
             let obj = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels},
                 "spec": {"providerID": provider_id, "podCIDR": "10.244.0.0/24"}});
-            if api.create(&def, "v1", None, obj, &opts).is_err() {
-                return;
-            }
+            api.create(&def, "v1", None, obj, &opts)
+                .map_err(|e| refused("create", e))?;
             let now = crate::time::now_rfc3339();
-            let _ = crate::controllers::mutate(api, &def, None, name, Sub::Status, MANAGER, |n| {
+            crate::controllers::mutate(api, &def, None, name, Sub::Status, MANAGER, |n| {
                 n["status"] = json!({
                     "conditions": [
                         {"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": now, "lastTransitionTime": now},
@@ -52,7 +54,8 @@ pub fn upsert_node(
                     "allocatable": {"cpu": "2", "memory": "4Gi", "pods": "110"},
                 });
                 true
-            });
+            })
+            .map_err(|e| refused("update", e))?;
         }
         Some(n) => {
             // An in-place version change (rare) is reflected; health is left to whoever set it.
@@ -60,19 +63,37 @@ pub fn upsert_node(
                 .and_then(Value::as_str)
                 != Some(version)
             {
-                let _ = crate::controllers::mutate(api, &def, None, name, Sub::Status, MANAGER, |n| {
+                crate::controllers::mutate(api, &def, None, name, Sub::Status, MANAGER, |n| {
                     n["status"]["nodeInfo"] = node_info.clone();
                     true
-                });
+                })
+                .map_err(|e| refused("update", e))?;
             }
         }
+    }
+    Ok(())
+}
+
+/// A refused write to a workload cluster's Node (the cluster's own API server).
+fn node_refused(verb: &'static str, name: &str, source: ApiError) -> SimError {
+    SimError {
+        verb,
+        kind: "Node".into(),
+        namespace: String::new(),
+        name: name.to_string(),
+        source,
     }
 }
 
 /// Removes the Node of a Machine.
-pub fn delete_node(state: &ServerState, name: &str) {
-    if let Some(def) = state.api.registry.get("", "nodes") {
-        let _ = state.api.delete(&def, "v1", None, name, &Default::default());
+pub fn delete_node(state: &ServerState, name: &str) -> SimResult<()> {
+    let Some(def) = state.api.registry.get("", "nodes") else {
+        return Ok(());
+    };
+    match state.api.delete(&def, "v1", None, name, &Default::default()) {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 404 => Ok(()),
+        Err(e) => Err(node_refused("delete", name, e)),
     }
 }
 

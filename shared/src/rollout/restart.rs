@@ -192,11 +192,14 @@ pub async fn restart(
                     .patch(&cname, &pp, &Patch::<()>::Json(patch)),
             )
             .await
-            .map_err(|e| match e {
-                Error::Api(m) if m.contains("test") => Error::Api(format!(
-                    "{m}; the Cluster's topology changed meanwhile, run the command again"
-                )),
-                other => other,
+            .map_err(|e| {
+                if e.is_failed_test() {
+                    e.explained(|m| {
+                        format!("{m}; the Cluster's topology changed meanwhile, run the command again")
+                    })
+                } else {
+                    e
+                }
             })?;
             return Ok(Restarted {
                 display: what,

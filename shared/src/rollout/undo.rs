@@ -191,8 +191,8 @@ pub async fn undo(
                 ));
             }
             // Someone changed it since it was read: read again and recompute.
-            Err(Error::Api(m)) if m.contains("(409 ") && attempt < 4 => {
-                tracing::debug!("conflict, retrying: {m}");
+            Err(e) if e.is_conflict() && attempt < 4 => {
+                tracing::debug!("conflict, retrying: {e}");
             }
             Err(e) => return Err(e),
         }

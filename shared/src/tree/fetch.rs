@@ -250,49 +250,8 @@ pub async fn fetch_cluster(
         .filter(|m| to_value(m).pointer("/spec/clusterName").and_then(|v| v.as_str()) == Some(name))
         .collect();
     // Wave 2: one label-selected LIST per provider kind referenced by Machines and MachinePools.
-    let mut kinds: BTreeSet<(String, Option<String>, String)> = BTreeSet::new();
-    for m in &machines {
-        let v = to_value(m);
-        for p in ["/spec/infrastructureRef", "/spec/bootstrap/configRef"] {
-            if let Some(r) = obj_ref(&v, p) {
-                kinds.insert((r.group, r.version, r.kind));
-            }
-        }
-    }
-    for mp in &machine_pools {
-        let v = to_value(mp);
-        for p in [
-            "/spec/template/spec/infrastructureRef",
-            "/spec/template/spec/bootstrap/configRef",
-        ] {
-            if let Some(r) = obj_ref(&v, p) {
-                kinds.insert((r.group, r.version, r.kind));
-            }
-        }
-    }
-    let provider_lists = join_all(kinds.into_iter().map(|(group, version, kind)| {
-        let selector = selector.clone();
-        async move {
-            let r = ObjRef {
-                group,
-                version,
-                kind,
-                name: String::new(),
-            };
-            match resolve_ref(kube, catalog, &r).await? {
-                Some(ar) => kube
-                    .list_paged(&ar, Some(ns), Some(&selector), None, PAGE)
-                    .await
-                    .map(|(l, _)| l),
-                None => Ok(vec![]),
-            }
-        }
-    }))
-    .await;
-    let mut provider_objects = vec![];
-    for l in provider_lists {
-        provider_objects.extend(l?);
-    }
+    let kinds = provider_kinds(&machines, &machine_pools);
+    let provider_objects = list_provider_objects(kube, catalog, ns, &selector, kinds).await?;
     Ok(ClusterObjects {
         generation,
         cluster,
@@ -306,6 +265,67 @@ pub async fn fetch_cluster(
         provider_objects,
         resource_set_binding: binding?,
     })
+}
+
+/// The (group, version, kind) of every bootstrap and infrastructure object the Machines and
+/// MachinePools reference.
+fn provider_kinds(
+    machines: &[DynamicObject],
+    machine_pools: &[DynamicObject],
+) -> BTreeSet<(String, Option<String>, String)> {
+    let mut kinds = BTreeSet::new();
+    let refs = machines
+        .iter()
+        .map(|m| (m, ["/spec/infrastructureRef", "/spec/bootstrap/configRef"]))
+        .chain(machine_pools.iter().map(|mp| {
+            (
+                mp,
+                [
+                    "/spec/template/spec/infrastructureRef",
+                    "/spec/template/spec/bootstrap/configRef",
+                ],
+            )
+        }));
+    for (o, pointers) in refs {
+        let v = to_value(o);
+        for p in pointers {
+            if let Some(r) = obj_ref(&v, p) {
+                kinds.insert((r.group, r.version, r.kind));
+            }
+        }
+    }
+    kinds
+}
+
+/// One label-selected LIST per provider kind, concurrently; a kind not served lists nothing.
+async fn list_provider_objects(
+    kube: &Kube,
+    catalog: &Catalog,
+    ns: &str,
+    selector: &str,
+    kinds: BTreeSet<(String, Option<String>, String)>,
+) -> Result<Vec<DynamicObject>> {
+    let lists = join_all(kinds.into_iter().map(|(group, version, kind)| async move {
+        let r = ObjRef {
+            group,
+            version,
+            kind,
+            name: String::new(),
+        };
+        match resolve_ref(kube, catalog, &r).await? {
+            Some(ar) => kube
+                .list_paged(&ar, Some(ns), Some(selector), None, PAGE)
+                .await
+                .map(|(l, _)| l),
+            None => Ok(vec![]),
+        }
+    }))
+    .await;
+    let mut objects = vec![];
+    for l in lists {
+        objects.extend(l?);
+    }
+    Ok(objects)
 }
 
 #[cfg(test)]

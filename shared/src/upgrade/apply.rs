@@ -96,7 +96,7 @@ impl Outcome {
 }
 
 fn is_conflict(e: &Error) -> bool {
-    matches!(e, Error::Api(m) if m.contains("(409 "))
+    e.is_conflict()
 }
 
 /// Deep-merges `b` into `a` (objects key by key; anything else replaced).

@@ -333,14 +333,14 @@ pub async fn ensure_copy(
             Ok(true)
         }
         // Another run (or another MachineDeployment of this run) made it meanwhile.
-        Err(Error::Api(m)) if m.contains("(409 ") => {
+        Err(conflict) if conflict.is_conflict() => {
             let found = kube
                 .call(
                     &format!("reading {} {ns}/{}", swap.kind, swap.to),
                     api.get_opt(&swap.to),
                 )
                 .await?
-                .ok_or_else(|| Error::Api(m.clone()))?;
+                .ok_or(conflict)?;
             check(&to_value(&found))?;
             Ok(false)
         }
