@@ -143,3 +143,41 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
+
+/// Repeated runs of one command: wall times, the peak RSS, and the API requests of the first
+/// counted run.
+#[derive(Debug, Default)]
+pub struct Runs {
+    pub times: Vec<Duration>,
+    pub peak: u64,
+    pub requests: u64,
+}
+
+impl Bench {
+    /// Runs `command()` `warmups + runs` times, each checked to succeed (and by `check`),
+    /// counting only the last `runs`.
+    pub fn measure(
+        &self,
+        warmups: usize,
+        runs: usize,
+        command: impl Fn() -> Command,
+        check: impl Fn(&std::process::Output),
+    ) -> Runs {
+        let mut out = Runs::default();
+        for i in 0..warmups + runs {
+            let before = self.requests();
+            let (t, peak, o) = run_measured(command());
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            check(&o);
+            if i < warmups {
+                continue;
+            }
+            out.times.push(t);
+            out.peak = out.peak.max(peak);
+            if i == warmups {
+                out.requests = self.requests() - before;
+            }
+        }
+        out
+    }
+}

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
-use capi_sandbox::tls::{Ca, Usage};
+use capi_sandbox::http::tls::{Ca, Usage};
 use serde_json::{Value, json};
 
 use crate::StackError;
@@ -87,7 +87,7 @@ impl Files {
         write(&f.ca_file, &ca.cert_pem)?;
         write(&f.serving.0, &cert)?;
         write(&f.serving.1, &key)?;
-        let sa = rcgen::KeyPair::generate().map_err(capi_sandbox::tls::TlsError::from)?;
+        let sa = rcgen::KeyPair::generate().map_err(capi_sandbox::http::tls::TlsError::from)?;
         write(&f.sa_key.0, &sa.serialize_pem())?;
         write(&f.sa_key.1, &sa.public_key_pem())?;
         write(

@@ -16,7 +16,7 @@ pub mod stack;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use capi_sandbox::crds::Generation;
+pub use capi_sandbox::api::crds::Generation;
 pub use stack::RealStack;
 
 /// The kube-controller-manager controllers run: the ones every real cluster has for the objects
@@ -91,7 +91,7 @@ pub enum StackError {
     Spawn(#[from] process::SpawnError),
     /// Certificates could not be made.
     #[error("generating certificates")]
-    Tls(#[from] capi_sandbox::tls::TlsError),
+    Tls(#[from] capi_sandbox::http::tls::TlsError),
     /// A component exited during start-up.
     #[error("{name} exited during start-up; the end of its log:\n{log}")]
     Died {

@@ -59,17 +59,17 @@ async fn create(client: &kube::Client, plural: &str, obj: Value) -> Result<Value
 /// RBAC, CRDs and inventory, as the options ask.
 pub async fn bootstrap(client: &kube::Client, opts: &StackOptions) -> Result<(), StackError> {
     rbac(client).await?;
-    let (node, status) = capi_sandbox::server::management_node();
+    let (node, status) = capi_sandbox::process::server::management_node();
     let created = create(client, "nodes", node).await?;
     write_status(client, "nodes", &created, status).await?;
     let crds = match &opts.crds {
-        CrdSet::Bundled(g) => capi_sandbox::crds::bundled(*g),
-        CrdSet::Dir(d) => capi_sandbox::crds::load_dir(d).map_err(StackError::Crds)?,
+        CrdSet::Bundled(g) => capi_sandbox::api::crds::bundled(*g),
+        CrdSet::Dir(d) => capi_sandbox::api::crds::load_dir(d).map_err(StackError::Crds)?,
         CrdSet::None => vec![],
     };
     install_crds(client, crds).await?;
     if let (CrdSet::Bundled(g), true) = (&opts.crds, opts.inventory) {
-        for (ns, provider) in capi_sandbox::crds::inventory(*g) {
+        for (ns, provider) in capi_sandbox::api::crds::inventory(*g) {
             namespace(client, ns).await?;
             create(client, "providers", provider).await?;
         }
@@ -200,7 +200,7 @@ pub async fn load(
     Ok(n)
 }
 
-use capi_sandbox::fixtures::{fill_owner_uids, owner_keys};
+use capi_sandbox::process::fixtures::{fill_owner_uids, owner_keys};
 use futures::{StreamExt as _, TryStreamExt as _};
 
 fn owners_known(obj: &Value, uids: &HashMap<(String, String), String>) -> bool {

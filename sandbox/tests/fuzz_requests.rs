@@ -6,9 +6,9 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use capi_sandbox::api::registry::Registry;
+use capi_sandbox::api::rest::{Api, WriteOpts};
 use capi_sandbox::http::{ServerState, router};
-use capi_sandbox::registry::Registry;
-use capi_sandbox::rest::{Api, WriteOpts};
 use capi_sandbox::store::Store;
 use http_body_util::BodyExt;
 use proptest::prelude::*;
@@ -33,12 +33,12 @@ fn state() -> Arc<ServerState> {
     let crds = registry
         .get("apiextensions.k8s.io", "customresourcedefinitions")
         .unwrap();
-    for crd in capi_sandbox::crds::bundled(capi_sandbox::crds::Generation::V1beta2) {
+    for crd in capi_sandbox::api::crds::bundled(capi_sandbox::api::crds::Generation::V1beta2) {
         let name = crd["metadata"]["name"].as_str().unwrap().to_string();
         api.create(&crds, "v1", None, crd, &WriteOpts::controller("test"))
             .unwrap();
         let obj = api.get(&crds, "v1", None, &name).unwrap();
-        registry.upsert(capi_sandbox::registry::def_from_crd(&obj).unwrap());
+        registry.upsert(capi_sandbox::api::registry::def_from_crd(&obj).unwrap());
     }
     Arc::new(ServerState {
         api,

@@ -154,17 +154,6 @@ impl Error {
     }
 }
 
-impl From<crate::kubeconfig_file::KubeconfigFileError> for Error {
-    fn from(e: crate::kubeconfig_file::KubeconfigFileError) -> Self {
-        use crate::kubeconfig_file::KubeconfigFileError as E;
-        match e {
-            E::Rejected { .. } => Error::Usage(e.to_string()),
-            E::Io { .. } => Error::Other(e.to_string()),
-            _ => Error::Config(e.to_string()),
-        }
-    }
-}
-
 /// ` (context "NAME")` when a context is named.
 fn in_context(context: &Option<String>) -> String {
     context

@@ -6,8 +6,8 @@ use std::time::Duration;
 use clap::Args;
 
 /// Parses a Go-style duration flag (`30s`, `10m`, `1h30m`).
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    crate::duration::parse_go(s).map_err(|e| e.to_string())
+pub fn parse_duration(s: &str) -> Result<Duration, crate::duration::DurationError> {
+    crate::duration::parse_go(s)
 }
 
 /// Connection flags: which cluster, as whom, and how patiently.

@@ -4,29 +4,26 @@
 //! the Cluster API object model for both API generations, the cluster tree, and output (tables,
 //! colours, JSON and YAML).
 
-// The layers, bottom up; a module uses only those above it in this list or beside it.
-// (`pub` where a plugin uses it.)
+// The layers, bottom up; a module uses only those above it in this list or beside it. Folders
+// group what belongs together (their `mod.rs` says what is inside). (`pub` where a plugin uses it.)
 
-// Foundations: YAML reading, durations, versions, kubeconfig files (parsed, locked, atomically
-// written), the error type and its exit codes, the shared flags.
+// Foundations: YAML reading, durations, versions, the error type and its exit codes, the shared
+// flags.
 pub mod duration;
 pub(crate) mod error;
 pub mod flags;
-pub mod kubeconfig_file;
 pub mod version;
 pub mod yaml;
 
-// The API client: loading kubeconfigs as kubectl does, connecting, following a server that may
-// go away, raw GETs.
-pub mod client;
-pub(crate) mod follow;
-pub mod http_get;
+// Kubeconfigs: loading them as kubectl does; files parsed, locked and atomically written.
 pub mod kubeconfig;
+
+// The API client: connecting, following a server that may go away, raw GETs.
+pub mod client;
 
 // The Cluster API model (both generations): facts, conditions, the kinds a server serves, and
 // what a command-line target names.
 pub mod capi;
-pub mod target;
 
 // Output: tables, colours, JSON and YAML.
 pub mod output;
@@ -37,14 +34,11 @@ pub mod fleet;
 pub mod generate;
 pub mod rollout;
 pub mod scale;
-pub mod template;
 pub mod tree;
 pub mod upgrade;
 pub mod workload_kubeconfig;
 
 // The command line: running a plugin, the `kubectl capi` dispatcher, shell completion.
 pub mod cli;
-pub mod completion;
-pub mod dispatch;
 
 pub use error::{Error, Result};

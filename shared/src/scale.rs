@@ -13,10 +13,10 @@ use crate::capi::labels::{
     TOPOLOGY_OWNED_LABEL, TOPOLOGY_POOL_NAME_LABEL,
 };
 use crate::capi::object::{i64_at, to_value};
+use crate::capi::target::{Resolved, TargetKind};
 use crate::capi::{CLUSTER_NAME_LABEL, Catalog};
 use crate::client::Kube;
 use crate::flags::WriteMode;
-use crate::target::{Resolved, TargetKind};
 use crate::tree::fetch::core;
 use crate::{Error, Result};
 
@@ -418,7 +418,7 @@ pub async fn wait(
     mut report: impl FnMut(&str),
 ) -> Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut follow = crate::follow::Follow::new(
+    let mut follow = crate::client::follow::Follow::new(
         kube,
         &r.resource,
         ns,

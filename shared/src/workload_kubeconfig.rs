@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::capi::Catalog;
 use crate::capi::value::is_deleting;
 use crate::client::Kube;
-use crate::kubeconfig_file::{KubeconfigDoc, Section};
+use crate::kubeconfig::file::{KubeconfigDoc, Refusal, Section};
 use crate::{Error, Result};
 
 /// The Secret key holding the kubeconfig.
@@ -210,7 +210,7 @@ pub fn inspect(f: &Fetched) -> Result<(KubeconfigDoc, Info)> {
         ))
     };
     let text = std::str::from_utf8(&f.data).map_err(|_| bad("it is not UTF-8 text".into()))?;
-    let doc = KubeconfigDoc::parse(text).map_err(bad)?;
+    let doc = KubeconfigDoc::parse(text).map_err(|e| bad(e.to_string()))?;
     let cur = current(&doc).map_err(bad)?;
     let expiry = cur
         .user
@@ -288,7 +288,7 @@ pub fn merge(
     single: &KubeconfigDoc,
     exact: bool,
     use_context: bool,
-) -> std::result::Result<Merged, String> {
+) -> std::result::Result<Merged, Refusal> {
     let src = current(single)?;
     let server = src.cluster.get("server").and_then(Value::as_str).unwrap_or("");
     let base = src.context.clone();
@@ -315,9 +315,9 @@ pub fn merge(
     {
         (base.clone(), true)
     } else if exact {
-        return Err(format!(
+        return Err(Refusal(format!(
             "context {base:?} already exists and points elsewhere; choose another --context-name"
-        ));
+        )));
     } else {
         let n = (2..)
             .map(|i| format!("{base}-{i}"))

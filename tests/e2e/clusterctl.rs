@@ -5,7 +5,7 @@
 //! README (describe section); anything else fails the test.
 
 use capi_e2e::{Backend, TestCluster, realstack_bin};
-use capi_sandbox::fixtures::{self, ClusterSpec};
+use capi_sandbox::process::fixtures::{self, ClusterSpec};
 use serde_json::{Value, json};
 
 /// Rows only we print (documented in the README as beyond clusterctl).

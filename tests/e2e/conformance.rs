@@ -1880,7 +1880,7 @@ fn bundled_crd_structure_matches_the_upstream_crds() {
         let have = std::fs::read_to_string(xtask::crd_structure::target(&root, generation)).unwrap();
         assert!(
             have == want,
-            "sandbox/src/crd_structure/{generation}.json is stale: run `cargo xtask crd-structure`"
+            "sandbox/src/api/crd_structure/{generation}.json is stale: run `cargo xtask crd-structure`"
         );
     }
 }
@@ -1888,7 +1888,7 @@ fn bundled_crd_structure_matches_the_upstream_crds() {
 on_both_backends! {
 fn printer_columns_read_labels_with_escaped_dots(backend) {
     let sb = TestSandbox::on(backend);
-    sb.load(&capi_sandbox::fixtures::ClusterSpec::new("pc", "default", 1, 1));
+    sb.load(&capi_sandbox::process::fixtures::ClusterSpec::new("pc", "default", 1, 1));
     for kind in ["kcp", "kubeadmconfigs", "devmachines", "devclusters"] {
         let out = sb.kubectl().args(["get", kind]).ok();
         let mut lines = out.lines();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use capi_e2e::{Opts, TestSandbox, eventually, project_root, stderr, stdout};
-use capi_sandbox::crds::Generation;
+use capi_sandbox::api::crds::Generation;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -758,7 +758,7 @@ fn deleting_a_cluster_removes_everything_it_owns() {
 /// Substitutes a clusterctl template's variables.
 fn render(path: &std::path::Path, name: &str) -> String {
     let text = std::fs::read_to_string(path).unwrap();
-    capi_shared::template::substitute(&text, |k| {
+    capi_shared::generate::template::substitute(&text, |k| {
         Some(match k {
             "CLUSTER_NAME" => name.to_string(),
             "NAMESPACE" => "default".into(),
@@ -837,12 +837,12 @@ fn upstream_in_memory_and_quick_start_templates_provision() {
 #[test]
 fn demo_flag_applies_the_embedded_template_and_it_provisions() {
     let sb = live(Generation::V1beta2);
-    let created = capi_sandbox::demo::create(sb.sandbox().api(), Generation::V1beta2, true).unwrap();
+    let created = capi_sandbox::process::demo::create(sb.sandbox().api(), Generation::V1beta2, true).unwrap();
     assert!(created);
     wait_condition(&sb, &["cluster/demo", "cluster/edge"], "Available");
     sb.get_json(&["clusterclass", "sandbox"]);
     // A second start on kept state does not duplicate anything.
-    assert!(!capi_sandbox::demo::create(sb.sandbox().api(), Generation::V1beta2, true).unwrap());
+    assert!(!capi_sandbox::process::demo::create(sb.sandbox().api(), Generation::V1beta2, true).unwrap());
 }
 
 /// The README's `generate` example, on the project's own templates: both flavors render (the

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use capi_e2e::{Backend, Opts, TestSandbox, on_both_backends, stderr, stdout};
-use capi_sandbox::crds::Generation;
-use capi_sandbox::fixtures::ClusterSpec;
+use capi_sandbox::api::crds::Generation;
+use capi_sandbox::process::fixtures::ClusterSpec;
 use serde_json::Value;
 
 fn with_cluster(backend: Backend, spec: ClusterSpec) -> TestSandbox {

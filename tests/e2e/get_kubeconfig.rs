@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use base64::Engine;
 use capi_e2e::{Backend, TestSandbox, bin_dir, kubectl_path, on_both_backends, stderr, stdout};
-use capi_sandbox::fixtures::ClusterSpec;
-use capi_sandbox::tls::{Ca, Usage};
-use capi_shared::kubeconfig_file::{KubeconfigDoc, Section};
+use capi_sandbox::http::tls::{Ca, Usage};
+use capi_sandbox::process::fixtures::ClusterSpec;
+use capi_shared::kubeconfig::file::{KubeconfigDoc, Section};
 use serde_json::Value;
 
 const BIN: &str = "kubectl-capi-get_kubeconfig";

@@ -220,7 +220,7 @@ fn krew_style_install_runs_every_verb_through_kubectl() {
     let bin = krew_install(&archive, &manifest, &work.path().join("krew"));
     let sb = crate::controllers::demo();
     // Every verb, reached through kubectl and the single symlink.
-    for (verb, _) in capi_shared::dispatch::VERBS {
+    for (verb, _) in capi_shared::cli::dispatch::VERBS {
         let o = kubectl_krew(&sb, &bin, &["capi", verb, "--help"]);
         assert!(o.status.success(), "kubectl capi {verb} --help: {}", stderr(&o));
     }

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use capi_e2e::{Opts, TestSandbox, eventually, on_both_backends, stderr, stdout};
-use capi_sandbox::crds::Generation;
+use capi_sandbox::api::crds::Generation;
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(60);

@@ -9,8 +9,8 @@
 use std::time::Duration;
 
 use capi_e2e::{Backend, Opts, TestSandbox, eventually, on_both_backends, patch_kind, stderr, stdout};
-use capi_sandbox::crds::Generation;
-use capi_sandbox::fixtures::ClusterSpec;
+use capi_sandbox::api::crds::Generation;
+use capi_sandbox::process::fixtures::ClusterSpec;
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(90);

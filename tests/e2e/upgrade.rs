@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use capi_e2e::{Opts, TestSandbox, bin_dir, eventually, on_both_backends, stderr, stdout};
-use capi_sandbox::crds::Generation;
+use capi_sandbox::api::crds::Generation;
 use serde_json::Value;
 
 fn up(sb: &TestSandbox, args: &[&str]) -> std::process::Output {

@@ -4,7 +4,7 @@
 //! nothing, and that refusals write nothing.
 
 use capi_e2e::{Backend, Opts, TestCluster, on_both_backends, patch_kind, stderr, stdout};
-use capi_sandbox::fixtures::ClusterSpec;
+use capi_sandbox::process::fixtures::ClusterSpec;
 use serde_json::{Value, json};
 
 /// `edge` (hand-built, v1.33.0, 3 control plane machines, md-0 with 2) with the audit log on.

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use capi_realstack::RealStack;
-use capi_sandbox::crds::Generation;
+use capi_sandbox::api::crds::Generation;
 use capi_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 
@@ -284,8 +284,11 @@ impl TestCluster {
     /// Loads a fixture cluster (objects with their status, no controllers needed): straight
     /// into the sandbox's store, or through the real server's API. Either way the writes are
     /// not in the audit log the test reads.
-    pub fn load(&self, spec: &capi_sandbox::fixtures::ClusterSpec) -> usize {
-        self.load_objects(&spec.namespace, capi_sandbox::fixtures::cluster_objects(spec))
+    pub fn load(&self, spec: &capi_sandbox::process::fixtures::ClusterSpec) -> usize {
+        self.load_objects(
+            &spec.namespace,
+            capi_sandbox::process::fixtures::cluster_objects(spec),
+        )
     }
 
     /// Loads fixture objects (group, plural, object, status), e.g. a fixture cluster's
@@ -296,7 +299,7 @@ impl TestCluster {
         objects: Vec<(String, String, Value, Option<Value>)>,
     ) -> usize {
         match &self.real {
-            None => capi_sandbox::fixtures::load_objects(self.sandbox().api(), namespace, objects)
+            None => capi_sandbox::process::fixtures::load_objects(self.sandbox().api(), namespace, objects)
                 .unwrap_or_else(|e| panic!("loading fixture objects into {namespace}: {e:?}")),
             Some(stack) => {
                 let client = self.client(false);

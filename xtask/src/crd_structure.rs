@@ -1,9 +1,10 @@
 //! `cargo xtask crd-structure`: extracts the structure of the upstream Cluster API CRD schemas
 //! (field names, types, formats, required fields, list and map semantics, value limits; no
-//! descriptions, no CEL rules) into `sandbox/src/crd_structure/<generation>.json`. The sandbox
+//! descriptions, no CEL rules) into `sandbox/src/api/crd_structure/<generation>.json`. The sandbox
 //! lays its own field descriptions over it, so its bundled CRDs prune and reject unknown fields
 //! exactly where the upstream ones do.
 
+use crate::TaskError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -47,7 +48,7 @@ fn strip(v: &Value) -> Value {
 }
 
 /// The stripped schema of `version` of every CRD in `dir`, by CRD name.
-pub fn extract(dir: &Path, version: &str) -> Result<BTreeMap<String, Value>, String> {
+pub fn extract(dir: &Path, version: &str) -> Result<BTreeMap<String, Value>, TaskError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| format!("reading {}: {e}", dir.display()))?
         .filter_map(Result::ok)
@@ -76,7 +77,7 @@ pub fn extract(dir: &Path, version: &str) -> Result<BTreeMap<String, Value>, Str
         }
     }
     if out.is_empty() {
-        return Err(format!("no CRD serving {version} in {}", dir.display()));
+        return Err(format!("no CRD serving {version} in {}", dir.display()).into());
     }
     Ok(out)
 }
@@ -91,19 +92,19 @@ pub fn sources(shared: &Path) -> [(PathBuf, &'static str); 2] {
 
 /// The committed file of a generation.
 pub fn target(root: &Path, generation: &str) -> PathBuf {
-    root.join("sandbox/src/crd_structure")
+    root.join("sandbox/src/api/crd_structure")
         .join(format!("{generation}.json"))
 }
 
 /// Renders the file's text (pretty, one field per line, so that changes read as diffs).
-pub fn render(schemas: &BTreeMap<String, Value>) -> Result<String, String> {
+pub fn render(schemas: &BTreeMap<String, Value>) -> Result<String, TaskError> {
     serde_json::to_string_pretty(schemas)
         .map(|s| s + "\n")
-        .map_err(|e| format!("rendering: {e}"))
+        .map_err(|e| format!("rendering: {e}").into())
 }
 
 /// `cargo xtask crd-structure [--from SHARED_DIR] [--check]`.
-pub fn task(root: &Path, args: &[String]) -> Result<(), String> {
+pub fn task(root: &Path, args: &[String]) -> Result<(), TaskError> {
     let mut shared = root.join("../shared");
     let mut check = false;
     let mut it = args.iter();
@@ -116,7 +117,7 @@ pub fn task(root: &Path, args: &[String]) -> Result<(), String> {
                     .ok_or("--from needs the folder that holds capi-crds/")?
             }
             "--check" => check = true,
-            other => return Err(format!("unknown argument {other:?} (use --from DIR, --check)")),
+            other => return Err(format!("unknown argument {other:?} (use --from DIR, --check)").into()),
         }
     }
     for (dir, generation) in sources(&shared) {
@@ -129,7 +130,8 @@ pub fn task(root: &Path, args: &[String]) -> Result<(), String> {
                     "{} is not what {} gives: run `cargo xtask crd-structure`",
                     dest.display(),
                     dir.display()
-                ));
+                )
+                .into());
             }
             println!("{} is up to date", dest.display());
         } else {

@@ -127,25 +127,7 @@ pub fn validate(file_name: &str, text: &str) -> Vec<String> {
     if doc.get("kind").and_then(Value::as_str) != Some("Plugin") {
         errs.push("kind must be Plugin".into());
     }
-    let name = doc
-        .pointer("/metadata/name")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    {
-        errs.push(format!("metadata.name {name:?} must match ^[\\w-]+$"));
-    }
-    if RESERVED.contains(&name.to_ascii_uppercase().as_str()) {
-        errs.push(format!("metadata.name {name:?} is a reserved name on Windows"));
-    }
-    if file_name.strip_suffix(".yaml") != Some(name) {
-        errs.push(format!(
-            "the file name {file_name:?} must be metadata.name + .yaml"
-        ));
-    }
+    check_name(&doc, file_name, &mut errs);
     let spec = doc.get("spec").cloned().unwrap_or(Value::Null);
     let version = spec.get("version").and_then(Value::as_str).unwrap_or("");
     if !is_v_semver(version) {
@@ -178,82 +160,7 @@ pub fn validate(file_name: &str, text: &str) -> Vec<String> {
         errs.push("spec.platforms must list at least one platform".into());
     }
     for (i, p) in platforms.iter().enumerate() {
-        let at = format!("spec.platforms[{i}]");
-        let uri = p.get("uri").and_then(Value::as_str).unwrap_or("");
-        if uri.is_empty() {
-            errs.push(format!("{at}.uri must be set"));
-        } else if !(uri.ends_with(".tar.gz") || uri.ends_with(".zip")) {
-            errs.push(format!("{at}.uri must point at a .tar.gz or .zip"));
-        }
-        let sha = p.get("sha256").and_then(Value::as_str).unwrap_or("");
-        if !is_sha256(sha) {
-            errs.push(format!("{at}.sha256 {sha:?} must be 64 lower-case hex digits"));
-        }
-        let bin = p.get("bin").and_then(Value::as_str).unwrap_or("");
-        if bin.is_empty() {
-            errs.push(format!("{at}.bin must be set"));
-        }
-        if let Some(files) = p.get("files") {
-            match files.as_array() {
-                Some(a) if !a.is_empty() => {
-                    for (j, f) in a.iter().enumerate() {
-                        for k in ["from", "to"] {
-                            if f.get(k).and_then(Value::as_str).is_none_or(str::is_empty) {
-                                errs.push(format!("{at}.files[{j}].{k} must be set"));
-                            }
-                        }
-                    }
-                }
-                _ => errs.push(format!("{at}.files, when present, must not be empty")),
-            }
-        }
-        let Some(sel) = p
-            .get("selector")
-            .filter(|s| s.as_object().is_some_and(|o| !o.is_empty()))
-        else {
-            errs.push(format!("{at}.selector must be set and not empty"));
-            continue;
-        };
-        for k in ["matchLabels", "matchExpressions"] {
-            if let Some(v) = sel.get(k) {
-                let empty =
-                    v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty());
-                if empty {
-                    errs.push(format!("{at}.selector.{k} must not be empty"));
-                }
-            }
-        }
-        let mut keys: Vec<String> = sel
-            .get("matchLabels")
-            .and_then(Value::as_object)
-            .map(|o| o.keys().cloned().collect())
-            .unwrap_or_default();
-        keys.extend(
-            sel.get("matchExpressions")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|e| e.get("key").and_then(Value::as_str).map(str::to_string))
-                        .collect::<Vec<_>>()
-                })
-                .unwrap_or_default(),
-        );
-        for k in keys {
-            if k != "os" && k != "arch" {
-                errs.push(format!("{at}.selector uses {k:?}; only os and arch are allowed"));
-            }
-        }
-        if !SUPPORTED.iter().any(|(os, arch)| matches(sel, os, arch)) {
-            errs.push(format!("{at}.selector matches no supported os/arch"));
-        }
-        if bin.ends_with(".exe")
-            != SUPPORTED
-                .iter()
-                .filter(|(os, arch)| matches(sel, os, arch))
-                .all(|(os, _)| *os == "windows")
-        {
-            errs.push(format!("{at}.bin must end in .exe exactly for Windows platforms"));
-        }
+        check_platform(&format!("spec.platforms[{i}]"), p, &mut errs);
     }
     for (os, arch) in SUPPORTED {
         let n = platforms
@@ -265,6 +172,114 @@ pub fn validate(file_name: &str, text: &str) -> Vec<String> {
         }
     }
     errs
+}
+
+/// `metadata.name`: krew's pattern, not a reserved Windows name, and the file's name.
+fn check_name(doc: &Value, file_name: &str, errs: &mut Vec<String>) {
+    let name = doc
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        errs.push(format!("metadata.name {name:?} must match ^[\\w-]+$"));
+    }
+    if RESERVED.contains(&name.to_ascii_uppercase().as_str()) {
+        errs.push(format!("metadata.name {name:?} is a reserved name on Windows"));
+    }
+    if file_name.strip_suffix(".yaml") != Some(name) {
+        errs.push(format!(
+            "the file name {file_name:?} must be metadata.name + .yaml"
+        ));
+    }
+}
+
+/// One `spec.platforms` entry (`at` names it): uri, sha256, bin, files and selector.
+fn check_platform(at: &str, p: &Value, errs: &mut Vec<String>) {
+    let uri = p.get("uri").and_then(Value::as_str).unwrap_or("");
+    if uri.is_empty() {
+        errs.push(format!("{at}.uri must be set"));
+    } else if !(uri.ends_with(".tar.gz") || uri.ends_with(".zip")) {
+        errs.push(format!("{at}.uri must point at a .tar.gz or .zip"));
+    }
+    let sha = p.get("sha256").and_then(Value::as_str).unwrap_or("");
+    if !is_sha256(sha) {
+        errs.push(format!("{at}.sha256 {sha:?} must be 64 lower-case hex digits"));
+    }
+    let bin = p.get("bin").and_then(Value::as_str).unwrap_or("");
+    if bin.is_empty() {
+        errs.push(format!("{at}.bin must be set"));
+    }
+    if let Some(files) = p.get("files") {
+        match files.as_array() {
+            Some(a) if !a.is_empty() => {
+                for (j, f) in a.iter().enumerate() {
+                    for k in ["from", "to"] {
+                        if f.get(k).and_then(Value::as_str).is_none_or(str::is_empty) {
+                            errs.push(format!("{at}.files[{j}].{k} must be set"));
+                        }
+                    }
+                }
+            }
+            _ => errs.push(format!("{at}.files, when present, must not be empty")),
+        }
+    }
+    let Some(sel) = p
+        .get("selector")
+        .filter(|s| s.as_object().is_some_and(|o| !o.is_empty()))
+    else {
+        errs.push(format!("{at}.selector must be set and not empty"));
+        return;
+    };
+    check_selector(at, sel, bin, errs);
+}
+
+/// A platform's selector: only `os` and `arch`, nothing empty, matching a supported platform,
+/// and `.exe` exactly for Windows.
+fn check_selector(at: &str, sel: &Value, bin: &str, errs: &mut Vec<String>) {
+    for k in ["matchLabels", "matchExpressions"] {
+        if let Some(v) = sel.get(k) {
+            let empty =
+                v.as_object().is_some_and(|o| o.is_empty()) || v.as_array().is_some_and(|a| a.is_empty());
+            if empty {
+                errs.push(format!("{at}.selector.{k} must not be empty"));
+            }
+        }
+    }
+    let mut keys: Vec<String> = sel
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    keys.extend(
+        sel.get("matchExpressions")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e.get("key").and_then(Value::as_str).map(str::to_string))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default(),
+    );
+    for k in keys {
+        if k != "os" && k != "arch" {
+            errs.push(format!("{at}.selector uses {k:?}; only os and arch are allowed"));
+        }
+    }
+    if !SUPPORTED.iter().any(|(os, arch)| matches(sel, os, arch)) {
+        errs.push(format!("{at}.selector matches no supported os/arch"));
+    }
+    if bin.ends_with(".exe")
+        != SUPPORTED
+            .iter()
+            .filter(|(os, arch)| matches(sel, os, arch))
+            .all(|(os, _)| *os == "windows")
+    {
+        errs.push(format!("{at}.bin must end in .exe exactly for Windows platforms"));
+    }
 }
 
 /// Checks an archive against a platform entry: the sha256 matches, and the files krew would

@@ -9,6 +9,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::TaskError;
+
 /// The crates whose layers are checked.
 pub const CRATES: &[&str] = &["shared", "sandbox"];
 
@@ -64,7 +66,10 @@ pub fn layers(lib_rs: &str) -> Vec<Vec<String>> {
 }
 
 /// The top-level modules each top-level module uses.
-pub fn edges(src: &Path, modules: &BTreeSet<String>) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
+pub fn edges(
+    src: &Path,
+    modules: &BTreeSet<String>,
+) -> Result<BTreeMap<String, BTreeSet<String>>, TaskError> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for m in modules {
         let used = out.entry(m.clone()).or_default();
@@ -82,7 +87,7 @@ pub fn edges(src: &Path, modules: &BTreeSet<String>) -> Result<BTreeMap<String, 
 }
 
 /// The `.rs` files of a top-level module (`m.rs`, or `m/` with everything below it).
-fn files_of(src: &Path, m: &str) -> Result<Vec<PathBuf>, String> {
+fn files_of(src: &Path, m: &str) -> Result<Vec<PathBuf>, TaskError> {
     let file = src.join(format!("{m}.rs"));
     let mut out = vec![];
     if file.is_file() {
@@ -103,7 +108,7 @@ fn files_of(src: &Path, m: &str) -> Result<Vec<PathBuf>, String> {
         }
     }
     if out.is_empty() {
-        return Err(format!("module {m} has no file under {}", src.display()));
+        return Err(format!("module {m} has no file under {}", src.display()).into());
     }
     Ok(out)
 }
@@ -153,7 +158,7 @@ fn first_segment(s: &str) -> Option<String> {
 }
 
 /// The violations of a crate whose sources are in `src`.
-pub fn check(src: &Path) -> Result<Vec<Violation>, String> {
+pub fn check(src: &Path) -> Result<Vec<Violation>, TaskError> {
     let lib = std::fs::read_to_string(src.join("lib.rs")).map_err(|e| format!("reading lib.rs: {e}"))?;
     let layers = layers(&lib);
     let layer_of: BTreeMap<String, usize> = layers
@@ -175,14 +180,44 @@ pub fn check(src: &Path) -> Result<Vec<Violation>, String> {
         }
     }
     out.extend(cycles(&edges).into_iter().map(Violation::Cycle));
-    out.extend(sibling_cycles(src, "")?.into_iter().map(Violation::Cycle));
+    out.extend(folder_violations(src, "")?);
     Ok(out)
 }
 
-/// Cycles among the files of each module folder (`capi/sim.rs` and `capi/md.rs` using each
-/// other), through `super::` and `crate::<folder>::` paths; `prefix` is the folder's module
-/// path (`capi::`).
-fn sibling_cycles(dir: &Path, prefix: &str) -> Result<Vec<Vec<String>>, String> {
+/// Uses of a lower layer among a folder's files, when its `mod.rs` lists them in layers.
+fn upward_in_folder(
+    mod_rs: &Path,
+    prefix: &str,
+    edges: &BTreeMap<String, BTreeSet<String>>,
+) -> Vec<Violation> {
+    let Ok(text) = std::fs::read_to_string(mod_rs) else {
+        return vec![];
+    };
+    let layer_of: BTreeMap<String, usize> = layers(&text)
+        .iter()
+        .enumerate()
+        .flat_map(|(i, l)| l.iter().map(move |m| (m.clone(), i)))
+        .collect();
+    let mut out = vec![];
+    for (from, tos) in edges {
+        for to in tos {
+            if let (Some(f), Some(t)) = (layer_of.get(from), layer_of.get(to))
+                && t > f
+            {
+                out.push(Violation::Upward {
+                    from: format!("{prefix}{from}"),
+                    to: format!("{prefix}{to}"),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Within each module folder: cycles among its files (`capi/sim.rs` and `capi/md.rs` using each
+/// other) and uses of a lower layer of its `mod.rs`, through `super::` and `crate::<folder>::`
+/// paths; `prefix` is the folder's module path (`capi::`).
+fn folder_violations(dir: &Path, prefix: &str) -> Result<Vec<Violation>, TaskError> {
     let mut found = vec![];
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(found);
@@ -194,7 +229,7 @@ fn sibling_cycles(dir: &Path, prefix: &str) -> Result<Vec<Vec<String>>, String> 
             continue;
         };
         if p.is_dir() {
-            found.extend(sibling_cycles(&p, &format!("{prefix}{stem}::"))?);
+            found.extend(folder_violations(&p, &format!("{prefix}{stem}::"))?);
             files.entry(stem.clone()).or_insert_with(|| p.join("mod.rs"));
         } else if p.extension().is_some_and(|x| x == "rs") && !matches!(stem.as_str(), "mod" | "lib" | "main")
         {
@@ -220,10 +255,11 @@ fn sibling_cycles(dir: &Path, prefix: &str) -> Result<Vec<Vec<String>>, String> 
             }
         }
     }
+    found.extend(upward_in_folder(&dir.join("mod.rs"), prefix, &edges));
     found.extend(
         cycles(&edges)
             .into_iter()
-            .map(|c| c.into_iter().map(|m| format!("{prefix}{m}")).collect()),
+            .map(|c| Violation::Cycle(c.into_iter().map(|m| format!("{prefix}{m}")).collect())),
     );
     Ok(found)
 }
@@ -292,7 +328,7 @@ fn cycles(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
 }
 
 /// `cargo xtask layers`: checks every crate, prints what is wrong.
-pub fn task(root: &Path) -> Result<(), String> {
+pub fn task(root: &Path) -> Result<(), TaskError> {
     let mut bad = 0;
     for c in CRATES {
         let found = check(&root.join(c).join("src"))?;
@@ -305,7 +341,7 @@ pub fn task(root: &Path) -> Result<(), String> {
         }
     }
     if bad > 0 {
-        return Err(format!("{bad} layer violation(s)"));
+        return Err(format!("{bad} layer violation(s)").into());
     }
     Ok(())
 }
@@ -342,15 +378,31 @@ mod tests {
     }
 
     #[test]
-    fn sibling_cycles_in_a_folder_are_found() {
+    fn cycles_and_upward_uses_in_a_folder_are_found() {
         let dir = tempfile::tempdir().unwrap();
         let sub = dir.path().join("capi");
         std::fs::create_dir_all(&sub).unwrap();
-        std::fs::write(sub.join("sim.rs"), "use super::{md, kit::Kit};").unwrap();
-        std::fs::write(sub.join("md.rs"), "use crate::capi::sim::Sim;").unwrap();
+        std::fs::write(sub.join("sim.rs"), "use super::{md, mp::x};").unwrap();
+        std::fs::write(sub.join("md.rs"), "use crate::capi::{sim::Sim, kit::Kit};").unwrap();
         std::fs::write(sub.join("kit.rs"), "").unwrap();
-        let found = sibling_cycles(dir.path(), "").unwrap();
-        assert_eq!(found, vec![vec!["capi::md".to_string(), "capi::sim".into()]]);
+        // The low layer reaches up (and into no cycle).
+        std::fs::write(sub.join("mp.rs"), "").unwrap();
+        std::fs::write(
+            sub.join("mod.rs"),
+            "// low\nmod kit;\nmod md;\n\n// high\nmod sim;\nmod mp;\n",
+        )
+        .unwrap();
+        let found = folder_violations(dir.path(), "").unwrap();
+        assert_eq!(
+            found,
+            vec![
+                Violation::Upward {
+                    from: "capi::md".into(),
+                    to: "capi::sim".into()
+                },
+                Violation::Cycle(vec!["capi::md".to_string(), "capi::sim".into()]),
+            ]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
+use xtask::TaskError;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -26,15 +27,15 @@ fn cargo() -> Command {
     c
 }
 
-fn run(mut c: Command, what: &str) -> Result<(), String> {
+fn run(mut c: Command, what: &str) -> Result<(), TaskError> {
     match c.status() {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("{what} failed ({s})")),
-        Err(e) => Err(format!("{what}: cannot run: {e}")),
+        Ok(s) => Err(format!("{what} failed ({s})").into()),
+        Err(e) => Err(format!("{what}: cannot run: {e}").into()),
     }
 }
 
-fn build_bins(release: bool) -> Result<PathBuf, String> {
+fn build_bins(release: bool) -> Result<PathBuf, TaskError> {
     let mut c = cargo();
     c.args(["build", "--workspace", "--bins"]);
     if release {
@@ -69,7 +70,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
 ];
 
 /// Builds only the plugin binaries, saying first what a cold build costs.
-fn build_plugins(release: bool) -> Result<PathBuf, String> {
+fn build_plugins(release: bool) -> Result<PathBuf, TaskError> {
     let profile = if release { "release" } else { "debug" };
     let out = root().join("target").join(profile);
     if !out.join("kubectl-capi-sandbox").exists() {
@@ -94,7 +95,7 @@ fn build_plugins(release: bool) -> Result<PathBuf, String> {
 
 /// `cargo xtask install [--dir DIR]`: release build, then only the binaries into DIR (default
 /// `~/.local/bin`).
-fn install(args: &[String]) -> Result<(), String> {
+fn install(args: &[String]) -> Result<(), TaskError> {
     let dir = match args {
         [] => std::env::var_os("HOME")
             .map(|h| PathBuf::from(h).join(".local/bin"))
@@ -120,7 +121,7 @@ fn install(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn demo() -> Result<(), String> {
+fn demo() -> Result<(), TaskError> {
     let built = build_plugins(false)?;
     let dir = root().join("target").join("demo");
     std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
@@ -156,7 +157,8 @@ fn demo() -> Result<(), String> {
         return Err(format!(
             "starting the demo sandbox failed: {}",
             String::from_utf8_lossy(&started.stderr).trim()
-        ));
+        )
+        .into());
     }
     for line in String::from_utf8_lossy(&started.stdout)
         .lines()
@@ -235,7 +237,7 @@ fn demo() -> Result<(), String> {
     Ok(())
 }
 
-fn demo_stop() -> Result<(), String> {
+fn demo_stop() -> Result<(), TaskError> {
     let dir = root().join("target").join("demo");
     let mut c = Command::new(dir.join("bin").join("kubectl-capi-sandbox"));
     c.args(["stop", "--name", "demo"])
@@ -247,7 +249,8 @@ fn demo_stop() -> Result<(), String> {
         return Err(format!(
             "stopping the demo sandbox failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        )
+        .into());
     }
     let said = String::from_utf8_lossy(&out.stdout);
     println!(
@@ -267,7 +270,7 @@ fn demo_stop() -> Result<(), String> {
 /// Builds the binaries and the real stack, then runs every test. The end-to-end tests run on
 /// the sandbox and on the real kube-apiserver; only where Go is missing (and not in CI, which
 /// must run both) the real-server tests are left out, with one line saying so.
-fn test(extra: &[String]) -> Result<(), String> {
+fn test(extra: &[String]) -> Result<(), TaskError> {
     build_bins(false)?;
     let mut skipped: Vec<String> = vec![];
     let real = match capi_realstack::build::go_version() {
@@ -280,7 +283,7 @@ fn test(extra: &[String]) -> Result<(), String> {
             skipped.push(line);
             None
         }
-        Err(e) => return Err(format!("CI must run the real-server backend: {e}")),
+        Err(e) => return Err(format!("CI must run the real-server backend: {e}").into()),
     };
     let mut c = cargo();
     c.args(["test", "--workspace"]).args(extra);
@@ -312,7 +315,7 @@ fn test(extra: &[String]) -> Result<(), String> {
 
 /// Runs `cargo test`, passing its stderr through and collecting the `SKIPPED ...` lines the
 /// tests print (libtest has no notion of a test skipped at run time).
-fn run_counting_skips(mut c: Command, skipped: &mut Vec<String>) -> Result<(), String> {
+fn run_counting_skips(mut c: Command, skipped: &mut Vec<String>) -> Result<(), TaskError> {
     use std::io::{BufRead, Write};
     c.stderr(std::process::Stdio::piped());
     let mut child = c.spawn().map_err(|e| format!("cargo test: cannot run: {e}"))?;
@@ -326,12 +329,12 @@ fn run_counting_skips(mut c: Command, skipped: &mut Vec<String>) -> Result<(), S
     }
     match child.wait() {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(format!("cargo test failed ({s})")),
-        Err(e) => Err(format!("cargo test: {e}")),
+        Ok(s) => Err(format!("cargo test failed ({s})").into()),
+        Err(e) => Err(format!("cargo test: {e}").into()),
     }
 }
 
-fn bench(which: &[String]) -> Result<(), String> {
+fn bench(which: &[String]) -> Result<(), TaskError> {
     let bin = build_bins(true)?;
     let mut c = cargo();
     c.args(["build", "--release", "-p", "capi-bench"]);
@@ -344,10 +347,7 @@ fn bench(which: &[String]) -> Result<(), String> {
     };
     for b in chosen {
         if !all.contains(&b) {
-            return Err(format!(
-                "unknown benchmark {b:?} (choose from {})",
-                all.join(", ")
-            ));
+            return Err(format!("unknown benchmark {b:?} (choose from {})", all.join(", ")).into());
         }
         println!("\n=== bench {b} ===");
         let mut c = Command::new(bin.join(format!("bench-{b}")));
@@ -393,7 +393,7 @@ fn installed_targets() -> Vec<String> {
 }
 
 /// The package names under plugins/ (only they ship).
-fn plugin_packages() -> Result<Vec<String>, String> {
+fn plugin_packages() -> Result<Vec<String>, TaskError> {
     let dir = root().join("plugins");
     let mut out = vec![];
     for e in std::fs::read_dir(&dir).map_err(|e| format!("reading {}: {e}", dir.display()))? {
@@ -413,7 +413,7 @@ fn plugin_packages() -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-fn release(args: &[String]) -> Result<(), String> {
+fn release(args: &[String]) -> Result<(), TaskError> {
     let mut version = format!("v{}", env!("CARGO_PKG_VERSION"));
     let mut out = root().join("target").join("krew");
     let mut base = String::new();
@@ -428,7 +428,7 @@ fn release(args: &[String]) -> Result<(), String> {
                 base = val()?;
                 base_set = true;
             }
-            other => return Err(format!("unknown release option {other:?}")),
+            other => return Err(format!("unknown release option {other:?}").into()),
         }
     }
     if !base_set {
@@ -500,10 +500,7 @@ fn release(args: &[String]) -> Result<(), String> {
     let manifest = xtask::krew::render(&tmpl, &version, &platforms);
     let errs = xtask::krew::validate("capi.yaml", &manifest);
     if !errs.is_empty() {
-        return Err(format!(
-            "the rendered manifest is invalid:\n  {}",
-            errs.join("\n  ")
-        ));
+        return Err(format!("the rendered manifest is invalid:\n  {}", errs.join("\n  ")).into());
     }
     let dest = root().join("krew-manifests").join("capi.yaml");
     std::fs::write(&dest, &manifest).map_err(|e| format!("writing {}: {e}", dest.display()))?;

@@ -1,12 +1,13 @@
 //! Packing the plugin binaries, LICENSE and README into a `.tar.gz` krew can install.
 
+use crate::TaskError;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use sha2::{Digest, Sha256};
 
 /// The executables of the set: `kubectl-capi` and its `kubectl-capi-*` siblings in `dir`.
-pub fn binaries(dir: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn binaries(dir: &Path) -> Result<Vec<PathBuf>, TaskError> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("reading {}: {e}", dir.display()))?;
     let mut out: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -22,14 +23,14 @@ pub fn binaries(dir: &Path) -> Result<Vec<PathBuf>, String> {
         .collect();
     out.sort();
     if !out.iter().any(|p| p.ends_with("kubectl-capi")) {
-        return Err(format!("kubectl-capi not found in {}", dir.display()));
+        return Err(format!("kubectl-capi not found in {}", dir.display()).into());
     }
     Ok(out)
 }
 
 /// Copies only the plugin executables (never cargo's `.d` files) from `from` into `to`,
 /// each through a temporary file and a rename, so a running copy is never half-written.
-pub fn install(from: &Path, to: &Path) -> Result<Vec<PathBuf>, String> {
+pub fn install(from: &Path, to: &Path) -> Result<Vec<PathBuf>, TaskError> {
     std::fs::create_dir_all(to).map_err(|e| format!("creating {}: {e}", to.display()))?;
     let mut out = vec![];
     for b in binaries(from)? {
@@ -47,7 +48,7 @@ pub fn install(from: &Path, to: &Path) -> Result<Vec<PathBuf>, String> {
 
 /// Writes `out` (a `.tar.gz`) holding `files` at its top level, reproducibly (sorted names,
 /// owner 0, fixed times).
-pub fn archive(files: &[PathBuf], out: &Path) -> Result<(), String> {
+pub fn archive(files: &[PathBuf], out: &Path) -> Result<(), TaskError> {
     let stage = out.with_extension("stage");
     let _ = std::fs::remove_dir_all(&stage);
     std::fs::create_dir_all(&stage).map_err(|e| format!("creating {}: {e}", stage.display()))?;
@@ -76,27 +77,27 @@ pub fn archive(files: &[PathBuf], out: &Path) -> Result<(), String> {
         .map_err(|e| format!("running tar: {e}"))?;
     let _ = std::fs::remove_dir_all(&stage);
     if !status.success() {
-        return Err(format!("tar failed ({status})"));
+        return Err(format!("tar failed ({status})").into());
     }
     Ok(())
 }
 
 /// Lower-case hex sha256 of a file.
-pub fn sha256(path: &Path) -> Result<String, String> {
+pub fn sha256(path: &Path) -> Result<String, TaskError> {
     let bytes = std::fs::read(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let digest = Sha256::digest(&bytes);
     Ok(digest.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The names inside a `.tar.gz`.
-pub fn list(archive: &Path) -> Result<Vec<String>, String> {
+pub fn list(archive: &Path) -> Result<Vec<String>, TaskError> {
     let out = Command::new("tar")
         .arg("-tzf")
         .arg(archive)
         .output()
         .map_err(|e| format!("running tar: {e}"))?;
     if !out.status.success() {
-        return Err(format!("tar -tzf {} failed", archive.display()));
+        return Err(format!("tar -tzf {} failed", archive.display()).into());
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()

@@ -2,6 +2,7 @@
 //! modules, and a real management cluster started by hand in the background (a `serve` process of
 //! this binary holds it, so it stops cleanly with `stop` or when that process is killed).
 
+use crate::TaskError;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,7 +11,7 @@ use capi_realstack::build::{self, Layout};
 use capi_realstack::{CrdSet, Generation, RealStack, StackOptions};
 
 /// Builds every component (or takes it from the cache), printing progress on stderr.
-pub fn build(root: &Path) -> Result<PathBuf, String> {
+pub fn build(root: &Path) -> Result<PathBuf, TaskError> {
     let layout = Layout::of_project(root);
     let started = Instant::now();
     let built =
@@ -40,7 +41,7 @@ fn run_dir(root: &Path) -> PathBuf {
     root.join("target/realstack/run")
 }
 
-fn crd_set(arg: Option<&str>) -> Result<CrdSet, String> {
+fn crd_set(arg: Option<&str>) -> Result<CrdSet, TaskError> {
     match arg {
         None | Some("v1beta2") => Ok(CrdSet::Bundled(Generation::V1beta2)),
         Some("v1beta1") => Ok(CrdSet::Bundled(Generation::V1beta1)),
@@ -48,28 +49,29 @@ fn crd_set(arg: Option<&str>) -> Result<CrdSet, String> {
         Some(dir) if Path::new(dir).is_dir() => Ok(CrdSet::Dir(PathBuf::from(dir))),
         Some(other) => Err(format!(
             "--crds {other:?}: expected v1beta2 (the bundled CRDs, default), v1beta1, none or a folder of CRD files"
-        )),
+        ).into()),
     }
 }
 
-fn flag<'a>(args: &'a [String], name: &str) -> Result<Option<&'a str>, String> {
+fn flag<'a>(args: &'a [String], name: &str) -> Result<Option<&'a str>, TaskError> {
     match args.iter().position(|a| a == name) {
         Some(i) => args
             .get(i + 1)
             .map(|v| Some(v.as_str()))
-            .ok_or_else(|| format!("{name} needs a value")),
+            .ok_or_else(|| format!("{name} needs a value").into()),
         None => Ok(None),
     }
 }
 
 /// The `realstack` task.
-pub fn task(root: &Path, args: &[String]) -> Result<(), String> {
+pub fn task(root: &Path, args: &[String]) -> Result<(), TaskError> {
     let rest = args.get(1..).unwrap_or_default();
     for a in rest.iter().filter(|a| a.starts_with("--")) {
         if !["--crds", "--dir"].contains(&a.as_str()) {
             return Err(format!(
                 "unknown realstack option {a:?} (options: --crds v1beta2|v1beta1|none|DIR, --dir DIR)"
-            ));
+            )
+            .into());
         }
     }
     let dir = flag(rest, "--dir")?
@@ -84,13 +86,14 @@ pub fn task(root: &Path, args: &[String]) -> Result<(), String> {
     }
 }
 
-fn start(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), String> {
+fn start(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), TaskError> {
     crd_set(crds)?;
     if read_pid(dir).is_some_and(is_ours) {
         return Err(format!(
             "a real stack is already running from {} (cargo xtask realstack stop)",
             dir.display()
-        ));
+        )
+        .into());
     }
     build(root)?;
     let _ = std::fs::remove_dir_all(dir);
@@ -117,13 +120,10 @@ fn start(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), String> {
     while !dir.join("ready").exists() {
         if let Ok(Some(status)) = child.try_wait() {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
-            return Err(format!("the stack did not start ({status}):\n{text}"));
+            return Err(format!("the stack did not start ({status}):\n{text}").into());
         }
         if Instant::now() > end {
-            return Err(format!(
-                "the stack was not ready after 240 s; see {}",
-                log.display()
-            ));
+            return Err(format!("the stack was not ready after 240 s; see {}", log.display()).into());
         }
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -136,7 +136,7 @@ fn start(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-fn serve(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), String> {
+fn serve(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), TaskError> {
     let layout = Layout::of_project(root);
     let mut opts = StackOptions::new(layout.bin);
     opts.dir = Some(dir.to_path_buf());
@@ -178,7 +178,7 @@ fn is_ours(pid: i32) -> bool {
     })
 }
 
-fn stop(dir: &Path) -> Result<(), String> {
+fn stop(dir: &Path) -> Result<(), TaskError> {
     let Some(pid) = read_pid(dir).filter(|p| is_ours(*p)) else {
         println!("no real stack is running from {}", dir.display());
         return Ok(());
@@ -189,7 +189,7 @@ fn stop(dir: &Path) -> Result<(), String> {
     let end = Instant::now() + Duration::from_secs(30);
     while is_ours(pid) {
         if Instant::now() > end {
-            return Err(format!("process {pid} did not stop within 30 s"));
+            return Err(format!("process {pid} did not stop within 30 s").into());
         }
         std::thread::sleep(Duration::from_millis(100));
     }

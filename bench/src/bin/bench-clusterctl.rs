@@ -12,7 +12,7 @@ use std::time::Duration;
 use capi_bench::{Bench, bin_dir, median, run_measured};
 use capi_realstack::{RealStack, StackOptions};
 use capi_sandbox::SandboxConfig;
-use capi_sandbox::fixtures::{ClusterSpec, cluster_objects, load};
+use capi_sandbox::process::fixtures::{ClusterSpec, cluster_objects, load};
 
 const RUNS: usize = 3;
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use capi_bench::{Bench, figure, rss};
 use capi_sandbox::SandboxConfig;
-use capi_sandbox::rest::WriteOpts;
+use capi_sandbox::api::rest::{Api, WriteOpts};
 use serde_json::{Value, json};
 
 const CLUSTERS: usize = 100;
@@ -33,93 +33,23 @@ fn main() {
     });
     let api = bench.sandbox.api().clone();
     let pid = std::process::id();
-    // The ClusterClass and its templates from the project's demo template (its first six
-    // documents; the rest are the demo clusters themselves).
-    let class: String = capi_sandbox::demo::TEMPLATE
-        .split("\n---\n")
-        .take(7)
-        .collect::<Vec<_>>()
-        .join("\n---\n");
-    capi_sandbox::demo::apply(&api, &class).unwrap();
-    let nsdef = api.registry.get("", "namespaces").unwrap();
-    api.create(
-        &nsdef,
-        "v1",
-        None,
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fleet"}}),
-        &WriteOpts::controller("bench"),
-    )
-    .unwrap();
-    // The class lives in `default`; clusters in `fleet` point at it.
-    let cdef = api.registry.get("cluster.x-k8s.io", "clusters").unwrap();
-    let mdef = api.registry.get("cluster.x-k8s.io", "machines").unwrap();
+    install_class(&api);
     let (rss_before, _) = rss(pid);
     let cpu_before = cpu_time();
     let start = Instant::now();
-    for i in 0..CLUSTERS {
-        let c = json!({
-            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
-            "metadata": {"name": format!("c{i:03}"), "namespace": "fleet"},
-            "spec": {"topology": {"classRef": {"name": "sandbox", "namespace": "default"}, "version": "v1.33.0",
-                "controlPlane": {"replicas": CP},
-                "workers": {"machineDeployments": [{"class": "default-worker", "name": "md-0", "replicas": WORKERS}]}}}
-        });
-        api.create(
-            &cdef,
-            "v1beta2",
-            Some("fleet"),
-            c,
-            &WriteOpts::controller("bench"),
-        )
-        .unwrap();
-    }
-    let want = CLUSTERS * (CP + WORKERS) as usize;
-    let mut peak_rss = 0;
-    let mut first_available: Option<Duration> = None;
-    let status = |v: &Value, t: &str| {
-        v.pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|a| a.iter().any(|c| c["type"] == t && c["status"] == "True"))
-    };
-    let done = loop {
-        std::thread::sleep(Duration::from_millis(100));
-        peak_rss = peak_rss.max(rss(pid).0);
-        let clusters = api.list(&cdef, Some("fleet"), &Default::default()).unwrap().items;
-        let available = clusters
-            .iter()
-            .filter(|c| status(&c.value(), "Available"))
-            .count();
-        if available > 0 && first_available.is_none() {
-            first_available = Some(start.elapsed());
-        }
-        let machines = api.list(&mdef, Some("fleet"), &Default::default()).unwrap().items;
-        let running = machines
-            .iter()
-            .filter(|m| m.value().pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
-            .count();
-        let scaling = clusters
-            .iter()
-            .filter(|c| status(&c.value(), "ScalingUp"))
-            .count();
-        if available == CLUSTERS && running == want && scaling == 0 {
-            break start.elapsed();
-        }
-        if start.elapsed() > Duration::from_secs(600) {
-            panic!(
-                "not done after 10 minutes: {available}/{CLUSTERS} clusters available, {running}/{want} machines running"
-            );
-        }
-    };
+    create_clusters(&api);
+    let seen = wait_until_provisioned(&api, pid, start);
     let cpu = cpu_time() - cpu_before;
     let (rss_after, _) = rss(pid);
     let (_, all) = api.store.snapshot_all();
     let objects: usize = all.iter().map(|(_, t)| t.len()).sum();
+    let done = seen.done;
     println!(
         "{CLUSTERS} topology clusters of {CP}+{WORKERS} machines, speed 0 (fast mode), 2 cores, in-process sandbox"
     );
     figure(
         "first cluster Available",
-        format!("{:.2} s", first_available.unwrap_or_default().as_secs_f64()),
+        format!("{:.2} s", seen.first_available.unwrap_or_default().as_secs_f64()),
         "",
     );
     figure(
@@ -144,7 +74,7 @@ fn main() {
     );
     figure(
         "resident memory peak while provisioning",
-        format!("{:.1} MB", peak_rss as f64 / 1e6),
+        format!("{:.1} MB", seen.peak_rss as f64 / 1e6),
         "target < 500 MB",
     );
     figure(
@@ -161,4 +91,100 @@ fn main() {
         ),
         "",
     );
+}
+
+/// The ClusterClass and its templates from the project's demo template (its first documents;
+/// the rest are the demo clusters themselves), in `default`, and the `fleet` namespace.
+fn install_class(api: &Api) {
+    let class: String = capi_sandbox::process::demo::TEMPLATE
+        .split("\n---\n")
+        .take(7)
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    capi_sandbox::process::demo::apply(api, &class).unwrap();
+    let nsdef = api.registry.get("", "namespaces").unwrap();
+    api.create(
+        &nsdef,
+        "v1",
+        None,
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "fleet"}}),
+        &WriteOpts::controller("bench"),
+    )
+    .unwrap();
+}
+
+/// The clusters, all at once, in `fleet`, pointing at the class in `default`.
+fn create_clusters(api: &Api) {
+    let cdef = api.registry.get("cluster.x-k8s.io", "clusters").unwrap();
+    for i in 0..CLUSTERS {
+        let c = json!({
+            "apiVersion": "cluster.x-k8s.io/v1beta2", "kind": "Cluster",
+            "metadata": {"name": format!("c{i:03}"), "namespace": "fleet"},
+            "spec": {"topology": {"classRef": {"name": "sandbox", "namespace": "default"}, "version": "v1.33.0",
+                "controlPlane": {"replicas": CP},
+                "workers": {"machineDeployments": [{"class": "default-worker", "name": "md-0", "replicas": WORKERS}]}}}
+        });
+        api.create(
+            &cdef,
+            "v1beta2",
+            Some("fleet"),
+            c,
+            &WriteOpts::controller("bench"),
+        )
+        .unwrap();
+    }
+}
+
+/// What the wait saw: when the first cluster and all were done, and the peak memory.
+struct Seen {
+    first_available: Option<Duration>,
+    done: Duration,
+    peak_rss: u64,
+}
+
+/// Polls (100 ms) until every cluster is Available, not scaling, with all Machines Running.
+fn wait_until_provisioned(api: &Api, pid: u32, start: Instant) -> Seen {
+    let cdef = api.registry.get("cluster.x-k8s.io", "clusters").unwrap();
+    let mdef = api.registry.get("cluster.x-k8s.io", "machines").unwrap();
+    let want = CLUSTERS * (CP + WORKERS) as usize;
+    let mut peak_rss = 0;
+    let mut first_available: Option<Duration> = None;
+    let status = |v: &Value, t: &str| {
+        v.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|c| c["type"] == t && c["status"] == "True"))
+    };
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        peak_rss = peak_rss.max(rss(pid).0);
+        let clusters = api.list(&cdef, Some("fleet"), &Default::default()).unwrap().items;
+        let available = clusters
+            .iter()
+            .filter(|c| status(&c.value(), "Available"))
+            .count();
+        if available > 0 && first_available.is_none() {
+            first_available = Some(start.elapsed());
+        }
+        let machines = api.list(&mdef, Some("fleet"), &Default::default()).unwrap().items;
+        let running = machines
+            .iter()
+            .filter(|m| m.value().pointer("/status/phase").and_then(Value::as_str) == Some("Running"))
+            .count();
+        let scaling = clusters
+            .iter()
+            .filter(|c| status(&c.value(), "ScalingUp"))
+            .count();
+        if available == CLUSTERS && running == want && scaling == 0 {
+            return Seen {
+                first_available,
+                done: start.elapsed(),
+                peak_rss,
+            };
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            panic!(
+                "not done after 10 minutes: {available}/{CLUSTERS} clusters available, {running}/{want} machines running"
+            );
+        }
+    }
 }

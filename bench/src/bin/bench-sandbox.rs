@@ -2,11 +2,11 @@
 //! client over loopback HTTPS, and resident memory against the stored JSON size.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use capi_bench::{Bench, figure, median, rss};
 use capi_sandbox::SandboxConfig;
-use capi_sandbox::fixtures::{ClusterSpec, load};
+use capi_sandbox::process::fixtures::{ClusterSpec, load};
 use http_body_util::BodyExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
@@ -21,18 +21,8 @@ fn main() {
     });
     let pid = std::process::id();
     let (rss_before, _) = rss(pid);
-    // 20 clusters of 1,000 Machines (3 control plane + 997 workers): realistic Machines with
-    // status, labels, owner references and managed fields, written through the REST layer.
     let api = bench.sandbox.api().clone();
-    let load_start = Instant::now();
-    let mut n = 0;
-    for c in 0..MACHINES / 1000 {
-        // Whole clusters, so every Machine has its real owners (the garbage collector would
-        // otherwise collect them) next to its DevMachine and KubeadmConfig.
-        let spec = ClusterSpec::new(&format!("c{c:02}"), "bench", 3, 997);
-        n += load(&api, &spec).unwrap();
-    }
-    let load = load_start.elapsed();
+    let (n, load) = load_fleet(&api);
     let (_, table) = api
         .store
         .snapshot(&std::sync::Arc::from("cluster.x-k8s.io/machines"));
@@ -43,74 +33,16 @@ fn main() {
         .sum();
     let (rss_after, _) = rss(pid);
     let client = bench.client();
-    // LIST all 20,000 over HTTPS, body fully received (kubectl and kube-rs page by 500; this is
-    // the single-request worst case).
-    let list_once = || {
-        bench.rt.block_on(async {
-            let req = http::Request::get("/apis/cluster.x-k8s.io/v1beta2/namespaces/bench/machines")
-                .body(kube::client::Body::empty())
-                .unwrap();
-            let start = Instant::now();
-            let resp = client.send(req).await.unwrap();
-            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-            (start.elapsed(), bytes.len())
-        })
-    };
-    let _ = list_once();
-    let mut times = vec![];
-    let mut body_len = 0;
-    for _ in 0..7 {
-        let (t, len) = list_once();
-        times.push(t);
-        body_len = len;
-    }
-    let list_ms = median(times).as_secs_f64() * 1000.0;
-    // Paged LIST (limit=500) as clients actually do.
-    let paged = bench.rt.block_on(async {
-        let start = Instant::now();
-        let mut cont = String::new();
-        loop {
-            let uri =
-                format!("/apis/cluster.x-k8s.io/v1beta2/namespaces/bench/machines?limit=500&continue={cont}");
-            let text = client
-                .request_text(http::Request::get(uri).body(vec![]).unwrap())
-                .await
-                .unwrap();
-            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-            cont = v["metadata"]["continue"].as_str().unwrap_or("").to_string();
-            if cont.is_empty() {
-                break start.elapsed();
-            }
-        }
-    });
+    let (list_ms, body_len) = list_once_median(&bench, &client);
+    let paged = paged_list(&bench, &client);
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("cluster.x-k8s.io", "v1beta2", "Machine"),
         "machines",
     );
     let machines: Api<DynamicObject> = Api::namespaced_with(client.clone(), "bench", &ar);
     let names: Vec<String> = table.iter().map(|(k, _)| k.name.clone()).collect();
-    // Sequential GETs from one client (one connection).
-    let gets = 5_000;
-    let get_rate = bench.rt.block_on(async {
-        let start = Instant::now();
-        for i in 0..gets {
-            machines.get(&names[(i * 7) % names.len()]).await.unwrap();
-        }
-        gets as f64 / start.elapsed().as_secs_f64()
-    });
-    let patches = 2_000;
-    let patch_rate = bench.rt.block_on(async {
-        let start = Instant::now();
-        for i in 0..patches {
-            let p =
-                Patch::Merge(json!({"metadata": {"labels": {"bench.example.com/touched": i.to_string()}}}));
-            machines
-                .patch(&names[(i * 13) % names.len()], &PatchParams::default(), &p)
-                .await
-                .unwrap();
-        }
-        patches as f64 / start.elapsed().as_secs_f64()
-    });
+    let get_rate = get_rate(&bench, &machines, &names);
+    let patch_rate = patch_rate(&bench, &machines, &names);
     let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
     let mem = rss_after.saturating_sub(rss_before);
     println!(
@@ -151,4 +83,93 @@ fn main() {
         mb(mem),
         &format!("<= {} (2 x JSON + 50 MB)", mb(2 * json_bytes as u64 + 50_000_000)),
     );
+}
+
+/// 20 clusters of 1,000 Machines (3 control plane + 997 workers): realistic Machines with
+/// status, labels, owner references and managed fields, written through the REST layer. Whole
+/// clusters, so every Machine has its real owners (the garbage collector would otherwise collect
+/// them) next to its DevMachine and KubeadmConfig. The objects written and the time taken.
+fn load_fleet(api: &capi_sandbox::api::rest::Api) -> (usize, Duration) {
+    let start = Instant::now();
+    let mut n = 0;
+    for c in 0..MACHINES / 1000 {
+        let spec = ClusterSpec::new(&format!("c{c:02}"), "bench", 3, 997);
+        n += load(api, &spec).unwrap();
+    }
+    (n, start.elapsed())
+}
+
+/// LIST all 20,000 over HTTPS, body fully received (kubectl and kube-rs page by 500; this is the
+/// single-request worst case): the median of 7 after a warm-up, in ms, and the body's size.
+fn list_once_median(bench: &Bench, client: &kube::Client) -> (f64, usize) {
+    let list_once = || {
+        bench.rt.block_on(async {
+            let req = http::Request::get("/apis/cluster.x-k8s.io/v1beta2/namespaces/bench/machines")
+                .body(kube::client::Body::empty())
+                .unwrap();
+            let start = Instant::now();
+            let resp = client.send(req).await.unwrap();
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            (start.elapsed(), bytes.len())
+        })
+    };
+    let _ = list_once();
+    let mut times = vec![];
+    let mut body_len = 0;
+    for _ in 0..7 {
+        let (t, len) = list_once();
+        times.push(t);
+        body_len = len;
+    }
+    (median(times).as_secs_f64() * 1000.0, body_len)
+}
+
+/// A paged LIST (limit=500) as clients actually do.
+fn paged_list(bench: &Bench, client: &kube::Client) -> Duration {
+    bench.rt.block_on(async {
+        let start = Instant::now();
+        let mut cont = String::new();
+        loop {
+            let uri =
+                format!("/apis/cluster.x-k8s.io/v1beta2/namespaces/bench/machines?limit=500&continue={cont}");
+            let text = client
+                .request_text(http::Request::get(uri).body(vec![]).unwrap())
+                .await
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            cont = v["metadata"]["continue"].as_str().unwrap_or("").to_string();
+            if cont.is_empty() {
+                break start.elapsed();
+            }
+        }
+    })
+}
+
+/// Sequential GETs from one client (one connection), per second.
+fn get_rate(bench: &Bench, machines: &Api<DynamicObject>, names: &[String]) -> f64 {
+    let gets = 5_000;
+    bench.rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..gets {
+            machines.get(&names[(i * 7) % names.len()]).await.unwrap();
+        }
+        gets as f64 / start.elapsed().as_secs_f64()
+    })
+}
+
+/// Sequential merge PATCHes from one client, per second.
+fn patch_rate(bench: &Bench, machines: &Api<DynamicObject>, names: &[String]) -> f64 {
+    let patches = 2_000;
+    bench.rt.block_on(async {
+        let start = Instant::now();
+        for i in 0..patches {
+            let p =
+                Patch::Merge(json!({"metadata": {"labels": {"bench.example.com/touched": i.to_string()}}}));
+            machines
+                .patch(&names[(i * 13) % names.len()], &PatchParams::default(), &p)
+                .await
+                .unwrap();
+        }
+        patches as f64 / start.elapsed().as_secs_f64()
+    })
 }

@@ -6,7 +6,7 @@
 
 use capi_bench::{Bench, bin_dir, figure, median, run_measured};
 use capi_sandbox::SandboxConfig;
-use capi_sandbox::fixtures::{ClusterSpec, load};
+use capi_sandbox::process::fixtures::{ClusterSpec, load};
 
 fn main() {
     let bench = Bench::start(SandboxConfig {

@@ -6,7 +6,7 @@
 use std::os::unix::process::CommandExt;
 use std::process::{Command, ExitCode};
 
-use capi_shared::{completion, dispatch};
+use capi_shared::cli::{completion, dispatch};
 
 const COMPLETION_HELP: &str = "kubectl capi completion: shell completion through kubectl (1.26+).
 

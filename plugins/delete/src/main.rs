@@ -59,7 +59,7 @@ struct ClusterArgs {
 }
 
 fn main() -> ExitCode {
-    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
+    capi_shared::cli::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     let What::Cluster(args) = cli.what;
     capi_shared::cli::run_async(args.conn.verbosity, run(args))

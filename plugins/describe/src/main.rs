@@ -90,7 +90,7 @@ pub struct FleetArgs {
 }
 
 fn main() -> ExitCode {
-    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
+    capi_shared::cli::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     let verbosity = cli.conn.verbosity;
     capi_shared::cli::run_async(verbosity, async move {

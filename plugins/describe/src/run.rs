@@ -63,7 +63,7 @@ async fn draw(
 
 /// `describe cluster NAME`.
 pub async fn cluster(conn: &ConnArgs, user: Option<&str>, name: &str, a: &ClusterArgs) -> Result<()> {
-    let filter = ConditionFilter::parse(&a.show_conditions).map_err(Error::Usage)?;
+    let filter = ConditionFilter::parse(&a.show_conditions).map_err(|e| Error::Usage(e.to_string()))?;
     let (kube, catalog, g) = Catalog::connect(conn, user).await?;
     let ns = kube.namespace.clone();
     let first = draw(&kube, &catalog, g, &ns, name, a, &filter).await?;

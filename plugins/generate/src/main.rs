@@ -70,7 +70,7 @@ struct ClusterArgs {
 }
 
 fn main() -> ExitCode {
-    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
+    capi_shared::cli::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     let What::Cluster(args) = cli.what;
     capi_shared::cli::run_async(args.conn.verbosity, run(args))
@@ -126,7 +126,7 @@ async fn read_source(source: &Source, timeout: Duration) -> Result<String> {
                 }
             }
         }),
-        Source::Url(u) => capi_shared::http_get::get_text(u, timeout).await,
+        Source::Url(u) => capi_shared::client::http_get::get_text(u, timeout).await,
     }
 }
 
@@ -204,7 +204,7 @@ async fn run(a: ClusterArgs) -> Result<()> {
     let yaml = g::to_yaml(&docs)?;
     match &a.write_to {
         Some(path) => {
-            capi_shared::kubeconfig_file::write_atomic(path, yaml.as_bytes(), 0o600).map_err(|source| {
+            capi_shared::kubeconfig::file::write_atomic(path, yaml.as_bytes(), 0o600).map_err(|source| {
                 Error::Io {
                     context: "writing",
                     path: path.clone(),
@@ -235,7 +235,7 @@ async fn class_to_add(
             Ok(t) => t,
             Err(_) => return Ok(vec![]),
         },
-        Base::Url(u) => match capi_shared::http_get::get_text(&format!("{u}{file}"), timeout).await {
+        Base::Url(u) => match capi_shared::client::http_get::get_text(&format!("{u}{file}"), timeout).await {
             Ok(t) => t,
             Err(Error::NotFound(_)) => return Ok(vec![]),
             Err(e) => return Err(e),

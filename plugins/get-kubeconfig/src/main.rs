@@ -9,7 +9,7 @@ use std::time::Duration;
 use capi_shared::capi::Catalog;
 use capi_shared::client::Kube;
 use capi_shared::flags::ConnArgs;
-use capi_shared::kubeconfig_file::{EditOptions, edit, write_atomic};
+use capi_shared::kubeconfig::file::{EditOptions, edit, write_atomic};
 use capi_shared::output::{self, Format};
 use capi_shared::workload_kubeconfig::{self as wk, Fetched, Info, Merged};
 use capi_shared::{Error, Result};
@@ -65,7 +65,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
+    capi_shared::cli::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }
@@ -112,7 +112,7 @@ fn validate(cli: &Cli) -> Result<()> {
 }
 
 /// A fetched and checked workload kubeconfig.
-type Found = (Fetched, capi_shared::kubeconfig_file::KubeconfigDoc, Info);
+type Found = (Fetched, capi_shared::kubeconfig::file::KubeconfigDoc, Info);
 
 async fn run(cli: Cli) -> Result<()> {
     validate(&cli)?;
@@ -195,7 +195,7 @@ async fn fetch_all(
 fn merge_all(cli: &Cli, ok: &[Found]) -> Result<Vec<Info>> {
     let path = match &cli.into {
         Some(p) => p.clone(),
-        None => capi_shared::kubeconfig_file::default_write_target().ok_or_else(|| {
+        None => capi_shared::kubeconfig::file::default_write_target().ok_or_else(|| {
             Error::Config("cannot find your kubeconfig: set KUBECONFIG or HOME, or pass --into PATH".into())
         })?,
     };
@@ -313,7 +313,7 @@ fn write_one(cli: &Cli, ok: Vec<Found>) -> Result<Info> {
 /// The bytes to write: as stored, unless a server or context name change was asked for.
 fn bytes_for(
     f: &Fetched,
-    doc: &capi_shared::kubeconfig_file::KubeconfigDoc,
+    doc: &capi_shared::kubeconfig::file::KubeconfigDoc,
     info: &Info,
     server: Option<&str>,
     context: Option<&str>,

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use capi_sandbox::crds::Generation;
-use capi_sandbox::manage::{self, RunOpts};
+use capi_sandbox::api::crds::Generation;
+use capi_sandbox::process::manage::{self, RunOpts};
 use capi_shared::{Error, Result};
 use clap::{Args, Parser, Subcommand};
 
@@ -113,7 +113,7 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
-    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
+    capi_shared::cli::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     capi_shared::cli::init_logging(cli.verbosity);
     capi_shared::cli::exit_with(run(cli))

@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use capi_shared::capi::Catalog;
+use capi_shared::capi::target;
 use capi_shared::flags::{ConnArgs, DryRunArg, parse_duration};
-use capi_shared::{Error, Result, scale, target};
+use capi_shared::{Error, Result, scale};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -40,7 +41,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
-    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
+    capi_shared::cli::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }

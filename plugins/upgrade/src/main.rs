@@ -163,7 +163,7 @@ struct ProvidersPlanArgs {
 }
 
 fn main() -> ExitCode {
-    capi_shared::completion::handle(<Cli as clap::CommandFactory>::command());
+    capi_shared::cli::completion::handle(<Cli as clap::CommandFactory>::command());
     let cli = Cli::parse();
     capi_shared::cli::run_async(cli.conn.verbosity, run(cli))
 }
@@ -181,7 +181,7 @@ fn cluster_name(args: &[String]) -> Result<String> {
         }
         return Ok(one.clone());
     }
-    let (ty, name) = capi_shared::target::split_args(args)?;
+    let (ty, name) = capi_shared::capi::target::split_args(args)?;
     match ty.to_ascii_lowercase().as_str() {
         "cluster" | "clusters" | "cluster.cluster.x-k8s.io" => Ok(name),
         _ => Err(Error::Usage(format!(

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::error::ApiError;
+use crate::api::error::ApiError;
 
 /// When the runner should reconcile the object again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, cond_true, controller_owner, is_deleting, label, owner_ref, s};
 use super::machine::{cluster_paused, provisioned, provisioned_status};
-use crate::rest::Sub;
+use crate::api::rest::Sub;
 use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL};
 
 const FINALIZER: &str = "cluster.cluster.x-k8s.io";
@@ -118,7 +118,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
 }
 
 /// Makes the Cluster the controller owner of an object it references, with the cluster label.
-fn adopt(sim: &Ctx, def: &crate::resource::ResourceDef, o: &Value, cluster: &Value) -> SimResult<()> {
+fn adopt(sim: &Ctx, def: &crate::api::resource::ResourceDef, o: &Value, cluster: &Value) -> SimResult<()> {
     let name = s(cluster, "/metadata/name").to_string();
     if controller_owner(o).is_some_and(|(k, n)| k == "Cluster" && n == name)
         && label(o, CLUSTER_NAME_LABEL) == Some(name.as_str())
@@ -160,7 +160,7 @@ fn write_paused(sim: &Ctx, cluster: &Value) -> SimResult<()> {
             return false;
         }
         list.retain(|c| c["type"] != "Paused");
-        list.push(json!({"type": "Paused", "status": "True", "reason": "Paused", "message": "", "lastTransitionTime": crate::time::now_rfc3339()}));
+        list.push(json!({"type": "Paused", "status": "True", "reason": "Paused", "message": "", "lastTransitionTime": crate::store::time::now_rfc3339()}));
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         super::kit::set_ptr(&mut st, ptr.trim_start_matches("/status"), Value::Array(list));
         o["status"] = st;
@@ -438,9 +438,9 @@ impl<'a> Observed<'a> {
                 "NotScalingDown",
                 "Scaling down",
             ),
-            Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
-            Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
-            Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+            Cond::off("Remediating"),
+            Cond::off("Deleting"),
+            Cond::off("Paused"),
         ]);
         conds
     }
@@ -585,7 +585,7 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> SimResult {
         list.retain(|c| c["type"] != "Deleting");
         let keep = before.pointer(ptr).and_then(Value::as_array).and_then(|a| a.iter().find(|c| c["type"] == "Deleting" && c["status"] == "True")).and_then(|c| c["lastTransitionTime"].as_str()).map(str::to_string);
         list.push(json!({"type": "Deleting", "status": "True", "reason": "WaitingForDeletion", "message": format!("* Waiting for {remaining} to be deleted"),
-            "lastTransitionTime": keep.unwrap_or_else(crate::time::now_rfc3339)}));
+            "lastTransitionTime": keep.unwrap_or_else(crate::store::time::now_rfc3339)}));
         super::kit::set_ptr(st, ptr, Value::Array(list));
     })?;
     if cp_gone && infra.is_none() {

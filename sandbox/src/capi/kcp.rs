@@ -16,11 +16,11 @@ use serde_json::{Value, json};
 use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kit::{
-    Cond, Kind, MachineCounts, annotation, cond_true, is_deleting, label, owner_ref, s, suffix,
+    Cond, Kind, MachineCounts, annotation, cond_true, count_true, is_deleting, label, owner_ref, s, suffix,
 };
 use super::machine::cluster_paused;
-use crate::resource::ResourceDef;
-use crate::tls::{Ca, Usage};
+use crate::api::resource::ResourceDef;
+use crate::http::tls::{Ca, Usage};
 use capi_shared::capi::labels::{
     CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL,
     CONTROL_PLANE_NAME_LABEL, PAUSED_ANNOTATION, SECRET_TYPE,
@@ -48,13 +48,13 @@ pub fn rollout_after(o: &Value) -> Option<String> {
 
 /// Whether a rollout.after time has passed and the machine predates it.
 pub fn rolled_after(after: Option<&str>, machine: &Value) -> bool {
-    let Some(after) = after.and_then(crate::time::parse) else {
+    let Some(after) = after.and_then(crate::store::time::parse) else {
         return false;
     };
     if after > jiff::Timestamp::now() {
         return false;
     }
-    crate::time::parse(s(machine, "/metadata/creationTimestamp")).is_some_and(|c| c < after)
+    crate::store::time::parse(s(machine, "/metadata/creationTimestamp")).is_some_and(|c| c < after)
 }
 
 /// Clones an infrastructure template into an infrastructure machine named `name`.
@@ -333,10 +333,7 @@ fn write_status(
     let desired = kcp.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1);
     let replicas = machines.len() as i64;
     let ready = machines.iter().filter(|m| machine_ready(m, v2)).count() as i64;
-    let available = machines
-        .iter()
-        .filter(|m| cond_true(m, v2, true, "Available"))
-        .count() as i64;
+    let available = count_true(machines, v2, "Available");
     let up_to_date = up_to_date.unwrap_or_else(|| {
         machines
             .iter()
@@ -460,7 +457,7 @@ fn conditions(t: &Tally) -> Vec<Cond> {
             "NotScalingDown",
             format!("Scaling down from {replicas} to {desired} replicas"),
         ),
-        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+        Cond::off("Remediating"),
         Cond::flag(
             "Deleting",
             deleting,
@@ -468,7 +465,7 @@ fn conditions(t: &Tally) -> Vec<Cond> {
             "NotDeleting",
             "deleting control plane machines",
         ),
-        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+        Cond::off("Paused"),
     ]
 }
 
@@ -557,7 +554,7 @@ fn cluster_ca(kit: &super::kit::Kit, sdef: &ResourceDef, ns: &str, cluster: &str
         String::from_utf8(bytes).ok()
     };
     let cert_pem = field("tls.crt")?;
-    let common_name = crate::tls::common_name_of_pem(&cert_pem)?;
+    let common_name = crate::http::tls::common_name_of_pem(&cert_pem)?;
     Some(Ca {
         key_pem: field("tls.key")?,
         cert_pem,

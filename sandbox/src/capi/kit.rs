@@ -10,12 +10,12 @@ pub use capi_shared::capi::value::{
 };
 
 use super::action::{SimError, SimResult};
-use crate::crds::Generation;
-use crate::error::{ApiError, ApiResult};
-use crate::resource::ResourceDef;
-use crate::rest::{Api, DeleteOpts, ListOpts, Sub, WriteOpts};
-use crate::selector::LabelSelector;
-use crate::time;
+use crate::api::crds::Generation;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::resource::ResourceDef;
+use crate::api::rest::{Api, DeleteOpts, ListOpts, Sub, WriteOpts};
+use crate::api::selector::LabelSelector;
+use crate::store::time;
 use capi_shared::capi::labels::CLUSTER_NAME_LABEL;
 
 /// The field manager of the simulated controllers.
@@ -463,6 +463,11 @@ impl Cond {
         }
     }
 
+    /// A flag condition that is off (`X=False`, reason `NotX`), as an idle object reports it.
+    pub fn off(t: &'static str) -> Cond {
+        Cond::flag(t, false, t, &format!("Not{t}"), "")
+    }
+
     /// `ScalingUp` and `ScalingDown` of an object with `replicas` of `desired`.
     pub fn scaling(replicas: i64, desired: i64) -> [Cond; 2] {
         [
@@ -588,6 +593,11 @@ pub fn set_ptr(root: &mut Value, ptr: &str, v: Value) {
             .entry((*p).to_string())
             .or_insert_with(|| Value::Object(Map::new()));
     }
+}
+
+/// How many of `objs` have condition `t` True.
+pub fn count_true(objs: &[Value], v2: bool, t: &str) -> i64 {
+    objs.iter().filter(|o| cond_true(o, v2, true, t)).count() as i64
 }
 
 /// Whether a condition of the new-style list is True.

@@ -13,8 +13,8 @@ use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s};
 use super::workload;
-use crate::resource::ResourceDef;
-use crate::rest::Sub;
+use crate::api::resource::ResourceDef;
+use crate::api::rest::Sub;
 use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, PAUSED_ANNOTATION, SECRET_TYPE};
 
 const FINALIZER: &str = "machine.cluster.x-k8s.io";
@@ -40,7 +40,7 @@ fn bootstrap_ready(o: &Value) -> bool {
 /// conditions there (no empty reason or message, which its schema refuses) and the metav1 ones in
 /// `status.v1beta2.conditions`.
 fn set_true_conditions(obj: &Value, st: &mut Value, conds: &[(&str, &str)]) {
-    let now = crate::time::now_rfc3339();
+    let now = crate::store::time::now_rfc3339();
     let new: Vec<Value> = conds
         .iter()
         .map(|(t, r)| json!({"type": t, "status": "True", "reason": r, "message": "", "lastTransitionTime": now}))
@@ -350,7 +350,7 @@ impl<'a> MachinePass<'a> {
 
 fn write_bootstrap(
     sim: &Ctx,
-    def: &crate::resource::ResourceDef,
+    def: &crate::api::resource::ResourceDef,
     b: &Value,
     m: &Value,
     cluster: &str,
@@ -452,7 +452,7 @@ fn write_paused(sim: &Ctx, m: &Value) -> SimResult<()> {
         if p["status"] == "True" {
             return false;
         }
-        *p = json!({"type": "Paused", "status": "True", "reason": "Paused", "message": "", "lastTransitionTime": crate::time::now_rfc3339()});
+        *p = json!({"type": "Paused", "status": "True", "reason": "Paused", "message": "", "lastTransitionTime": crate::store::time::now_rfc3339()});
         true
     })?;
     Ok(())
@@ -579,7 +579,7 @@ fn conditions(m: &Value, v2: bool, stages: &Stages, node_ready: Option<&str>, na
         "NotDeleting",
         "Machine deletion in progress",
     ));
-    conds.push(Cond::flag("Paused", false, "Paused", "NotPaused", ""));
+    conds.push(Cond::off("Paused"));
     conds
 }
 
@@ -608,7 +608,7 @@ fn write_status(sim: &Ctx, m: &Value, phase: Phase, node_ready: Option<&str>) ->
     let generation = m.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
     kit.update_status(&def, &ns, &name, |st, o| {
         if st["phase"] != phase.as_str() {
-            st["lastUpdated"] = json!(crate::time::now_rfc3339());
+            st["lastUpdated"] = json!(crate::store::time::now_rfc3339());
         }
         st["phase"] = json!(phase.as_str());
         st["observedGeneration"] = generation.clone();
@@ -662,7 +662,7 @@ pub fn set_up_to_date(sim: &Ctx, m: &Value, ok: bool, why_not: &str) -> SimResul
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         let mut list: Vec<Value> = st.pointer(rel).and_then(Value::as_array).cloned().unwrap_or_default();
         let (status, reason, message) = if ok { ("True", "UpToDate", "") } else { ("False", "NotUpToDate", why_not) };
-        let c = json!({"type": "UpToDate", "status": status, "reason": reason, "message": message, "lastTransitionTime": crate::time::now_rfc3339()});
+        let c = json!({"type": "UpToDate", "status": status, "reason": reason, "message": message, "lastTransitionTime": crate::store::time::now_rfc3339()});
         match list.iter_mut().find(|x| x["type"] == "UpToDate") {
             Some(x) => *x = c,
             None => list.push(c),

@@ -13,10 +13,11 @@ use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kcp::{clone_infra, rollout_after};
 use super::kit::{
-    Cond, Kind, MachineCounts, cond_true, controller_owner, hash, is_deleting, label, owner_ref, s, suffix,
+    Cond, Kind, MachineCounts, cond_true, controller_owner, count_true, hash, is_deleting, label, owner_ref,
+    s, suffix,
 };
 use super::machine::cluster_paused;
-use crate::rest::Sub;
+use crate::api::rest::Sub;
 use capi_shared::capi::labels::{
     CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, DEPLOYMENT_NAME_LABEL, DESIRED_REPLICAS_ANNOTATION,
     MACHINE_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, SET_NAME_LABEL,
@@ -60,8 +61,8 @@ pub fn template_hash(md: &Value) -> String {
     if let Some(o) = t.get_mut("metadata").and_then(Value::as_object_mut) {
         o.remove("annotations");
     }
-    let after =
-        rollout_after(md).filter(|a| crate::time::parse(a).is_some_and(|t| t <= jiff::Timestamp::now()));
+    let after = rollout_after(md)
+        .filter(|a| crate::store::time::parse(a).is_some_and(|t| t <= jiff::Timestamp::now()));
     hash(&json!({"template": t, "rolloutAfter": after}))
 }
 
@@ -382,14 +383,8 @@ fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value
     }
     let desired = spec_replicas(md);
     let replicas = machines.len() as i64;
-    let ready = machines
-        .iter()
-        .filter(|m| cond_true(m, v2, true, "Ready"))
-        .count() as i64;
-    let available = machines
-        .iter()
-        .filter(|m| cond_true(m, v2, true, "Available"))
-        .count() as i64;
+    let ready = count_true(&machines, v2, "Ready");
+    let available = count_true(&machines, v2, "Available");
     let (_, max_unavailable) = strategy(md, desired);
     let paused = md.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
     let old_sets = sets
@@ -423,7 +418,7 @@ fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value
         rolling_out,
         scaling_up,
         scaling_down,
-        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
+        Cond::off("Remediating"),
         Cond::flag(
             "Deleting",
             deleting,
@@ -533,18 +528,9 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     }
     let machines = set_machines(sim, ns, &ms);
     let replicas = machines.len() as i64;
-    let ready = machines
-        .iter()
-        .filter(|m| cond_true(m, v2, true, "Ready"))
-        .count() as i64;
-    let available = machines
-        .iter()
-        .filter(|m| cond_true(m, v2, true, "Available"))
-        .count() as i64;
-    let up_to_date = machines
-        .iter()
-        .filter(|m| cond_true(m, v2, true, "UpToDate"))
-        .count() as i64;
+    let ready = count_true(&machines, v2, "Ready");
+    let available = count_true(&machines, v2, "Available");
+    let up_to_date = count_true(&machines, v2, "UpToDate");
     let [machines_ready, machines_up_to_date, _] =
         Cond::replicas(&MachineCounts::machines(replicas, ready, up_to_date), false);
     let [scaling_up, scaling_down] = Cond::scaling(replicas, desired);
@@ -553,9 +539,9 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
         machines_up_to_date,
         scaling_up,
         scaling_down,
-        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
-        Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
-        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+        Cond::off("Remediating"),
+        Cond::off("Deleting"),
+        Cond::off("Paused"),
     ];
     let labels = ms
         .pointer("/spec/selector/matchLabels")

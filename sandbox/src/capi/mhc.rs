@@ -13,7 +13,7 @@ use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kit::{Cond, Kind, annotation, is_deleting, s, set_ptr};
 use super::machine::cluster_paused;
-use crate::selector::LabelSelector;
+use crate::api::selector::LabelSelector;
 use capi_shared::capi::labels::{
     CLUSTER_NAME_LABEL, REMEDIATE_MACHINE_ANNOTATION, SKIP_REMEDIATION_ANNOTATION,
 };
@@ -104,7 +104,7 @@ fn allowed(mhc: &Value, targets: usize, unhealthy: usize) -> (bool, i64) {
 
 /// Seconds since an RFC 3339 time (0 when unknown).
 fn age(ts: &str) -> f64 {
-    crate::time::parse(ts)
+    crate::store::time::parse(ts)
         .map(|t| (jiff::Timestamp::now().as_millisecond() - t.as_millisecond()) as f64 / 1000.0)
         .unwrap_or(0.0)
 }
@@ -240,7 +240,7 @@ fn mark(sim: &Ctx, m: &Value, verdict: Option<(&str, &str)>, remediate: bool) ->
     };
     let v2 = kit.v2();
     let ptr = if v2 { "/conditions" } else { "/v1beta2/conditions" };
-    let now = crate::time::now_rfc3339();
+    let now = crate::store::time::now_rfc3339();
     kit.update_status(&def, s(m, "/metadata/namespace"), s(m, "/metadata/name"), |st, _| {
         let mut list: Vec<Value> = st.pointer(ptr).and_then(Value::as_array).cloned().unwrap_or_default();
         let keep = |list: &[Value], t: &str, status: &str| {
@@ -356,7 +356,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
             // v1beta1 also keeps RemediationAllowed among the old conditions.
             let old: Vec<Value> = st.pointer("/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
             let mut old: Vec<Value> = old.into_iter().filter(|c| c["type"] != "RemediationAllowed").collect();
-            let mut c = json!({"type": "RemediationAllowed", "status": if ok { "True" } else { "False" }, "lastTransitionTime": crate::time::now_rfc3339()});
+            let mut c = json!({"type": "RemediationAllowed", "status": if ok { "True" } else { "False" }, "lastTransitionTime": crate::store::time::now_rfc3339()});
             if let Some(prev) = before.pointer("/conditions").and_then(Value::as_array).and_then(|a| a.iter().find(|c| c["type"] == "RemediationAllowed"))
                 && prev["status"] == c["status"] {
                     c["lastTransitionTime"] = prev["lastTransitionTime"].clone();

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use tokio::task::JoinHandle;
 
-use crate::rest::Api;
+use crate::api::rest::Api;
 
 /// Settings of the simulated controllers.
 #[derive(Debug, Clone)]

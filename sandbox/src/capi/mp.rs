@@ -10,7 +10,7 @@ use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, MachineCounts, annotation, hash, is_deleting, s};
 use super::machine::cluster_paused;
-use crate::rest::Sub;
+use crate::api::rest::Sub;
 use capi_shared::capi::labels::PAUSED_ANNOTATION;
 
 fn count(v: &Value, ptr: &str) -> i64 {
@@ -133,9 +133,9 @@ fn write_status(sim: &Ctx, mp: &Value, desired: i64, replicas: i64, up_to_date: 
         rolling_out,
         scaling_up,
         scaling_down,
-        Cond::flag("Remediating", false, "Remediating", "NotRemediating", ""),
-        Cond::flag("Deleting", false, "Deleting", "NotDeleting", ""),
-        Cond::flag("Paused", false, "Paused", "NotPaused", ""),
+        Cond::off("Remediating"),
+        Cond::off("Deleting"),
+        Cond::off("Paused"),
     ];
     let generation = mp.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
     kit.mutate(

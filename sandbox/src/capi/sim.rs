@@ -9,8 +9,8 @@ use super::action::{SimError, SimResult};
 use super::ctx::Ctx;
 use super::kit::{Kit, controller_owner, s};
 use super::{SimConfig, cluster, kcp, machine, md, mhc, mp};
+use crate::api::rest::Api;
 use crate::controllers::Controller;
-use crate::rest::Api;
 use crate::store::{Event, EventType};
 use capi_shared::capi::labels::CLUSTER_NAME_LABEL;
 
@@ -295,8 +295,8 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::error::ApiError;
-    use crate::registry::Registry;
+    use crate::api::error::ApiError;
+    use crate::api::registry::Registry;
     use crate::store::Store;
 
     fn sim() -> Sim {

@@ -15,7 +15,7 @@ use super::ctx::Ctx;
 use super::kit::{
     Cond, Kind, annotation, cond_true, hash, is_deleting, label, owner_ref, s, set_ptr, suffix,
 };
-use crate::rest::Sub;
+use crate::api::rest::Sub;
 use capi_shared::capi::labels::{
     CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL,
     DEFER_UPGRADE_ANNOTATION, DEPLOYMENT_NAME_LABEL, HOLD_UPGRADE_ANNOTATION,
@@ -257,7 +257,7 @@ struct Pass<'a> {
     sim: &'a Ctx,
     kit: super::kit::Kit,
     cluster: &'a Value,
-    cdef: std::sync::Arc<crate::resource::ResourceDef>,
+    cdef: std::sync::Arc<crate::api::resource::ResourceDef>,
     class: Value,
     class_ns: String,
     ns: String,
@@ -442,7 +442,7 @@ impl<'a> Pass<'a> {
     /// step of the chain, only when the control plane is stable and no hold asks otherwise.
     fn update_control_plane(
         &self,
-        def: &crate::resource::ResourceDef,
+        def: &crate::api::resource::ResourceDef,
         name: &str,
         cpo: &Value,
         cp_machines: &[Value],
@@ -542,7 +542,7 @@ impl<'a> Pass<'a> {
     /// of the health check it wants.
     fn machine_deployment(
         &self,
-        mdef: &crate::resource::ResourceDef,
+        mdef: &crate::api::resource::ResourceDef,
         tmd: &Value,
         current: Option<&Value>,
         cp: &ControlPlane,

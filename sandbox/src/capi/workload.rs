@@ -5,9 +5,9 @@
 use serde_json::{Value, json};
 
 use super::action::{SimError, SimResult};
-use crate::error::ApiError;
+use crate::api::error::ApiError;
+use crate::api::rest::{Sub, WriteOpts};
 use crate::http::ServerState;
-use crate::rest::{Sub, WriteOpts};
 
 const MANAGER: &str = "kubelet";
 
@@ -39,7 +39,7 @@ pub fn upsert_node(
                 "spec": {"providerID": provider_id, "podCIDR": "10.244.0.0/24"}});
             api.create(&def, "v1", None, obj, &opts)
                 .map_err(|e| refused("create", e))?;
-            let now = crate::time::now_rfc3339();
+            let now = crate::store::time::now_rfc3339();
             crate::controllers::mutate(api, &def, None, name, Sub::Status, MANAGER, |n| {
                 n["status"] = json!({
                     "conditions": [

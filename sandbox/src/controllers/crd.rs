@@ -9,10 +9,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Controller, delete_quietly, mutate, remove_finalizer};
-use crate::registry::def_from_crd;
-use crate::rest::{Api, Sub};
+use crate::api::registry::def_from_crd;
+use crate::api::rest::{Api, Sub};
+use crate::api::strategy::CRD_CLEANUP_FINALIZER;
 use crate::store::{Event, EventType, ObjKey};
-use crate::strategy::CRD_CLEANUP_FINALIZER;
 
 const MANAGER: &str = "apiextensions-controller";
 const CRDS: &str = "apiextensions.k8s.io/customresourcedefinitions";
@@ -28,7 +28,7 @@ fn condition(t: &str, status: &str, reason: &str, message: &str, old: &Value) ->
     let prev = old.as_array().and_then(|a| a.iter().find(|c| c["type"] == t));
     let time = match prev {
         Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
-        _ => json!(crate::time::now_rfc3339()),
+        _ => json!(crate::store::time::now_rfc3339()),
     };
     json!({"type": t, "status": status, "reason": reason, "message": message, "lastTransitionTime": time})
 }
@@ -162,7 +162,7 @@ impl CrdController {
                 Some(c) if c.iter().any(|x| x["type"] == "Terminating") => false,
                 Some(c) => {
                     c.push(json!({"type": "Terminating", "status": "True", "reason": "InstanceDeletionInProgress",
-                        "message": "CustomResource deletion is in progress", "lastTransitionTime": crate::time::now_rfc3339()}));
+                        "message": "CustomResource deletion is in progress", "lastTransitionTime": crate::store::time::now_rfc3339()}));
                     true
                 }
                 None => false,

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::{Controller, def_of, delete_quietly, mutate, remove_finalizer};
-use crate::rest::{Api, Sub};
+use crate::api::rest::{Api, Sub};
 use crate::store::{Event, EventType, ObjKey, ResKey, StoredObject};
 
 const MANAGER: &str = "generic-garbage-collector";

@@ -14,9 +14,9 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 
-use crate::error::{ApiError, ApiResult};
-use crate::resource::ResourceDef;
-use crate::rest::{Api, DeleteOpts, Sub, WriteOpts};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::resource::ResourceDef;
+use crate::api::rest::{Api, DeleteOpts, Sub, WriteOpts};
 use crate::store::{Event, ObjKey, ResKey};
 
 /// A controller driven by the store's event log.

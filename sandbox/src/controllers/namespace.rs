@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{Controller, delete_quietly, mutate};
-use crate::rest::{Api, Sub, WriteOpts};
+use crate::api::rest::{Api, Sub, WriteOpts};
 use crate::store::{Event, EventType, ObjKey};
 
 const MANAGER: &str = "namespace-controller";
@@ -102,7 +102,7 @@ impl NamespaceController {
             });
             return false;
         }
-        let now = crate::time::now_rfc3339();
+        let now = crate::store::time::now_rfc3339();
         let content_msg = format!(
             "Some resources are remaining: {}",
             remaining

@@ -48,7 +48,7 @@ impl Audit {
             "responseStatus": {"code": code},
             "requestObject": p.request_object,
             "contentType": p.content_type,
-            "stageTimestamp": crate::time::now_rfc3339(),
+            "stageTimestamp": crate::store::time::now_rfc3339(),
         });
         let Ok(mut q) = self.events.lock() else {
             return;

@@ -8,8 +8,8 @@ use http::{HeaderMap, header};
 
 use super::target::{Target, Verb};
 use super::{PeerCerts, ServerState, User, header_str};
-use crate::error::{ApiError, ApiResult};
-use crate::rest::Sub;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::rest::Sub;
 
 /// Who sent a request: a workload cluster's client certificate on its paths, else the bearer
 /// token (none is `system:anonymous`).

@@ -4,12 +4,16 @@
 
 pub mod audit;
 mod auth;
+pub(crate) mod discovery;
 pub mod metrics;
 pub mod negotiate;
+pub(crate) mod openapi;
 mod paths;
+pub(crate) mod protobuf;
 mod proxy;
 mod resources;
 mod target;
+pub mod tls;
 pub mod watch;
 pub mod workloads;
 
@@ -26,12 +30,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
-use crate::resource::ResourceDef;
-use crate::rest::{Api, DeleteOpts, FieldValidation, ListOpts, WriteOpts};
-use crate::selector::{FieldSelector, LabelSelector};
-use crate::table::{self, IncludeObject};
-use crate::{openapi, protobuf};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::resource::ResourceDef;
+use crate::api::rest::{Api, DeleteOpts, FieldValidation, ListOpts, WriteOpts};
+use crate::api::selector::{FieldSelector, LabelSelector};
+use crate::api::table::{self, IncludeObject};
 use metrics::{Labels, Metrics};
 use negotiate::{BodyType, Repr};
 
@@ -158,7 +161,7 @@ fn bytes_response(status: StatusCode, content_type: &str, body: Bytes, warnings:
 
 fn error_response(e: &ApiError) -> Response {
     let status = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    if e.reason == crate::error::PAGE_NOT_FOUND {
+    if e.reason == crate::api::error::PAGE_NOT_FOUND {
         return bytes_response(
             status,
             "text/plain; charset=utf-8",
@@ -323,7 +326,7 @@ fn write_opts(q: &HashMap<String, String>, user_agent: &str) -> ApiResult<WriteO
             "PatchOptions",
             "meta.k8s.io",
             "",
-            vec![crate::error::field_invalid(
+            vec![crate::api::error::field_invalid(
                 "fieldManager",
                 &json!(explicit),
                 "must be no more than 128 characters",
@@ -400,7 +403,7 @@ fn fields_supported(def: &ResourceDef, version: &str) -> Vec<String> {
 /// Parses list/watch selectors and paging parameters.
 pub fn list_opts(def: &ResourceDef, version: &str, q: &HashMap<String, String>) -> ApiResult<ListOpts> {
     let labels = LabelSelector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
-        .map_err(ApiError::bad_request)?;
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let field_q = q.get("fieldSelector").map(String::as_str).unwrap_or("");
     let fields = FieldSelector::parse(field_q, &fields_supported(def, version)).map_err(|e| {
         // The API server's wording: which resource, which selectors, then why.
@@ -428,7 +431,7 @@ pub fn list_opts(def: &ResourceDef, version: &str, q: &HashMap<String, String>) 
             "ListOptions",
             "meta.k8s.io",
             "",
-            vec![crate::error::field_forbidden(
+            vec![crate::api::error::field_forbidden(
                 "resourceVersionMatch",
                 "resourceVersionMatch is forbidden unless resourceVersion is provided",
             )],
@@ -439,7 +442,7 @@ pub fn list_opts(def: &ResourceDef, version: &str, q: &HashMap<String, String>) 
             "ListOptions",
             "meta.k8s.io",
             "",
-            vec![crate::error::field_forbidden(
+            vec![crate::api::error::field_forbidden(
                 "sendInitialEvents",
                 "sendInitialEvents is forbidden for list",
             )],

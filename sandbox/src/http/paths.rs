@@ -7,8 +7,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 
 use super::negotiate::{self, Repr};
 use super::{ServerState, bytes_response, header_str, json_response, represent, version_info};
-use crate::discovery;
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
+use crate::http::discovery;
 
 /// The answer to a non-resource path (`segs` are its segments), or None for a resource path.
 pub(super) fn serve(st: &ServerState, segs: &[&str], parts: &Parts) -> Option<ApiResult<Response>> {

@@ -10,7 +10,7 @@ use http::request::Parts;
 
 use super::workloads::Workloads;
 use super::{ServerState, User};
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 
 /// The workload server `rest` (the path after `/workload/`) addresses, and the request for it.
 pub(super) fn to_workload(

@@ -19,11 +19,11 @@ use super::{
     ServerState, User, audit, auth, bytes_response, decode_object, delete_opts, header_str, json_response,
     list, list_opts, parse_query, read_body, represent, watch, write_opts,
 };
-use crate::error::{ApiError, ApiResult};
-use crate::patch::PatchType;
-use crate::resource::ResourceDef;
-use crate::rest::{Api, Deleted, ListOpts, Sub, WriteOpts};
-use crate::table::{self, IncludeObject};
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::patch::PatchType;
+use crate::api::resource::ResourceDef;
+use crate::api::rest::{Api, Deleted, ListOpts, Sub, WriteOpts};
+use crate::api::table::{self, IncludeObject};
 
 /// Serves a resource request (`segs`: the path's segments).
 pub(super) async fn serve(

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use http::Method;
 
 use super::ServerState;
-use crate::error::{ApiError, ApiResult};
-use crate::patch::PatchType;
-use crate::resource::ResourceDef;
-use crate::rest::Sub;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::patch::PatchType;
+use crate::api::resource::ResourceDef;
+use crate::api::rest::Sub;
 
 /// A resolved resource request.
 pub(super) struct Target {
@@ -35,7 +35,7 @@ pub(super) fn resolve(st: &ServerState, group: &str, version: &str, rest: &[&str
         match s {
             "status" if v.status => Ok(Sub::Status),
             "scale" if v.scale.is_some() => Ok(Sub::Scale),
-            "finalize" if def.builtin == Some(crate::resource::Builtin::Namespace) => Ok(Sub::Finalize),
+            "finalize" if def.builtin == Some(crate::api::resource::Builtin::Namespace) => Ok(Sub::Finalize),
             _ => Err(ApiError::not_found_path()),
         }
     };

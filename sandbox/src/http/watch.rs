@@ -18,12 +18,12 @@ use tokio::time::Instant;
 
 use super::negotiate::Repr;
 use super::{ServerState, list_opts};
-use crate::error::{ApiError, ApiResult};
-use crate::resource::ResourceDef;
-use crate::rest::{Api, ListOpts, matches};
-use crate::selector::FieldRequirement;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::resource::ResourceDef;
+use crate::api::rest::{Api, ListOpts, matches};
+use crate::api::selector::FieldRequirement;
+use crate::api::table::{self, IncludeObject};
 use crate::store::{Event, EventType, StoredObject};
-use crate::table::{self, IncludeObject};
 
 struct Watcher {
     def: Arc<ResourceDef>,
@@ -105,6 +105,155 @@ fn expired_event(rv: u64, oldest: u64) -> Bytes {
     line(&json!({"type": "ERROR", "object": status}))
 }
 
+/// What a watch request asks for, beyond the list options.
+struct WatchParams {
+    /// Where to start (`None`: from a snapshot of the current state).
+    start_rv: Option<u64>,
+    send_initial_events: bool,
+    bookmarks: bool,
+    timeout: Duration,
+}
+
+impl WatchParams {
+    /// Reads and checks the watch parameters as kube-apiserver does.
+    fn parse(q: &HashMap<String, String>) -> ApiResult<WatchParams> {
+        let rv_param = q.get("resourceVersion").map(String::as_str).unwrap_or("");
+        let rv_match = q.get("resourceVersionMatch").map(String::as_str).unwrap_or("");
+        let send_initial_param = q.get("sendInitialEvents").map(String::as_str);
+        let send_initial_events = send_initial_param == Some("true");
+        let bookmarks = q
+            .get("allowWatchBookmarks")
+            .is_some_and(|b| b == "true" || b == "1");
+        if send_initial_param.is_some() && rv_match != "NotOlderThan" {
+            return Err(ApiError::invalid(
+                "ListOptions",
+                "meta.k8s.io",
+                "",
+                vec![crate::api::error::field_forbidden(
+                    "resourceVersionMatch",
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                )],
+            ));
+        }
+        if !rv_match.is_empty() && send_initial_param.is_none() {
+            return Err(ApiError::invalid(
+                "ListOptions",
+                "meta.k8s.io",
+                "",
+                vec![crate::api::error::field_forbidden(
+                    "resourceVersionMatch",
+                    "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+                )],
+            ));
+        }
+        let start_rv: Option<u64> = match rv_param {
+            "" | "0" => None,
+            s => Some(s.parse().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "resourceVersion: Invalid value: {s:?}: must be a non-negative integer"
+                ))
+            })?),
+        };
+        let timeout = match q.get("timeoutSeconds").map(String::as_str) {
+            None | Some("") => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
+            Some(t) => Duration::from_secs(
+                t.parse()
+                    .map_err(|_| ApiError::bad_request(format!("timeoutSeconds: invalid value {t:?}")))?,
+            ),
+        };
+        Ok(WatchParams {
+            start_rv,
+            send_initial_events,
+            bookmarks,
+            timeout,
+        })
+    }
+}
+
+/// Sends the watch's events into `tx` until the timeout, the client leaving, or an expired
+/// resourceVersion: the initial state first when asked, then every change, with bookmarks.
+async fn stream_events(
+    mut w: Watcher,
+    store: Arc<crate::store::Store>,
+    params: WatchParams,
+    bookmark_every: Duration,
+    tx: mpsc::Sender<Bytes>,
+) {
+    let WatchParams {
+        start_rv,
+        send_initial_events,
+        bookmarks,
+        timeout,
+    } = params;
+    let res_key = w.def.key();
+    let mut notify = store.subscribe();
+    let deadline = Instant::now() + timeout;
+    let initial = start_rv.is_none() || send_initial_events;
+    let mut last_rv;
+    if initial {
+        let _ = notify.borrow_and_update();
+        let (snap_rv, table) = store.snapshot(&Arc::from(res_key.as_str()));
+        last_rv = snap_rv;
+        for (_, obj) in table.iter() {
+            if w.selects(obj) {
+                let b = w.encode("ADDED", obj);
+                if tx.send(b).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if send_initial_events && bookmarks && tx.send(w.bookmark(last_rv, true)).await.is_err() {
+            return;
+        }
+    } else {
+        last_rv = start_rv.unwrap_or(0);
+    }
+    let mut next_bookmark = Instant::now() + bookmark_every;
+    loop {
+        let _ = notify.borrow_and_update();
+        match store.events_since(last_rv) {
+            Err(e) => {
+                let _ = tx.send(expired_event(last_rv, e.oldest)).await;
+                return;
+            }
+            Ok(events) => {
+                for e in events {
+                    last_rv = e.rv;
+                    if *e.res != *res_key {
+                        continue;
+                    }
+                    if let Some(ty) = w.classify(&e) {
+                        let b = w.encode(ty, &e.obj);
+                        if tx.send(b).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            changed = notify.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(next_bookmark), if bookmarks => {
+                if tx.send(w.bookmark(last_rv, false)).await.is_err() {
+                    return;
+                }
+                next_bookmark = Instant::now() + bookmark_every;
+            }
+            _ = tokio::time::sleep_until(deadline) => {
+                if bookmarks {
+                    let _ = tx.send(w.bookmark(last_rv, false)).await;
+                }
+                return;
+            }
+            _ = tx.closed() => return,
+        }
+    }
+}
+
 /// Starts a watch and returns the streaming response.
 pub fn serve(
     st: Arc<ServerState>,
@@ -128,53 +277,10 @@ pub fn serve(
             negate: false,
         });
     }
-    let rv_param = q.get("resourceVersion").map(String::as_str).unwrap_or("");
-    let rv_match = q.get("resourceVersionMatch").map(String::as_str).unwrap_or("");
-    let send_initial_param = q.get("sendInitialEvents").map(String::as_str);
-    let send_initial_events = send_initial_param == Some("true");
-    let bookmarks = q
-        .get("allowWatchBookmarks")
-        .is_some_and(|b| b == "true" || b == "1");
-    if send_initial_param.is_some() && rv_match != "NotOlderThan" {
-        return Err(ApiError::invalid(
-            "ListOptions",
-            "meta.k8s.io",
-            "",
-            vec![crate::error::field_forbidden(
-                "resourceVersionMatch",
-                "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
-            )],
-        ));
-    }
-    if !rv_match.is_empty() && send_initial_param.is_none() {
-        return Err(ApiError::invalid(
-            "ListOptions",
-            "meta.k8s.io",
-            "",
-            vec![crate::error::field_forbidden(
-                "resourceVersionMatch",
-                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
-            )],
-        ));
-    }
-    let start_rv: Option<u64> = match rv_param {
-        "" | "0" => None,
-        s => Some(s.parse().map_err(|_| {
-            ApiError::bad_request(format!(
-                "resourceVersion: Invalid value: {s:?}: must be a non-negative integer"
-            ))
-        })?),
-    };
-    let timeout = match q.get("timeoutSeconds").map(String::as_str) {
-        None | Some("") => Duration::from_secs(1800 + rand::random::<u64>() % 1800),
-        Some(t) => Duration::from_secs(
-            t.parse()
-                .map_err(|_| ApiError::bad_request(format!("timeoutSeconds: invalid value {t:?}")))?,
-        ),
-    };
+    let params = WatchParams::parse(q)?;
     let include = IncludeObject::parse(q.get("includeObject").map(String::as_str));
-    let mut w = Watcher {
-        def: def.clone(),
+    let w = Watcher {
+        def,
         version,
         ns,
         opts,
@@ -185,75 +291,7 @@ pub fn serve(
     let (tx, mut rx_body) = mpsc::channel::<Bytes>(256);
     let store = st.api.store.clone();
     let bookmark_every = st.bookmark_every;
-    tokio::spawn(async move {
-        let res_key = def.key();
-        let mut notify = store.subscribe();
-        let deadline = Instant::now() + timeout;
-        let initial = start_rv.is_none() || send_initial_events;
-        let mut last_rv;
-        if initial {
-            let _ = notify.borrow_and_update();
-            let (snap_rv, table) = store.snapshot(&Arc::from(res_key.as_str()));
-            last_rv = snap_rv;
-            for (_, obj) in table.iter() {
-                if w.selects(obj) {
-                    let b = w.encode("ADDED", obj);
-                    if tx.send(b).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            if send_initial_events && bookmarks && tx.send(w.bookmark(last_rv, true)).await.is_err() {
-                return;
-            }
-        } else {
-            last_rv = start_rv.unwrap_or(0);
-        }
-        let mut next_bookmark = Instant::now() + bookmark_every;
-        loop {
-            let _ = notify.borrow_and_update();
-            match store.events_since(last_rv) {
-                Err(e) => {
-                    let _ = tx.send(expired_event(last_rv, e.oldest)).await;
-                    return;
-                }
-                Ok(events) => {
-                    for e in events {
-                        last_rv = e.rv;
-                        if *e.res != *res_key {
-                            continue;
-                        }
-                        if let Some(ty) = w.classify(&e) {
-                            let b = w.encode(ty, &e.obj);
-                            if tx.send(b).await.is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            }
-            tokio::select! {
-                changed = notify.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-                _ = tokio::time::sleep_until(next_bookmark), if bookmarks => {
-                    if tx.send(w.bookmark(last_rv, false)).await.is_err() {
-                        return;
-                    }
-                    next_bookmark = Instant::now() + bookmark_every;
-                }
-                _ = tokio::time::sleep_until(deadline) => {
-                    if bookmarks {
-                        let _ = tx.send(w.bookmark(last_rv, false)).await;
-                    }
-                    return;
-                }
-                _ = tx.closed() => return,
-            }
-        }
-    });
+    tokio::spawn(stream_events(w, store, params, bookmark_every, tx));
     let stream =
         futures::stream::poll_fn(move |cx| rx_body.poll_recv(cx).map(|o| o.map(Ok::<Bytes, Infallible>)));
     let mut r = Response::new(Body::from_stream(stream));

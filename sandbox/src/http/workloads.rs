@@ -12,8 +12,8 @@ use rustls::server::danger::ClientCertVerifier;
 use serde_json::json;
 
 use super::ServerState;
-use crate::registry::Registry;
-use crate::rest::{Api, WriteOpts};
+use crate::api::registry::Registry;
+use crate::api::rest::{Api, WriteOpts};
 use crate::store::Store;
 
 /// The workload API servers of a sandbox.
@@ -61,7 +61,7 @@ impl Workloads {
         let mut map = self.servers.write().unwrap_or_else(|p| p.into_inner());
         map.entry((ns.to_string(), name.to_string()))
             .or_insert_with(|| {
-                let store = Arc::new(Store::new(crate::time::unix_millis(), 10_000));
+                let store = Arc::new(Store::new(crate::store::time::unix_millis(), 10_000));
                 let api = Api::new(store, Arc::new(Registry::new()));
                 let nsdef = api.registry.get("", "namespaces");
                 if let Some(nsdef) = nsdef {
@@ -113,7 +113,7 @@ impl Workloads {
         name: &str,
         ca_pem: &str,
         chain: &[CertificateDer<'static>],
-    ) -> Option<crate::tls::ClientIdentity> {
+    ) -> Option<crate::http::tls::ClientIdentity> {
         let key = (ns.to_string(), name.to_string());
         let cached = self
             .verifiers
@@ -125,7 +125,7 @@ impl Workloads {
         let verifier = match cached {
             Some(v) => v,
             None => {
-                let v = crate::tls::client_verifier(ca_pem).ok()?;
+                let v = crate::http::tls::client_verifier(ca_pem).ok()?;
                 self.verifiers
                     .write()
                     .unwrap_or_else(|p| p.into_inner())
@@ -133,7 +133,7 @@ impl Workloads {
                 v
             }
         };
-        crate::tls::verify_client_chain(verifier.as_ref(), chain)
+        crate::http::tls::verify_client_chain(verifier.as_ref(), chain)
     }
 
     /// Stops the API server of a deleted workload cluster.

@@ -4,6 +4,7 @@
 //! log for durability.
 
 pub mod persist;
+pub(crate) mod time;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -6,6 +6,7 @@ pub mod class;
 pub mod conditions;
 pub mod labels;
 pub mod object;
+pub mod target;
 pub mod value;
 
 pub use catalog::Catalog;

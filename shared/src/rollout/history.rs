@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use super::targets::Target;
 use crate::capi::labels::DEPLOYMENT_NAME_LABEL;
 use crate::capi::object::{i64_at, obj_ref, str_at, to_value};
+use crate::capi::target::TargetKind;
 use crate::capi::{Catalog, REVISION_ANNOTATION};
 use crate::client::Kube;
-use crate::target::TargetKind;
 use crate::tree::fetch::core;
 use crate::{Error, Result};
 

@@ -12,7 +12,7 @@ pub mod undo;
 use serde_json::{Value, json};
 
 use crate::capi::PAUSED_ANNOTATION;
-use crate::target::TargetKind;
+use crate::capi::target::TargetKind;
 
 pub use targets::Target;
 

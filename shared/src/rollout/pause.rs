@@ -11,8 +11,8 @@ use super::{has_paused_annotation, is_paused};
 use crate::Result;
 use crate::capi::PAUSED_ANNOTATION;
 use crate::capi::object::to_value;
+use crate::capi::target::TargetKind;
 use crate::flags::WriteMode;
-use crate::target::TargetKind;
 
 /// Pause or resume.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,9 +11,9 @@ use super::{is_paused, merge_patch_at, rollout_after_pointer};
 use crate::capi::Catalog;
 use crate::capi::labels::{TOPOLOGY_DEPLOYMENT_NAME_LABEL, TOPOLOGY_OWNED_LABEL};
 use crate::capi::object::{deleting, str_at, to_value};
+use crate::capi::target::TargetKind;
 use crate::client::Kube;
 use crate::flags::WriteMode;
-use crate::target::TargetKind;
 use crate::tree::fetch::core;
 use crate::{Error, Result};
 

@@ -12,9 +12,9 @@ use crate::Result;
 use crate::capi::conditions::{self, Condition};
 use crate::capi::labels::{TOPOLOGY_DEPLOYMENT_NAME_LABEL, TOPOLOGY_OWNED_LABEL};
 use crate::capi::object::{i64_at, str_at, to_value};
+use crate::capi::target::TargetKind;
 use crate::capi::{CORE_GROUP, Catalog, Generation};
 use crate::client::Kube;
-use crate::target::TargetKind;
 
 /// Where a rollout stands.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -286,7 +286,7 @@ pub async fn follow_status(
         let v = to_value(&t.get(kube).await?);
         return Ok(evaluate(t, &v, intent.as_ref()));
     }
-    let mut follow = crate::follow::Follow::new(
+    let mut follow = crate::client::follow::Follow::new(
         kube,
         &t.resolved.resource,
         &t.ns,
@@ -318,7 +318,7 @@ pub async fn follow_status(
 mod tests {
     use super::*;
     use crate::capi::catalog::Served;
-    use crate::target::Resolved;
+    use crate::capi::target::Resolved;
     use kube::core::ApiResource;
     use serde_json::json;
 

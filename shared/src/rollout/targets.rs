@@ -5,9 +5,9 @@ use kube::api::DynamicObject;
 use serde_json::Value;
 
 use crate::capi::object::{obj_ref, to_value};
+use crate::capi::target::{self, Resolved, TargetKind};
 use crate::capi::{CLUSTER_NAME_LABEL, Catalog};
 use crate::client::Kube;
-use crate::target::{self, Resolved, TargetKind};
 use crate::tree::fetch::read_cluster;
 use crate::{Error, Result};
 

@@ -19,6 +19,11 @@ struct FilterEntry {
     nonzero: bool,
 }
 
+/// A `--show-conditions` value that cannot be read, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidFilter(String);
+
 /// Which objects show all their conditions (`--show-conditions`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConditionFilter {
@@ -28,14 +33,14 @@ pub struct ConditionFilter {
 impl ConditionFilter {
     /// Parses `Kind`, `Kind/name`, `all`, each with an optional `+` (only non-normal
     /// conditions), comma-separated. Whitespace is refused, as clusterctl does.
-    pub fn parse(s: &str) -> Result<ConditionFilter, String> {
+    pub fn parse(s: &str) -> Result<ConditionFilter, InvalidFilter> {
         if s.is_empty() {
             return Ok(ConditionFilter::default());
         }
         if s.chars().any(char::is_whitespace) {
-            return Err(format!(
+            return Err(InvalidFilter(format!(
                 "invalid --show-conditions value {s:?}: whitespace is not allowed"
-            ));
+            )));
         }
         let mut entries = vec![];
         for part in s.split(',') {
@@ -44,9 +49,9 @@ impl ConditionFilter {
                 None => (part, false),
             };
             if part.is_empty() {
-                return Err(format!(
+                return Err(InvalidFilter(format!(
                     "invalid --show-conditions value {s:?}: empty entry (use Kind, Kind/name or all)"
-                ));
+                )));
             }
             let e = if part.eq_ignore_ascii_case("all") {
                 FilterEntry {
@@ -56,7 +61,9 @@ impl ConditionFilter {
                 }
             } else if let Some((k, n)) = part.split_once('/') {
                 if k.is_empty() || n.is_empty() {
-                    return Err(format!("invalid --show-conditions entry {part:?}: use Kind/name"));
+                    return Err(InvalidFilter(format!(
+                        "invalid --show-conditions entry {part:?}: use Kind/name"
+                    )));
                 }
                 FilterEntry {
                     kind: Some(k.to_lowercase()),
@@ -481,6 +488,7 @@ mod tests {
         assert!(
             ConditionFilter::parse("Machine, Cluster")
                 .unwrap_err()
+                .to_string()
                 .contains("whitespace")
         );
         assert!(ConditionFilter::parse("a,,b").is_err());

@@ -10,8 +10,8 @@ use super::state::{ClusterState, Member};
 use super::templates::{TemplateSwap, copy_name};
 use crate::capi::class::{chain, has_plan_extension, listed_versions};
 use crate::capi::object::{obj_ref, str_at};
+use crate::capi::target::TargetKind;
 use crate::rollout::{is_paused, status};
-use crate::target::TargetKind;
 use crate::version::Semver;
 use crate::{Error, Result};
 
@@ -762,8 +762,8 @@ impl Plan {
 mod tests {
     use super::*;
     use crate::capi::catalog::Served;
+    use crate::capi::target::Resolved;
     use crate::rollout::Target;
-    use crate::target::Resolved;
     use kube::core::ApiResource;
     use serde_json::json;
 

@@ -6,11 +6,11 @@ use serde_json::{Value, json};
 
 use crate::capi::class::class_of;
 use crate::capi::object::{str_at, to_value};
+use crate::capi::target::{self, Resolved, TargetKind};
 use crate::capi::value::is_deleting;
 use crate::capi::{CLUSTER_NAME_LABEL, CORE_GROUP, Catalog};
 use crate::client::Kube;
 use crate::rollout::Target;
-use crate::target::{self, Resolved, TargetKind};
 use crate::tree::fetch::{core, read_cluster};
 use crate::{Error, Result};
 

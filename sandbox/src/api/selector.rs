@@ -2,6 +2,11 @@
 
 use std::collections::BTreeMap;
 
+/// A label or field selector that cannot be read, and why (the API server's wording).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidSelector(String);
+
 use serde_json::Value;
 
 /// One requirement of a label selector.
@@ -64,7 +69,11 @@ fn split_top(s: &str) -> Vec<&str> {
 
 impl LabelSelector {
     /// Parses the `labelSelector` query syntax.
-    pub fn parse(s: &str) -> Result<LabelSelector, String> {
+    pub fn parse(s: &str) -> Result<LabelSelector, InvalidSelector> {
+        Self::parse_text(s).map_err(InvalidSelector)
+    }
+
+    fn parse_text(s: &str) -> Result<LabelSelector, String> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(LabelSelector::default());
@@ -259,7 +268,11 @@ pub struct FieldSelector(pub Vec<FieldRequirement>);
 
 impl FieldSelector {
     /// Parses `a=b,c!=d`. `supported` lists the field labels of the resource.
-    pub fn parse(s: &str, supported: &[String]) -> Result<FieldSelector, String> {
+    pub fn parse(s: &str, supported: &[String]) -> Result<FieldSelector, InvalidSelector> {
+        Self::parse_text(s, supported).map_err(InvalidSelector)
+    }
+
+    fn parse_text(s: &str, supported: &[String]) -> Result<FieldSelector, String> {
         let s = s.trim();
         if s.is_empty() {
             return Ok(FieldSelector::default());
@@ -393,7 +406,9 @@ mod tests {
         assert!(f.matches("x", "ns", Some(&obj)));
         assert!(!f.matches("y", "ns", Some(&obj)));
         assert_eq!(
-            FieldSelector::parse("spec.foo=bar", &sup).unwrap_err(),
+            FieldSelector::parse("spec.foo=bar", &sup)
+                .unwrap_err()
+                .to_string(),
             "\"spec.foo\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\", \"type\""
         );
     }

@@ -6,11 +6,11 @@ use std::sync::{Arc, RwLock};
 
 use serde_json::{Value, json};
 
-use crate::builtins;
-use crate::error::{Cause, field_invalid, field_required};
-use crate::jsonpath::JsonPath;
-use crate::resource::{ColumnDef, ColumnSource, ResourceDef, ScaleDef, VersionDef, compare_versions};
-use crate::schema::Schema;
+use crate::api::builtins;
+use crate::api::error::{Cause, field_invalid, field_required};
+use crate::api::jsonpath::JsonPath;
+use crate::api::resource::{ColumnDef, ColumnSource, ResourceDef, ScaleDef, VersionDef, compare_versions};
+use crate::api::schema::Schema;
 
 /// The resources the server serves. Cheap to read concurrently; CRD changes replace entries.
 #[derive(Debug)]
@@ -144,38 +144,7 @@ fn s<'a>(v: &'a Value, p: &str) -> Option<&'a str> {
 /// Builds the served resource from a CRD object, or the validation causes that stop it.
 pub fn def_from_crd(crd: &Value) -> Result<ResourceDef, Vec<Cause>> {
     let mut causes = vec![];
-    let group = s(crd, "/spec/group").unwrap_or("").to_string();
-    let plural = s(crd, "/spec/names/plural").unwrap_or("").to_string();
-    let kind = s(crd, "/spec/names/kind").unwrap_or("").to_string();
-    let name = s(crd, "/metadata/name").unwrap_or("");
-    if group.is_empty() {
-        causes.push(field_required("spec.group", ""));
-    } else if !group.contains('.') {
-        causes.push(field_invalid(
-            "spec.group",
-            &json!(group),
-            "should be a domain with at least one dot",
-        ));
-    }
-    if plural.is_empty() {
-        causes.push(field_required("spec.names.plural", ""));
-    } else if !crate::validation::is_dns1035_label_like(&plural) {
-        causes.push(field_invalid(
-            "spec.names.plural",
-            &json!(plural),
-            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
-        ));
-    }
-    if kind.is_empty() {
-        causes.push(field_required("spec.names.kind", ""));
-    }
-    if !group.is_empty() && !plural.is_empty() && name != format!("{plural}.{group}") {
-        causes.push(field_invalid(
-            "metadata.name",
-            &json!(name),
-            "must be spec.names.plural+\".\"+spec.group",
-        ));
-    }
+    let (group, plural, kind) = check_names(crd, &mut causes);
     let scope = s(crd, "/spec/scope").unwrap_or("");
     if scope != "Namespaced" && scope != "Cluster" {
         causes.push(Cause {
@@ -189,119 +158,12 @@ pub fn def_from_crd(crd: &Value) -> Result<ResourceDef, Vec<Cause>> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    if versions.is_empty() {
-        causes.push(field_required(
-            "spec.versions",
-            "must have exactly one version marked as storage version",
-        ));
-    }
-    let storage: Vec<&Value> = versions
+    let storage_version = check_storage_version(&versions, &mut causes);
+    let mut served: Vec<VersionDef> = versions
         .iter()
-        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .enumerate()
+        .filter_map(|(i, v)| served_version(i, v, &mut causes))
         .collect();
-    if !versions.is_empty() && storage.len() != 1 {
-        causes.push(field_invalid(
-            "spec.versions",
-            &json!(versions.iter().filter_map(|v| v.get("name")).collect::<Vec<_>>()),
-            "must have exactly one version marked as storage version",
-        ));
-    }
-    let mut served = vec![];
-    for (i, v) in versions.iter().enumerate() {
-        let vname = v.get("name").and_then(Value::as_str).unwrap_or("");
-        if vname.is_empty() {
-            causes.push(field_required(&format!("spec.versions[{i}].name"), ""));
-            continue;
-        }
-        if v.get("served").and_then(Value::as_bool) != Some(true) {
-            continue;
-        }
-        let raw_schema = v.pointer("/schema/openAPIV3Schema").cloned();
-        if raw_schema.is_none() {
-            causes.push(field_required(
-                &format!("spec.versions[{i}].schema.openAPIV3Schema"),
-                "schemas are required",
-            ));
-        }
-        let raw_schema = raw_schema
-            .unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
-        let mut columns = vec![];
-        for (j, c) in v
-            .get("additionalPrinterColumns")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let path = c.get("jsonPath").and_then(Value::as_str).unwrap_or("");
-            match JsonPath::parse(path) {
-                Ok(p) => columns.push(ColumnDef {
-                    name: c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                    ty: c
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("string")
-                        .to_string(),
-                    format: c.get("format").and_then(Value::as_str).unwrap_or("").to_string(),
-                    description: c
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
-                    source: ColumnSource::Path(p),
-                }),
-                Err(e) => causes.push(field_invalid(
-                    &format!("spec.versions[{i}].additionalPrinterColumns[{j}].jsonPath"),
-                    &json!(path),
-                    &e.why,
-                )),
-            }
-        }
-        if v.get("additionalPrinterColumns").is_none() {
-            columns.push(ColumnDef::age_column());
-        }
-        let scale = v.pointer("/subresources/scale").map(|sc| ScaleDef {
-            spec_replicas: sc
-                .get("specReplicasPath")
-                .and_then(Value::as_str)
-                .unwrap_or(".spec.replicas")
-                .to_string(),
-            status_replicas: sc
-                .get("statusReplicasPath")
-                .and_then(Value::as_str)
-                .unwrap_or(".status.replicas")
-                .to_string(),
-            label_selector: sc
-                .get("labelSelectorPath")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-        });
-        served.push(VersionDef {
-            name: vname.to_string(),
-            deprecated: v.get("deprecated").and_then(Value::as_bool).unwrap_or(false),
-            deprecation_warning: v
-                .get("deprecationWarning")
-                .and_then(Value::as_str)
-                .map(str::to_string),
-            schema: Arc::new(Schema::compile(&raw_schema)),
-            raw_schema,
-            status: v.pointer("/subresources/status").is_some(),
-            scale,
-            columns: Arc::new(columns),
-            selectable_fields: v
-                .get("selectableFields")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
-                        .map(|p| p.trim_start_matches('.').to_string())
-                        .collect()
-                })
-                .unwrap_or_default(),
-        });
-    }
     if !causes.is_empty() {
         return Err(causes);
     }
@@ -326,15 +188,159 @@ pub fn def_from_crd(crd: &Value) -> Result<ResourceDef, Vec<Cause>> {
         categories: strs("/spec/names/categories"),
         namespaced: scope == "Namespaced",
         versions: served,
-        storage_version: storage
-            .first()
-            .and_then(|v| v.get("name"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
+        storage_version,
         builtin: None,
         uses_generation: true,
     })
+}
+
+/// The CRD's group, plural and kind, with a cause for each that is missing or malformed (and
+/// for a name that is not `plural.group`).
+fn check_names(crd: &Value, causes: &mut Vec<Cause>) -> (String, String, String) {
+    let group = s(crd, "/spec/group").unwrap_or("").to_string();
+    let plural = s(crd, "/spec/names/plural").unwrap_or("").to_string();
+    let kind = s(crd, "/spec/names/kind").unwrap_or("").to_string();
+    let name = s(crd, "/metadata/name").unwrap_or("");
+    if group.is_empty() {
+        causes.push(field_required("spec.group", ""));
+    } else if !group.contains('.') {
+        causes.push(field_invalid(
+            "spec.group",
+            &json!(group),
+            "should be a domain with at least one dot",
+        ));
+    }
+    if plural.is_empty() {
+        causes.push(field_required("spec.names.plural", ""));
+    } else if !crate::api::validation::is_dns1035_label_like(&plural) {
+        causes.push(field_invalid(
+            "spec.names.plural",
+            &json!(plural),
+            "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
+        ));
+    }
+    if kind.is_empty() {
+        causes.push(field_required("spec.names.kind", ""));
+    }
+    if !group.is_empty() && !plural.is_empty() && name != format!("{plural}.{group}") {
+        causes.push(field_invalid(
+            "metadata.name",
+            &json!(name),
+            "must be spec.names.plural+\".\"+spec.group",
+        ));
+    }
+    (group, plural, kind)
+}
+
+/// The one version marked as storage version (a cause when there is not exactly one).
+fn check_storage_version(versions: &[Value], causes: &mut Vec<Cause>) -> String {
+    const ONE_STORAGE: &str = "must have exactly one version marked as storage version";
+    if versions.is_empty() {
+        causes.push(field_required("spec.versions", ONE_STORAGE));
+    }
+    let storage: Vec<&Value> = versions
+        .iter()
+        .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .collect();
+    if !versions.is_empty() && storage.len() != 1 {
+        causes.push(field_invalid(
+            "spec.versions",
+            &json!(versions.iter().filter_map(|v| v.get("name")).collect::<Vec<_>>()),
+            ONE_STORAGE,
+        ));
+    }
+    storage
+        .first()
+        .and_then(|v| v.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Version `i` of the CRD as served (`None` when not served or unnamed).
+fn served_version(i: usize, v: &Value, causes: &mut Vec<Cause>) -> Option<VersionDef> {
+    let vname = v.get("name").and_then(Value::as_str).unwrap_or("");
+    if vname.is_empty() {
+        causes.push(field_required(&format!("spec.versions[{i}].name"), ""));
+        return None;
+    }
+    if v.get("served").and_then(Value::as_bool) != Some(true) {
+        return None;
+    }
+    let raw_schema = v.pointer("/schema/openAPIV3Schema").cloned();
+    if raw_schema.is_none() {
+        causes.push(field_required(
+            &format!("spec.versions[{i}].schema.openAPIV3Schema"),
+            "schemas are required",
+        ));
+    }
+    let raw_schema =
+        raw_schema.unwrap_or_else(|| json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}));
+    Some(VersionDef {
+        name: vname.to_string(),
+        deprecated: v.get("deprecated").and_then(Value::as_bool).unwrap_or(false),
+        deprecation_warning: v
+            .get("deprecationWarning")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        schema: Arc::new(Schema::compile(&raw_schema)),
+        raw_schema,
+        status: v.pointer("/subresources/status").is_some(),
+        scale: v.pointer("/subresources/scale").map(scale_of),
+        columns: Arc::new(printer_columns(i, v, causes)),
+        selectable_fields: v
+            .get("selectableFields")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|f| f.get("jsonPath").and_then(Value::as_str))
+                    .map(|p| p.trim_start_matches('.').to_string())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    })
+}
+
+/// A version's printer columns (AGE alone when it lists none); a bad JSONPath is a cause.
+fn printer_columns(i: usize, v: &Value, causes: &mut Vec<Cause>) -> Vec<ColumnDef> {
+    let Some(listed) = v.get("additionalPrinterColumns") else {
+        return vec![ColumnDef::age_column()];
+    };
+    let text =
+        |c: &Value, k: &str, default: &str| c.get(k).and_then(Value::as_str).unwrap_or(default).to_string();
+    let mut columns = vec![];
+    for (j, c) in listed.as_array().into_iter().flatten().enumerate() {
+        let path = c.get("jsonPath").and_then(Value::as_str).unwrap_or("");
+        match JsonPath::parse(path) {
+            Ok(p) => columns.push(ColumnDef {
+                name: text(c, "name", ""),
+                ty: text(c, "type", "string"),
+                format: text(c, "format", ""),
+                description: text(c, "description", ""),
+                priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                source: ColumnSource::Path(p),
+            }),
+            Err(e) => causes.push(field_invalid(
+                &format!("spec.versions[{i}].additionalPrinterColumns[{j}].jsonPath"),
+                &json!(path),
+                &e.why,
+            )),
+        }
+    }
+    columns
+}
+
+/// The scale subresource's paths, with Kubernetes' defaults.
+fn scale_of(sc: &Value) -> ScaleDef {
+    let path = |k: &str, default: &str| sc.get(k).and_then(Value::as_str).unwrap_or(default).to_string();
+    ScaleDef {
+        spec_replicas: path("specReplicasPath", ".spec.replicas"),
+        status_replicas: path("statusReplicasPath", ".status.replicas"),
+        label_selector: sc
+            .get("labelSelectorPath")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //!
 //! Names, versions, scope, subresources and printer columns follow upstream Cluster API (v1.10
 //! for `v1beta1`, v1.14 for `v1beta2`). Schemas have upstream's structure
-//! ([`crate::crd_structure`]: the same fields, types and limits, so unknown fields are pruned
+//! ([`crate::api::crd_structure`]: the same fields, types and limits, so unknown fields are pruned
 //! and rejected where upstream's are) with our own descriptions of the main fields (so
 //! `kubectl explain` is useful). One API generation is served per run, without conversion.
 
@@ -1817,8 +1817,8 @@ fn crd(k: &Kind, g: Generation) -> Value {
         schema["properties"]["status"] = k.status_schema.clone();
     }
     // Upstream's structure, described in our words, where upstream has the kind.
-    if let Some(up) = crate::crd_structure::upstream(g, &format!("{}.{}", k.plural, k.group)) {
-        schema = crate::crd_structure::overlay(up, &schema);
+    if let Some(up) = crate::api::crd_structure::upstream(g, &format!("{}.{}", k.plural, k.group)) {
+        schema = crate::api::crd_structure::overlay(up, &schema);
     }
     let mut v = json!({
         "name": version, "served": true, "storage": true,
@@ -1979,18 +1979,18 @@ pub fn load_dir(dir: &std::path::Path) -> Result<Vec<Value>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::def_from_crd;
+    use crate::api::registry::def_from_crd;
 
     /// Every printer column of `crds` shows a value on an object that has the field it reads.
     fn columns_show_their_fields(crds: &[Value], version: &str) {
-        use crate::resource::ColumnSource;
+        use crate::api::resource::ColumnSource;
         for c in crds {
             let name = c["metadata"]["name"].as_str().unwrap_or("");
             let Ok(def) = def_from_crd(c) else { continue };
             if def.version(version).is_none() {
                 continue;
             }
-            for col in crate::table::columns(&def, version) {
+            for col in crate::api::table::columns(&def, version) {
                 let ColumnSource::Path(p) = &col.source else {
                     continue;
                 };
@@ -2003,10 +2003,10 @@ mod tests {
                 let obj = p
                     .example(leaf)
                     .unwrap_or_else(|| panic!("{name} {}: {}", col.name, p.source()));
-                let row = crate::table::row(
+                let row = crate::api::table::row(
                     std::slice::from_ref(&col),
                     &obj,
-                    crate::table::IncludeObject::None,
+                    crate::api::table::IncludeObject::None,
                 );
                 assert!(
                     !row["cells"][0].is_null(),

@@ -6,8 +6,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ApiResult, Cause, field_forbidden, field_invalid, field_required};
-use crate::resource::{Builtin, ResourceDef};
+use crate::api::error::{ApiError, ApiResult, Cause, field_forbidden, field_invalid, field_required};
+use crate::api::resource::{Builtin, ResourceDef};
 
 fn invalid(def: &ResourceDef, name: &str, causes: Vec<Cause>) -> ApiError {
     ApiError::invalid(&def.kind, &def.group, name, causes)
@@ -185,7 +185,8 @@ pub fn on_create(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
             }
         }
         Some(Builtin::Crd) => {
-            let parsed = crate::registry::def_from_crd(obj).map_err(|c| invalid(def, &name_of(obj), c))?;
+            let parsed =
+                crate::api::registry::def_from_crd(obj).map_err(|c| invalid(def, &name_of(obj), c))?;
             let fins = obj["metadata"]["finalizers"]
                 .as_array()
                 .cloned()
@@ -273,7 +274,7 @@ pub fn on_update(def: &ResourceDef, old: &Value, new: &mut Value) -> ApiResult<(
         }
         Some(Builtin::Namespace) => label_namespace(new),
         Some(Builtin::Crd) => {
-            crate::registry::def_from_crd(new).map_err(|c| invalid(def, &name_of(new), c))?;
+            crate::api::registry::def_from_crd(new).map_err(|c| invalid(def, &name_of(new), c))?;
             if old.pointer("/spec/scope") != new.pointer("/spec/scope")
                 && old.pointer("/spec/scope").is_some()
             {
@@ -296,7 +297,7 @@ pub fn on_update(def: &ResourceDef, old: &Value, new: &mut Value) -> ApiResult<(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::builtins;
+    use crate::api::builtins;
 
     fn def(b: Builtin) -> ResourceDef {
         builtins::all()

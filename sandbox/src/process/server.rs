@@ -15,15 +15,15 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::crds::{self, Generation};
+use crate::api::registry::Registry;
+use crate::api::rest::{Api, WriteOpts};
 use crate::controllers::{self, crd::CrdController, gc::Gc, namespace::NamespaceController};
-use crate::crds::{self, Generation};
+use crate::http::openapi::OpenApiCache;
+use crate::http::tls::{self, Ca, Usage};
 use crate::http::{ServerState, User};
-use crate::openapi::OpenApiCache;
-use crate::registry::Registry;
-use crate::rest::{Api, WriteOpts};
 use crate::store::Store;
 use crate::store::persist::{Record, Wal};
-use crate::tls::{self, Ca, Usage};
 
 /// Errors starting a sandbox.
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +176,53 @@ pub fn context_base(name: Option<&str>) -> String {
 
 const BOOT: &str = "capi-sandbox";
 
+/// Replays the state directory's write-ahead log into the store and attaches the log.
+fn restore_state(store: &Store, dir: &std::path::Path, cfg: &SandboxConfig) -> Result<(), SandboxError> {
+    check_generation(dir, cfg.generation, cfg.crds_dir.is_some())?;
+    let (wal, records) = Wal::open(dir, cfg.fsync, cfg.discard_damaged_state)
+        .map_err(io(format!("opening state directory {}", dir.display())))?;
+    let mut max_rv = 0;
+    for r in records {
+        match r {
+            Record::Put { res, obj, rv } => {
+                max_rv = max_rv.max(rv);
+                store.load(&Arc::from(res.as_str()), obj, rv);
+            }
+            Record::Delete { res, key, rv } => {
+                max_rv = max_rv.max(rv);
+                store.unload(&Arc::from(res.as_str()), &key);
+            }
+        }
+    }
+    // Counter restarts above both the old state and the clock: watches from before the
+    // restart get a clean 410 and relist.
+    store.bump_to(crate::store::time::unix_millis().max(max_rv + 1));
+    store.attach_wal(wal);
+    Ok(())
+}
+
+/// The two users of a sandbox, by bearer token: the admin and the read-only user.
+fn users(credentials: &Credentials) -> HashMap<String, User> {
+    [
+        (
+            credentials.admin_token.clone(),
+            User {
+                name: "capi-sandbox-admin".into(),
+                readonly: false,
+            },
+        ),
+        (
+            credentials.readonly_token.clone(),
+            User {
+                name: "capi-sandbox-readonly".into(),
+                readonly: true,
+            },
+        ),
+    ]
+    .into_iter()
+    .collect()
+}
+
 impl Sandbox {
     /// Boots and starts serving. Must be called inside a multi-threaded tokio runtime.
     pub async fn start(cfg: SandboxConfig) -> Result<Sandbox, SandboxError> {
@@ -190,29 +237,10 @@ impl Sandbox {
             Some(dir) => load_or_create_credentials(dir)?,
             None => Credentials::generate()?,
         };
-        let store = Arc::new(Store::new(crate::time::unix_millis(), cfg.watch_history));
+        let store = Arc::new(Store::new(crate::store::time::unix_millis(), cfg.watch_history));
         let registry = Arc::new(Registry::new());
         if let Some(dir) = &cfg.state_dir {
-            check_generation(dir, cfg.generation, cfg.crds_dir.is_some())?;
-            let (wal, records) = Wal::open(dir, cfg.fsync, cfg.discard_damaged_state)
-                .map_err(io(format!("opening state directory {}", dir.display())))?;
-            let mut max_rv = 0;
-            for r in records {
-                match r {
-                    Record::Put { res, obj, rv } => {
-                        max_rv = max_rv.max(rv);
-                        store.load(&Arc::from(res.as_str()), obj, rv);
-                    }
-                    Record::Delete { res, key, rv } => {
-                        max_rv = max_rv.max(rv);
-                        store.unload(&Arc::from(res.as_str()), &key);
-                    }
-                }
-            }
-            // Counter restarts above both the old state and the clock: watches from before the
-            // restart get a clean 410 and relist.
-            store.bump_to(crate::time::unix_millis().max(max_rv + 1));
-            store.attach_wal(wal);
+            restore_state(&store, dir, &cfg)?;
         }
         let api = Api::new(store.clone(), registry.clone());
         let crd_ctrl = CrdController::new(api.clone());
@@ -247,24 +275,7 @@ impl Sandbox {
             .map_err(io("reading the bound address"))?
             .port();
         let url = format!("https://127.0.0.1:{port}");
-        let tokens: HashMap<String, User> = [
-            (
-                credentials.admin_token.clone(),
-                User {
-                    name: "capi-sandbox-admin".into(),
-                    readonly: false,
-                },
-            ),
-            (
-                credentials.readonly_token.clone(),
-                User {
-                    name: "capi-sandbox-readonly".into(),
-                    readonly: true,
-                },
-            ),
-        ]
-        .into_iter()
-        .collect();
+        let tokens = users(&credentials);
         let state = Arc::new(ServerState {
             api: api.clone(),
             openapi: OpenApiCache::default(),
@@ -325,9 +336,9 @@ impl Sandbox {
         let mut doc = json!({"apiVersion": "v1", "kind": "Config", "preferences": {}, "clusters": [], "users": [], "contexts": [], "current-context": base});
         for (section, name, body) in self.kubeconfig_entries(base) {
             let list = match section {
-                capi_shared::kubeconfig_file::Section::Clusters => "clusters",
-                capi_shared::kubeconfig_file::Section::Users => "users",
-                capi_shared::kubeconfig_file::Section::Contexts => "contexts",
+                capi_shared::kubeconfig::file::Section::Clusters => "clusters",
+                capi_shared::kubeconfig::file::Section::Users => "users",
+                capi_shared::kubeconfig::file::Section::Contexts => "contexts",
             };
             let body_key = &list[..list.len() - 1];
             if let Some(a) = doc[list].as_array_mut() {
@@ -341,8 +352,8 @@ impl Sandbox {
     pub fn kubeconfig_entries(
         &self,
         base: &str,
-    ) -> Vec<(capi_shared::kubeconfig_file::Section, String, Value)> {
-        use capi_shared::kubeconfig_file::Section;
+    ) -> Vec<(capi_shared::kubeconfig::file::Section, String, Value)> {
+        use capi_shared::kubeconfig::file::Section;
         vec![
             (
                 Section::Clusters,
@@ -397,7 +408,7 @@ fn load_or_create_credentials(dir: &std::path::Path) -> Result<Credentials, Sand
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let c = Credentials::generate()?;
             let bytes = serde_json::to_vec_pretty(&c.to_json()).unwrap_or_default();
-            capi_shared::kubeconfig_file::write_atomic(&path, &bytes, 0o600)
+            capi_shared::kubeconfig::file::write_atomic(&path, &bytes, 0o600)
                 .map_err(io(format!("writing {}", path.display())))?;
             Ok(c)
         }
@@ -424,7 +435,7 @@ fn check_generation(dir: &std::path::Path, g: Generation, custom_crds: bool) -> 
             }
             Ok(())
         }
-        Err(_) => capi_shared::kubeconfig_file::write_atomic(
+        Err(_) => capi_shared::kubeconfig::file::write_atomic(
             &path,
             json!({"crds": want}).to_string().as_bytes(),
             0o600,
@@ -477,7 +488,7 @@ fn bootstrap(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
             &nodes,
             None,
             "capi-sandbox-control-plane",
-            crate::rest::Sub::Status,
+            crate::api::rest::Sub::Status,
             BOOT,
             |n| {
                 if n.pointer("/status/nodeInfo").is_some() {
@@ -504,7 +515,7 @@ pub fn management_node() -> (Value, Value) {
     let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "capi-sandbox-control-plane", "labels": {"kubernetes.io/hostname": "capi-sandbox-control-plane", "node-role.kubernetes.io/control-plane": "", "kubernetes.io/os": "linux"}},
            "spec": {"podCIDR": "10.244.0.0/24"}});
     let status = json!({
-        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": crate::time::now_rfc3339(), "lastTransitionTime": crate::time::now_rfc3339()}],
+        "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady", "message": "kubelet is posting ready status", "lastHeartbeatTime": crate::store::time::now_rfc3339(), "lastTransitionTime": crate::store::time::now_rfc3339()}],
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}, {"type": "Hostname", "address": "capi-sandbox-control-plane"}],
         "nodeInfo": crate::capi::workload::node_system_info("capi-sandbox-control-plane", "v1.33.0", "capi-sandbox (in-memory)"),
         "capacity": {"cpu": "2", "memory": "24Gi", "pods": "110"},

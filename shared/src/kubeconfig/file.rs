@@ -119,13 +119,35 @@ impl Default for KubeconfigDoc {
     }
 }
 
+/// Text that is not a kubeconfig: not YAML, not a mapping, or a section that is not a list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAKubeconfig(String);
+
+/// Why an edit of a kubeconfig was refused (the file is left as it was).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Self {
+        Refusal(why)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(why: &str) -> Self {
+        Refusal(why.to_string())
+    }
+}
+
 impl KubeconfigDoc {
     /// Parses kubeconfig YAML (or JSON). An empty text gives an empty kubeconfig.
-    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+    pub fn parse(text: &str) -> std::result::Result<Self, NotAKubeconfig> {
         if text.trim().is_empty() {
             return Ok(Self::default());
         }
-        let value: Value = crate::yaml::from_str(text).map_err(|e| e.to_string())?;
+        let value: Value = crate::yaml::from_str(text).map_err(|e| NotAKubeconfig(e.to_string()))?;
         match value {
             Value::Object(root) => {
                 let mut doc = KubeconfigDoc { root };
@@ -135,13 +157,15 @@ impl KubeconfigDoc {
                             doc.root.insert(section.list_key().into(), Value::Array(vec![]));
                         }
                         Some(Value::Array(_)) => {}
-                        Some(_) => return Err(format!("`{}` must be a list", section.list_key())),
+                        Some(_) => {
+                            return Err(NotAKubeconfig(format!("`{}` must be a list", section.list_key())));
+                        }
                     }
                 }
                 Ok(doc)
             }
             Value::Null => Ok(Self::default()),
-            _ => Err("the top level must be a mapping".into()),
+            _ => Err(NotAKubeconfig("the top level must be a mapping".into())),
         }
     }
 
@@ -474,7 +498,7 @@ pub fn follow_symlinks(path: &Path) -> std::io::Result<PathBuf> {
 pub fn edit<T>(
     path: &Path,
     opts: &EditOptions,
-    change: impl FnOnce(&mut KubeconfigDoc) -> std::result::Result<T, String>,
+    change: impl FnOnce(&mut KubeconfigDoc) -> std::result::Result<T, Refusal>,
 ) -> Result<(T, bool)> {
     // The edit replaces the real file, as kubectl's does.
     let target = follow_symlinks(path).map_err(io_err("resolving", path))?;
@@ -498,14 +522,14 @@ pub fn edit<T>(
         Err(e) if e.kind() == ErrorKind::NotFound => (String::new(), 0o600),
         Err(e) => return Err(io_err("reading", &target)(e)),
     };
-    let mut doc = KubeconfigDoc::parse(&text).map_err(|reason| KubeconfigFileError::Parse {
+    let mut doc = KubeconfigDoc::parse(&text).map_err(|e| KubeconfigFileError::Parse {
         path: target.clone(),
-        reason,
+        reason: e.0,
     })?;
     let before = doc.clone();
-    let out = change(&mut doc).map_err(|reason| KubeconfigFileError::Rejected {
+    let out = change(&mut doc).map_err(|e| KubeconfigFileError::Rejected {
         path: target.clone(),
-        reason,
+        reason: e.0,
     })?;
     if doc == before && !text.is_empty() {
         return Ok((out, false));
@@ -534,6 +558,20 @@ pub fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
+}
+
+/// How a kubeconfig file problem is reported: a refused edit is a usage error, a file that
+/// cannot be read or written an I/O one, anything else a bad kubeconfig.
+impl From<KubeconfigFileError> for crate::Error {
+    fn from(e: crate::kubeconfig::file::KubeconfigFileError) -> crate::Error {
+        use crate::Error;
+        use KubeconfigFileError as E;
+        match e {
+            E::Rejected { .. } => Error::Usage(e.to_string()),
+            E::Io { .. } => Error::Other(e.to_string()),
+            _ => Error::Config(e.to_string()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::resource::{ColumnDef, ColumnSource, ResourceDef};
+use crate::api::resource::{ColumnDef, ColumnSource, ResourceDef};
 
 /// What each row's `object` holds (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -65,7 +65,7 @@ fn cell(col: &ColumnDef, obj: &Value) -> Value {
                 if matches!(col.source, ColumnSource::Computed(_)) {
                     raw.clone()
                 } else {
-                    match crate::time::age_of(s) {
+                    match crate::store::time::age_of(s) {
                         Some(a) => json!(a),
                         None => json!("<invalid>"),
                     }
@@ -141,7 +141,7 @@ pub fn table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jsonpath::JsonPath;
+    use crate::api::jsonpath::JsonPath;
 
     #[test]
     fn typed_cells() {

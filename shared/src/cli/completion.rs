@@ -107,80 +107,115 @@ pub async fn complete(mut cmd: Command, words: &[String]) -> Answer {
         Some((c, p)) => (c.as_str(), p),
         None => ("", &[][..]),
     };
-    let mut c = &cmd;
-    let mut positionals: Vec<String> = vec![];
-    let mut pending: Option<String> = None;
-    let mut conn = ConnArgs {
-        request_timeout: Duration::from_secs(3),
-        ..Default::default()
-    };
+    let mut read = Read::new(&cmd);
     for w in prev {
-        if let Some(id) = pending.take() {
-            remember(&mut conn, &id, w);
-            continue;
+        read.word(w);
+    }
+    let need = read.need(cur, &cmd);
+    answer(&read, need, cur, &cmd).await
+}
+
+/// What the words before the cursor said: the subcommand reached, its positional words, a flag
+/// still waiting for its value, and the connection flags given (to ask the right cluster).
+struct Read<'a> {
+    cmd: &'a Command,
+    positionals: Vec<String>,
+    pending: Option<String>,
+    conn: ConnArgs,
+}
+
+impl<'a> Read<'a> {
+    fn new(cmd: &'a Command) -> Read<'a> {
+        Read {
+            cmd,
+            positionals: vec![],
+            pending: None,
+            conn: ConnArgs {
+                request_timeout: Duration::from_secs(3),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Takes one word: a flag's value, a flag, a subcommand or a positional.
+    fn word(&mut self, w: &String) {
+        if let Some(id) = self.pending.take() {
+            remember(&mut self.conn, &id, w);
+            return;
         }
         if let Some(flag) = w.strip_prefix("--") {
             let (name, value) = match flag.split_once('=') {
                 Some((n, v)) => (n, Some(v)),
                 None => (flag, None),
             };
-            if let Some(a) = c.get_arguments().find(|a| a.get_long() == Some(name)) {
+            if let Some(a) = self.cmd.get_arguments().find(|a| a.get_long() == Some(name)) {
                 match value {
-                    Some(v) => remember(&mut conn, a.get_id().as_str(), v),
-                    None if takes_next_word(a) => pending = Some(a.get_id().to_string()),
+                    Some(v) => remember(&mut self.conn, a.get_id().as_str(), v),
+                    None if takes_next_word(a) => self.pending = Some(a.get_id().to_string()),
                     None => {}
                 }
             }
         } else if let Some(short) = w.strip_prefix('-').filter(|s| !s.is_empty()) {
             let ch = short.chars().next().unwrap_or(' ');
-            if let Some(a) = c.get_arguments().find(|a| a.get_short() == Some(ch)) {
+            if let Some(a) = self.cmd.get_arguments().find(|a| a.get_short() == Some(ch)) {
                 let rest = short.get(ch.len_utf8()..).unwrap_or("");
                 let rest = rest.strip_prefix('=').unwrap_or(rest);
                 if !rest.is_empty() {
-                    remember(&mut conn, a.get_id().as_str(), rest);
+                    remember(&mut self.conn, a.get_id().as_str(), rest);
                 } else if takes_next_word(a) {
-                    pending = Some(a.get_id().to_string());
+                    self.pending = Some(a.get_id().to_string());
                 }
             }
-        } else if positionals.is_empty()
-            && let Some(sub) = c
+        } else if self.positionals.is_empty()
+            && let Some(sub) = self
+                .cmd
                 .get_subcommands()
                 .find(|s| s.get_name() == w || s.get_all_aliases().any(|al| al == w))
         {
-            c = sub;
+            self.cmd = sub;
         } else {
-            positionals.push(w.clone());
+            self.positionals.push(w.clone());
         }
     }
-    let need = if let Some(id) = pending {
-        Need::FlagValue(id)
-    } else if cur.starts_with('-') {
-        Need::Flags
-    } else if positionals.is_empty() && c.has_subcommands() {
-        Need::Subcommands
-    } else if let Some((ty, _)) = cur.split_once('/') {
-        Need::Names(ty.to_string())
-    } else if positionals.last().is_some_and(|p| is_type_word(p))
-        && c.get_positionals().any(|a| value_name(a).contains("TYPE"))
-    {
-        Need::Names(positionals.last().cloned().unwrap_or_default())
-    } else {
-        let pos: Vec<&clap::Arg> = c.get_positionals().collect();
-        let at = pos.get(positionals.len()).or(pos.last()).copied();
-        match at.map(value_name) {
-            Some(v) if v.contains("TYPE") => Need::Types,
-            // A name to create (generate) is not completed from the cluster.
-            Some(_) if c.get_name().contains("generate") || cmd.get_name().contains("generate") => {
-                Need::Nothing
+
+    /// What the word at the cursor should be.
+    fn need(&self, cur: &str, root: &Command) -> Need {
+        if let Some(id) = self.pending.clone() {
+            Need::FlagValue(id)
+        } else if cur.starts_with('-') {
+            Need::Flags
+        } else if self.positionals.is_empty() && self.cmd.has_subcommands() {
+            Need::Subcommands
+        } else if let Some((ty, _)) = cur.split_once('/') {
+            Need::Names(ty.to_string())
+        } else if self.positionals.last().is_some_and(|p| is_type_word(p))
+            && self.cmd.get_positionals().any(|a| value_name(a).contains("TYPE"))
+        {
+            Need::Names(self.positionals.last().cloned().unwrap_or_default())
+        } else {
+            let pos: Vec<&clap::Arg> = self.cmd.get_positionals().collect();
+            let at = pos.get(self.positionals.len()).or(pos.last()).copied();
+            match at.map(value_name) {
+                Some(v) if v.contains("TYPE") => Need::Types,
+                // A name to create (generate) is not completed from the cluster.
+                Some(_)
+                    if self.cmd.get_name().contains("generate") || root.get_name().contains("generate") =>
+                {
+                    Need::Nothing
+                }
+                Some(v) if v == "NAME" || v == "CLUSTER" => Need::Names("cluster".into()),
+                _ => Need::Nothing,
             }
-            Some(v) if v == "NAME" || v == "CLUSTER" => Need::Names("cluster".into()),
-            _ => Need::Nothing,
         }
-    };
+    }
+}
+
+/// The candidates for what is needed.
+async fn answer(read: &Read<'_>, need: Need, cur: &str, root: &Command) -> Answer {
     match need {
         Need::Flags => {
             let mut out = vec![];
-            for a in c.get_arguments().filter(|a| !a.is_hide_set()) {
+            for a in read.cmd.get_arguments().filter(|a| !a.is_hide_set()) {
                 let help = first_line(a.get_help());
                 if let Some(l) = a.get_long() {
                     out.push(format!("--{l}\t{help}"));
@@ -192,7 +227,8 @@ pub async fn complete(mut cmd: Command, words: &[String]) -> Answer {
             filter(out, cur, NO_FILE_COMP)
         }
         Need::Subcommands => {
-            let out = c
+            let out = read
+                .cmd
                 .get_subcommands()
                 .filter(|s| !s.is_hide_set() && s.get_name() != "help")
                 .map(|s| format!("{}\t{}", s.get_name(), first_line(s.get_about())))
@@ -201,13 +237,13 @@ pub async fn complete(mut cmd: Command, words: &[String]) -> Answer {
         }
         Need::Types => {
             let mut out: Vec<String> = TYPES.iter().map(|(t, d)| format!("{t}\t{d}")).collect();
-            if cmd.get_name().contains("rollout") {
+            if root.get_name().contains("rollout") {
                 out.push("cluster/\ta Cluster: its control plane and MachineDeployments".into());
             }
             filter(out, cur, NO_FILE_COMP | NO_SPACE)
         }
         Need::FlagValue(id) => {
-            let arg = c.get_arguments().find(|a| a.get_id() == id.as_str());
+            let arg = read.cmd.get_arguments().find(|a| a.get_id() == id.as_str());
             let values: Vec<String> = arg
                 .map(|a| {
                     a.get_possible_values()
@@ -220,8 +256,8 @@ pub async fn complete(mut cmd: Command, words: &[String]) -> Answer {
                 return filter(values, cur, NO_FILE_COMP);
             }
             match id.as_str() {
-                "namespace" => filter(live(&conn, "namespace").await, cur, NO_FILE_COMP),
-                "context" => filter(contexts(&conn), cur, NO_FILE_COMP),
+                "namespace" => filter(live(&read.conn, "namespace").await, cur, NO_FILE_COMP),
+                "context" => filter(contexts(&read.conn), cur, NO_FILE_COMP),
                 // Paths: let the shell complete files.
                 _ => Answer {
                     candidates: vec![],
@@ -235,7 +271,7 @@ pub async fn complete(mut cmd: Command, words: &[String]) -> Answer {
             } else {
                 String::new()
             };
-            let names = live(&conn, &ty).await;
+            let names = live(&read.conn, &ty).await;
             filter(
                 names.into_iter().map(|n| format!("{prefix}{n}")).collect(),
                 cur,
@@ -303,7 +339,10 @@ async fn live(conn: &ConnArgs, ty: &str) -> Vec<String> {
             if is_cluster(ty) {
                 (crate::tree::fetch::core(&kube, &catalog, "Cluster").await?, true)
             } else {
-                (crate::target::resolve(&kube, &catalog, ty).await?.resource, true)
+                (
+                    crate::capi::target::resolve(&kube, &catalog, ty).await?.resource,
+                    true,
+                )
             }
         };
         let (items, _) = kube

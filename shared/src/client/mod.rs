@@ -2,6 +2,9 @@
 //! `-v=6` request log (method, URL, status, latency; never bodies, so never secrets), and API
 //! errors turned into one-line messages that say what to do.
 
+pub(crate) mod follow;
+pub mod http_get;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};

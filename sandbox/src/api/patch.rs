@@ -106,7 +106,16 @@ fn strategy_for(path: &[&str]) -> ListStrategy<'static> {
 }
 
 /// Applies a strategic merge patch to a built-in object.
-pub fn strategic(target: &mut Value, patch: &Value) -> Result<(), String> {
+pub fn strategic(target: &mut Value, patch: &Value) -> Result<(), InvalidPatch> {
+    strategic_text(target, patch).map_err(InvalidPatch)
+}
+
+/// A strategic merge patch that cannot be applied, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidPatch(String);
+
+fn strategic_text(target: &mut Value, patch: &Value) -> Result<(), String> {
     let Value::Object(p) = patch else {
         return Err("the strategic merge patch must be a JSON object".into());
     };

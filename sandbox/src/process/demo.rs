@@ -7,13 +7,13 @@
 
 use serde_json::Value;
 
-use crate::crds::Generation;
-use crate::error::{ApiError, ApiResult};
-use crate::fixtures::{ClusterSpec, load};
-use crate::rest::{Api, WriteOpts};
+use crate::api::crds::Generation;
+use crate::api::error::{ApiError, ApiResult};
+use crate::api::rest::{Api, WriteOpts};
+use crate::process::fixtures::{ClusterSpec, load};
 
 /// The demo template (v1beta2), also shipped as `templates/demo.yaml`.
-pub const TEMPLATE: &str = include_str!("../../templates/demo.yaml");
+pub const TEMPLATE: &str = include_str!("../../../templates/demo.yaml");
 
 /// Creates the demo clusters unless a Cluster already exists; `live` when controllers run.
 pub fn create(api: &Api, generation: Generation, live: bool) -> ApiResult<bool> {

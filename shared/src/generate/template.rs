@@ -102,10 +102,15 @@ pub fn substitute(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result
     }
 }
 
+/// A variable reference that cannot work: where it is and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BrokenReference(String);
+
 /// References that are meant as variables but cannot work, with their line and column: an
 /// unclosed `${NAME` (on its line) and a substring offset or length that is not a number that
 /// fits. Other `${...}` text that is no variable (shell in a script) stays allowed.
-pub fn check_syntax(text: &str) -> Result<(), String> {
+pub fn check_syntax(text: &str) -> Result<(), BrokenReference> {
     for (i, line) in text.lines().enumerate() {
         let mut from = 0;
         while let Some(at) = line[from..].find("${").map(|p| p + from) {
@@ -117,10 +122,10 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
             let Some(end) = after.find('}') else {
                 if starts_name {
                     let shown: String = line[at..].chars().take(40).collect();
-                    return Err(format!(
+                    return Err(BrokenReference(format!(
                         "line {}, column {col}: {shown:?} is not closed with }}",
                         i + 1
-                    ));
+                    )));
                 }
                 break;
             };
@@ -137,10 +142,10 @@ pub fn check_syntax(text: &str) -> Result<(), String> {
                 })
                 && r.split(':').any(|p| p.trim().parse::<i64>().is_err())
             {
-                return Err(format!(
+                return Err(BrokenReference(format!(
                     "line {}, column {col}: the offset or length in \"${{{inner}}}\" is out of range",
                     i + 1
-                ));
+                )));
             }
             from = at + 2 + end + 1;
         }
@@ -401,12 +406,16 @@ mod tests {
 
     #[test]
     fn broken_references_are_reported_with_line_and_column() {
-        let e = check_syntax("a: 1\nname: ${CLUSTER_NAME\n").unwrap_err();
+        let e = check_syntax("a: 1\nname: ${CLUSTER_NAME\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("line 2, column 7: \"${CLUSTER_NAME\" is not closed"),
             "{e}"
         );
-        let e = check_syntax("x: ${FOO:0:99999999999999999999}\n").unwrap_err();
+        let e = check_syntax("x: ${FOO:0:99999999999999999999}\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("line 1, column 4: the offset or length"), "{e}");
         assert!(check_syntax("ok: ${A:1:2} ${B:=x} ${C:-y} ${@} $${not} ${ D }\nrun: echo ${").is_ok());
     }

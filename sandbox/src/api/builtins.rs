@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::resource::{Builtin, ColumnDef, ResourceDef, VersionDef};
-use crate::schema::Schema;
+use crate::api::resource::{Builtin, ColumnDef, ResourceDef, VersionDef};
+use crate::api::schema::Schema;
 
 /// The OpenAPI schema of ObjectMeta (as the fields the server keeps).
 pub fn object_meta_schema() -> Value {
@@ -176,7 +176,7 @@ fn event_last_seen(obj: &Value) -> Value {
         .iter()
         .find_map(|f| obj.get(*f).and_then(Value::as_str))
         .or_else(|| obj.pointer("/metadata/creationTimestamp").and_then(Value::as_str));
-    match ts.and_then(crate::time::age_of) {
+    match ts.and_then(crate::store::time::age_of) {
         Some(age) => json!(age),
         None => json!("<unknown>"),
     }
@@ -541,7 +541,7 @@ pub fn all() -> Vec<ResourceDef> {
                 "CreationTimestamp is a timestamp representing the server time when this object was created."
                     .into(),
             priority: 0,
-            source: crate::resource::ColumnSource::Computed(created_at),
+            source: crate::api::resource::ColumnSource::Computed(created_at),
         }],
         &[],
     );

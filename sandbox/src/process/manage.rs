@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use capi_shared::kubeconfig_file::{self, EditOptions, KubeconfigDoc, Section};
+use capi_shared::kubeconfig::file::{self as kubeconfig_file, EditOptions, KubeconfigDoc, Section};
 use capi_shared::{Error, Result};
 use serde_json::{Value, json};
 
-use crate::crds::Generation;
-use crate::server::{Sandbox, SandboxConfig, context_base};
+use crate::api::crds::Generation;
+use crate::process::server::{Sandbox, SandboxConfig, context_base};
 
 /// Options shared by `start` and `serve`.
 #[derive(Debug, Clone)]
@@ -62,7 +62,7 @@ pub fn run_dir(name: &str) -> PathBuf {
 
 /// Validates a sandbox name.
 pub fn check_name(name: &str) -> Result<()> {
-    if crate::validation::is_dns1123_label(name) {
+    if crate::api::validation::is_dns1123_label(name) {
         Ok(())
     } else {
         Err(Error::Usage(format!(
@@ -429,7 +429,7 @@ pub async fn serve(opts: &RunOpts, on_ready: impl FnOnce(&Sandbox)) -> Result<()
         .await
         .map_err(|e| Error::Other(format!("starting the sandbox: {e}")))?;
     if opts.demo {
-        crate::demo::create(sandbox.api(), opts.capi_api, opts.controllers)
+        crate::process::demo::create(sandbox.api(), opts.capi_api, opts.controllers)
             .map_err(|e| Error::Other(format!("creating the demo clusters: {e}")))?;
     }
     let base = context_base(Some(&opts.name));
@@ -445,7 +445,7 @@ pub async fn serve(opts: &RunOpts, on_ready: impl FnOnce(&Sandbox)) -> Result<()
     let ready = json!({
         "pid": std::process::id(), "url": sandbox.url, "port": sandbox.port, "context": base,
         "stateDir": opts.state_dir.as_ref().map(|p| p.display().to_string()),
-        "started": crate::time::now_rfc3339(), "capiApi": opts.capi_api.as_str(),
+        "started": crate::store::time::now_rfc3339(), "capiApi": opts.capi_api.as_str(),
     });
     kubeconfig_file::write_atomic(&dir.join("ready.json"), ready.to_string().as_bytes(), 0o600)
         .map_err(Error::io("writing", dir.join("ready.json")))?;

@@ -3,8 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::registry::Registry;
-use crate::resource::{Builtin, ResourceDef};
+use crate::api::registry::Registry;
+use crate::api::resource::{Builtin, ResourceDef};
 
 const VERBS: &[&str] = &[
     "create",

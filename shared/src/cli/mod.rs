@@ -1,6 +1,9 @@
 //! Running a plugin binary: logging set-up from `-v`, and turning the result into an exit code
 //! with one `error: ...` line (plus `caused by:` lines) on stderr.
 
+pub mod completion;
+pub mod dispatch;
+
 use std::io::Write;
 
 use crate::error::{EXIT_OK, Error};

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use regex::Regex;
 use serde_json::{Map, Value};
 
-use crate::error::{Cause, field_invalid, field_not_supported, field_required};
+use crate::api::error::{Cause, field_invalid, field_not_supported, field_required};
 
 /// `additionalProperties` of an object schema.
 #[derive(Debug, Clone, Default)]
@@ -361,128 +361,140 @@ pub fn validate(value: &Value, schema: &Schema, path: &str, causes: &mut Vec<Cau
         causes.push(field_not_supported(path, value, allowed));
     }
     match value {
-        Value::Number(n) => {
-            if let Some(x) = n.as_f64() {
-                if let Some(min) = schema.minimum
-                    && (x < min || (schema.exclusive_minimum && x == min))
-                {
-                    let rel = if schema.exclusive_minimum {
-                        "greater than"
-                    } else {
-                        "greater than or equal to"
-                    };
-                    causes.push(field_invalid(
-                        path,
-                        value,
-                        &format!("{path} in body should be {rel} {}", fmt_num(min)),
-                    ));
-                }
-                if let Some(max) = schema.maximum
-                    && (x > max || (schema.exclusive_maximum && x == max))
-                {
-                    let rel = if schema.exclusive_maximum {
-                        "less than"
-                    } else {
-                        "less than or equal to"
-                    };
-                    causes.push(field_invalid(
-                        path,
-                        value,
-                        &format!("{path} in body should be {rel} {}", fmt_num(max)),
-                    ));
-                }
-            }
-        }
-        Value::String(s) => {
-            let len = s.chars().count() as u64;
-            if let Some(min) = schema.min_length
-                && len < min
-            {
-                causes.push(field_invalid(
-                    path,
-                    value,
-                    &format!("{path} in body should be at least {min} chars long"),
-                ));
-            }
-            if let Some(max) = schema.max_length
-                && len > max
-            {
-                causes.push(Cause {
-                    reason: "FieldValueTooLong".into(),
-                    message: format!("Too long: may not be more than {max} bytes"),
-                    field: path.into(),
-                });
-            }
-            if let Some((src, re)) = &schema.pattern
-                && !re.is_match(s)
-            {
-                causes.push(field_invalid(
-                    path,
-                    value,
-                    &format!("{path} in body should match '{src}'"),
-                ));
-            }
-        }
-        Value::Array(items) => {
-            if let Some(min) = schema.min_items
-                && (items.len() as u64) < min
-            {
-                causes.push(field_invalid(
-                    path,
-                    value,
-                    &format!("{path} in body should have at least {min} items"),
-                ));
-            }
-            if let Some(max) = schema.max_items
-                && (items.len() as u64) > max
-            {
-                causes.push(Cause {
-                    reason: "FieldValueTooMany".into(),
-                    message: format!("Too many: {}: must have at most {max} items", items.len()),
-                    field: path.into(),
-                });
-            }
-            check_list_uniqueness(items, schema, path, causes);
-            if let Some(child) = &schema.items {
-                for (i, item) in items.iter().enumerate() {
-                    validate(item, child, &format!("{path}[{i}]"), causes);
-                }
-            }
-        }
-        Value::Object(map) => {
-            for req in &schema.required {
-                if !map.contains_key(req.as_str()) {
-                    causes.push(field_required(&join(path, req), ""));
-                }
-            }
-            // The API server reports the property count as the invalid value.
-            if let Some(min) = schema.min_properties
-                && (map.len() as u64) < min
-            {
-                causes.push(field_invalid(
-                    path,
-                    &Value::from(map.len()),
-                    &format!("{path} in body should have at least {min} properties"),
-                ));
-            }
-            if let Some(max) = schema.max_properties
-                && (map.len() as u64) > max
-            {
-                causes.push(field_invalid(
-                    path,
-                    &Value::from(map.len()),
-                    &format!("{path} in body should have at most {max} properties"),
-                ));
-            }
-            for (k, v) in map {
-                if let Some(child) = schema.properties.get(k.as_str()) {
-                    validate(v, child, &join(path, k), causes);
-                } else if let Additional::Schema(child) = &schema.additional {
-                    validate(v, child, &join(path, k), causes);
-                }
-            }
-        }
+        Value::Number(n) => check_number(n, value, schema, path, causes),
+        Value::String(s) => check_string(s, value, schema, path, causes),
+        Value::Array(items) => check_array(items, value, schema, path, causes),
+        Value::Object(map) => check_object(map, schema, path, causes),
         _ => {}
+    }
+}
+
+/// `minimum` and `maximum` (exclusive or not).
+fn check_number(n: &serde_json::Number, value: &Value, schema: &Schema, path: &str, causes: &mut Vec<Cause>) {
+    if let Some(x) = n.as_f64() {
+        if let Some(min) = schema.minimum
+            && (x < min || (schema.exclusive_minimum && x == min))
+        {
+            let rel = if schema.exclusive_minimum {
+                "greater than"
+            } else {
+                "greater than or equal to"
+            };
+            causes.push(field_invalid(
+                path,
+                value,
+                &format!("{path} in body should be {rel} {}", fmt_num(min)),
+            ));
+        }
+        if let Some(max) = schema.maximum
+            && (x > max || (schema.exclusive_maximum && x == max))
+        {
+            let rel = if schema.exclusive_maximum {
+                "less than"
+            } else {
+                "less than or equal to"
+            };
+            causes.push(field_invalid(
+                path,
+                value,
+                &format!("{path} in body should be {rel} {}", fmt_num(max)),
+            ));
+        }
+    }
+}
+
+/// `minLength`, `maxLength` and `pattern`.
+fn check_string(s: &str, value: &Value, schema: &Schema, path: &str, causes: &mut Vec<Cause>) {
+    let len = s.chars().count() as u64;
+    if let Some(min) = schema.min_length
+        && len < min
+    {
+        causes.push(field_invalid(
+            path,
+            value,
+            &format!("{path} in body should be at least {min} chars long"),
+        ));
+    }
+    if let Some(max) = schema.max_length
+        && len > max
+    {
+        causes.push(Cause {
+            reason: "FieldValueTooLong".into(),
+            message: format!("Too long: may not be more than {max} bytes"),
+            field: path.into(),
+        });
+    }
+    if let Some((src, re)) = &schema.pattern
+        && !re.is_match(s)
+    {
+        causes.push(field_invalid(
+            path,
+            value,
+            &format!("{path} in body should match '{src}'"),
+        ));
+    }
+}
+
+/// `minItems`, `maxItems`, list-type uniqueness, then each item.
+fn check_array(items: &[Value], value: &Value, schema: &Schema, path: &str, causes: &mut Vec<Cause>) {
+    if let Some(min) = schema.min_items
+        && (items.len() as u64) < min
+    {
+        causes.push(field_invalid(
+            path,
+            value,
+            &format!("{path} in body should have at least {min} items"),
+        ));
+    }
+    if let Some(max) = schema.max_items
+        && (items.len() as u64) > max
+    {
+        causes.push(Cause {
+            reason: "FieldValueTooMany".into(),
+            message: format!("Too many: {}: must have at most {max} items", items.len()),
+            field: path.into(),
+        });
+    }
+    check_list_uniqueness(items, schema, path, causes);
+    if let Some(child) = &schema.items {
+        for (i, item) in items.iter().enumerate() {
+            validate(item, child, &format!("{path}[{i}]"), causes);
+        }
+    }
+}
+
+/// `required`, `minProperties`, `maxProperties`, then each property.
+fn check_object(map: &serde_json::Map<String, Value>, schema: &Schema, path: &str, causes: &mut Vec<Cause>) {
+    for req in &schema.required {
+        if !map.contains_key(req.as_str()) {
+            causes.push(field_required(&join(path, req), ""));
+        }
+    }
+    // The API server reports the property count as the invalid value.
+    if let Some(min) = schema.min_properties
+        && (map.len() as u64) < min
+    {
+        causes.push(field_invalid(
+            path,
+            &Value::from(map.len()),
+            &format!("{path} in body should have at least {min} properties"),
+        ));
+    }
+    if let Some(max) = schema.max_properties
+        && (map.len() as u64) > max
+    {
+        causes.push(field_invalid(
+            path,
+            &Value::from(map.len()),
+            &format!("{path} in body should have at most {max} properties"),
+        ));
+    }
+    for (k, v) in map {
+        if let Some(child) = schema.properties.get(k.as_str()) {
+            validate(v, child, &join(path, k), causes);
+        } else if let Additional::Schema(child) = &schema.additional {
+            validate(v, child, &join(path, k), causes);
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use k8s_pb::apimachinery::pkg::runtime::Unknown;
 use prost::Message;
 use serde_json::{Map, Value, json};
 
-use crate::error::{ApiError, ApiResult};
+use crate::api::error::{ApiError, ApiResult};
 
 const MAGIC: &[u8] = b"k8s\0";
 
@@ -19,7 +19,7 @@ fn time(t: &Option<meta::Time>) -> Option<Value> {
     let secs = t.as_ref()?.seconds?;
     jiff::Timestamp::from_second(secs)
         .ok()
-        .map(|ts| json!(crate::time::format_ts(ts)))
+        .map(|ts| json!(crate::store::time::format_ts(ts)))
 }
 
 fn object_meta(m: Option<meta::ObjectMeta>) -> Value {

@@ -10,9 +10,9 @@ use bytes::Bytes;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha512};
 
-use crate::builtins::object_meta_schema;
-use crate::registry::Registry;
-use crate::resource::ResourceDef;
+use crate::api::builtins::object_meta_schema;
+use crate::api::registry::Registry;
+use crate::api::resource::ResourceDef;
 
 const META_REF: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
 

@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use capi_shared::capi::class::{class_of, has_plan_extension, listed_versions};
 
-use crate::error::{ApiError, ApiResult, field_forbidden, field_invalid};
-use crate::resource::ResourceDef;
+use crate::api::error::{ApiError, ApiResult, field_forbidden, field_invalid};
+use crate::api::resource::ResourceDef;
 use capi_shared::capi::labels::SKIP_VERSION_CHECK_ANNOTATION;
 use capi_shared::capi::object::str_at;
 use capi_shared::version::{Semver, release_of};
@@ -19,7 +19,7 @@ use capi_shared::version::{Semver, release_of};
 const KCP_WEBHOOK: &str = "validation.kubeadmcontrolplane.controlplane.cluster.x-k8s.io";
 const CLUSTER_WEBHOOK: &str = "validation.cluster.cluster.x-k8s.io";
 
-fn denied(webhook: &str, def: &ResourceDef, name: &str, cause: crate::error::Cause) -> ApiError {
+fn denied(webhook: &str, def: &ResourceDef, name: &str, cause: crate::api::error::Cause) -> ApiError {
     let mut e = ApiError::invalid(&def.kind, &def.group, name, vec![cause]);
     e.message = format!("admission webhook {webhook:?} denied the request: {}", e.message);
     e
@@ -153,8 +153,8 @@ mod tests {
     use super::*;
 
     fn def(group: &str, kind: &str) -> ResourceDef {
-        let mut d = crate::registry::def_from_crd(
-            &crate::crds::bundled(crate::crds::Generation::V1beta2)
+        let mut d = crate::api::registry::def_from_crd(
+            &crate::api::crds::bundled(crate::api::crds::Generation::V1beta2)
                 .into_iter()
                 .find(|c| c["spec"]["group"] == group && c["spec"]["names"]["kind"] == kind)
                 .unwrap(),

@@ -3,13 +3,15 @@
 //! config file, then built-in defaults), substitution, and the target namespace applied to every
 //! namespaced object. The output is multi-document YAML that `kubectl apply -f -` accepts.
 
+pub mod template;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::template::{self, Variable};
 use crate::{Error, Result};
+use template::Variable;
 
 /// Where a template comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,7 +212,7 @@ fn default_config_paths() -> Vec<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
         out.push(PathBuf::from(x).join("cluster-api").join("clusterctl.yaml"));
     }
-    if let Some(h) = crate::kubeconfig_file::home_dir() {
+    if let Some(h) = crate::kubeconfig::file::home_dir() {
         out.push(h.join(".config").join("cluster-api").join("clusterctl.yaml"));
         out.push(h.join(".cluster-api").join("clusterctl.yaml"));
     }

@@ -2,6 +2,8 @@
 //! `KUBECONFIG` list that exists (missing ones are skipped), merged first-wins; otherwise
 //! `~/.kube/config`.
 
+pub mod file;
+
 use std::path::{Path, PathBuf};
 
 use kube::config::Kubeconfig;
@@ -43,7 +45,7 @@ pub fn candidate_files(explicit: Option<&Path>) -> Result<Vec<PathBuf>> {
             .filter(|p| !p.as_os_str().is_empty() && p.is_file())
             .collect());
     }
-    Ok(crate::kubeconfig_file::home_dir()
+    Ok(crate::kubeconfig::file::home_dir()
         .map(|h| h.join(".kube").join("config"))
         .filter(|p| p.is_file())
         .into_iter()

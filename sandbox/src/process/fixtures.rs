@@ -6,10 +6,10 @@
 
 use serde_json::{Value, json};
 
+use crate::api::crds::Generation;
+use crate::api::error::ApiResult;
+use crate::api::rest::{Api, Sub, WriteOpts};
 use crate::capi::kit::set_versions;
-use crate::crds::Generation;
-use crate::error::ApiResult;
-use crate::rest::{Api, Sub, WriteOpts};
 
 /// The shape of a fixture cluster.
 #[derive(Debug, Clone)]
@@ -504,7 +504,7 @@ pub fn load_objects(
         let def = api
             .registry
             .get(&group, &plural)
-            .ok_or_else(crate::error::ApiError::not_found_path)?;
+            .ok_or_else(crate::api::error::ApiError::not_found_path)?;
         fill_owner_uids(&mut obj, &uids);
         let version = def.storage_version.clone();
         let created = api.create(&def, &version, Some(namespace), obj, &opts)?;
@@ -548,7 +548,7 @@ mod tests {
 #[cfg(test)]
 mod schema_tests {
     use super::*;
-    use crate::server::{Sandbox, SandboxConfig};
+    use crate::process::server::{Sandbox, SandboxConfig};
 
     /// Every fixture shape passes the bundled (upstream-structured) schemas, in both
     /// generations: what the real API server would also accept.

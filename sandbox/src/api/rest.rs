@@ -12,17 +12,18 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use serde_json::{Map, Value, json};
 
-use crate::builtins::OBJECT_META_FIELDS;
-use crate::error::{ApiError, ApiResult, Cause, field_forbidden, field_invalid, field_required};
-use crate::fieldmanager::{self, Scope};
-use crate::patch::{self, JsonPatchError, PatchType};
-use crate::registry::Registry;
-use crate::resource::{Builtin, ResourceDef, VersionDef};
-use crate::schema;
-use crate::selector::{FieldSelector, LabelSelector};
+use crate::api::builtins::OBJECT_META_FIELDS;
+use crate::api::error::{ApiError, ApiResult, Cause, field_forbidden, field_invalid, field_required};
+use crate::api::fieldmanager::{self, Scope};
+use crate::api::patch::{self, JsonPatchError, PatchType};
+use crate::api::registry::Registry;
+use crate::api::resource::{Builtin, ResourceDef, VersionDef};
+use crate::api::schema;
+use crate::api::selector::{FieldSelector, LabelSelector};
+use crate::api::webhooks;
+use crate::api::{strategy, validation};
+use crate::store::time;
 use crate::store::{CommitError, ObjKey, Precondition, ResKey, Store, StoredObject, Write};
-use crate::webhooks;
-use crate::{strategy, time, validation};
 use capi_shared::capi::object::str_at;
 
 /// `fieldValidation` query parameter.
@@ -258,7 +259,7 @@ fn parse_json(body: &[u8], what: &str) -> ApiResult<Value> {
 
 /// A replica count at a scale path that is not a non-negative int32, as apiextensions words it.
 fn scale_path_cause(obj: &Value, path: &str) -> Option<Cause> {
-    let v = crate::jsonpath::get_simple(obj, path)?;
+    let v = crate::api::jsonpath::get_simple(obj, path)?;
     let n = v.as_i64().or_else(|| v.as_u64().map(|_| i64::MAX))?;
     if n < 0 {
         Some(field_invalid(path, v, "should be a non-negative integer"))
@@ -1057,10 +1058,10 @@ impl Api {
             .version(version)
             .and_then(|v| v.scale.clone())
             .ok_or_else(ApiError::not_found_path)?;
-        let spec = crate::jsonpath::get_simple(obj, &scale.spec_replicas)
+        let spec = crate::api::jsonpath::get_simple(obj, &scale.spec_replicas)
             .and_then(Value::as_i64)
             .unwrap_or(0);
-        let status = crate::jsonpath::get_simple(obj, &scale.status_replicas)
+        let status = crate::api::jsonpath::get_simple(obj, &scale.status_replicas)
             .and_then(Value::as_i64)
             .unwrap_or(0);
         let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
@@ -1073,7 +1074,7 @@ impl Api {
         if let Some(sel) = scale
             .label_selector
             .as_deref()
-            .and_then(|p| crate::jsonpath::get_simple(obj, p))
+            .and_then(|p| crate::api::jsonpath::get_simple(obj, p))
             .and_then(Value::as_str)
         {
             st["selector"] = json!(sel);
@@ -1148,7 +1149,7 @@ impl Api {
             } else if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                 m.remove("resourceVersion");
             }
-            crate::jsonpath::set_simple(&mut obj, &scale_def.spec_replicas, json!(n));
+            crate::api::jsonpath::set_simple(&mut obj, &scale_def.spec_replicas, json!(n));
             Ok((obj, false))
         };
         let (v, created, warnings) =
@@ -1346,7 +1347,7 @@ fn apply_patch(target: &mut Value, ptype: PatchType, doc: &Value, builtin: bool)
         }),
         PatchType::Strategic => {
             if builtin || target.get("kind").and_then(Value::as_str) == Some("Scale") {
-                patch::strategic(target, doc).map_err(ApiError::bad_request)
+                patch::strategic(target, doc).map_err(|e| ApiError::bad_request(e.to_string()))
             } else {
                 patch::merge(target, doc);
                 Ok(())

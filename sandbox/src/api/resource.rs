@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::jsonpath::JsonPath;
-use crate::schema::Schema;
+use crate::api::jsonpath::JsonPath;
+use crate::api::schema::Schema;
 
 /// Built-in kinds whose storage strategy differs from a custom resource's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

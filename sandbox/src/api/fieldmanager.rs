@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value, json};
 
-use crate::schema::Schema;
+use crate::api::schema::Schema;
 
 /// One element of a field path.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -126,7 +126,7 @@ pub fn field_set(obj: &Value, schema: &Schema, scope: Scope) -> FieldSet {
                 if scope == Scope::StatusOnly {
                     continue;
                 }
-                let meta_schema = crate::builtins::object_meta_schema();
+                let meta_schema = crate::api::builtins::object_meta_schema();
                 let meta_schema = Schema::compile(&meta_schema);
                 for mk in ["labels", "annotations", "finalizers", "ownerReferences"] {
                     if let Some(mv) = v.get(mk) {
@@ -608,7 +608,7 @@ fn wrap_meta(schema: &Schema) -> Schema {
     let mut s = schema.clone();
     s.properties.insert(
         "metadata".into(),
-        std::sync::Arc::new(Schema::compile(&crate::builtins::object_meta_schema())),
+        std::sync::Arc::new(Schema::compile(&crate::api::builtins::object_meta_schema())),
     );
     s
 }
