@@ -32,6 +32,7 @@ pub mod output;
 pub mod deletion;
 pub mod fleet;
 pub mod generate;
+pub mod moving;
 pub mod rollout;
 pub mod scale;
 pub mod tree;

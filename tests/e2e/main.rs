@@ -9,6 +9,7 @@ mod get_kubeconfig;
 mod krew;
 mod kube_client;
 mod lifecycle;
+mod moving;
 mod rollout;
 mod sandbox_cli;
 mod upgrade;

@@ -156,6 +156,9 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
         .max(0) as usize;
     let version = s(&kcp, "/spec/version").to_string();
     let template = obj_ref(&kcp, infra_template_ptr(v2));
+    if let Some(t) = &template {
+        kit.own_template(t, ns, &cluster)?;
+    }
     let after = rollout_after(&kcp);
     let active: Vec<&Value> = machines.iter().filter(|m| !is_deleting(m)).collect();
     let deleting = machines.len() - active.len();

@@ -17,6 +17,7 @@ use crate::api::rest::{Api, DeleteOpts, ListOpts, Sub, WriteOpts};
 use crate::api::selector::LabelSelector;
 use crate::store::time;
 use capi_shared::capi::labels::CLUSTER_NAME_LABEL;
+use capi_shared::capi::object::ObjRef;
 
 /// The field manager of the simulated controllers.
 pub const MANAGER: &str = "capi-sandbox-controllers";
@@ -299,6 +300,34 @@ impl Kit {
                 true
             },
         )
+        .map(|_| ())
+    }
+
+    /// Makes the Cluster an owner (not the controller) of a template an object references, as
+    /// the MachineDeployment, MachineSet and KubeadmControlPlane controllers do: the template
+    /// then goes with its Cluster (garbage collection, `move`).
+    pub fn own_template(&self, r: &ObjRef, ns: &str, cluster: &Value) -> SimResult<()> {
+        let Some(def) = self
+            .def_of(&r.group, &r.kind)
+            .filter(|_| r.kind.ends_with("Template"))
+        else {
+            return Ok(());
+        };
+        let uid = s(cluster, "/metadata/uid").to_string();
+        let owner = owner_ref(cluster, false);
+        self.mutate(&def, ns, &r.name, Sub::Main, |o| {
+            let mut refs: Vec<Value> = o
+                .pointer("/metadata/ownerReferences")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if refs.iter().any(|x| x["uid"] == uid.as_str()) {
+                return false;
+            }
+            refs.push(owner.clone());
+            o["metadata"]["ownerReferences"] = Value::Array(refs);
+            true
+        })
         .map(|_| ())
     }
 

@@ -133,6 +133,14 @@ pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
     if let Some(c) = &cluster {
         kit.belong_to_cluster(&def, &md, c)?;
+        for ptr in [
+            "/spec/template/spec/infrastructureRef",
+            "/spec/template/spec/bootstrap/configRef",
+        ] {
+            if let Some(r) = obj_ref(&md, ptr) {
+                kit.own_template(&r, ns, c)?;
+            }
+        }
     }
     if cluster_paused(cluster.as_ref()) {
         return Ok(Action::AwaitChange);

@@ -98,6 +98,13 @@ impl Gen<'_> {
         }
         m
     }
+    /// A template's metadata: the Cluster owns it (not as controller), as the MachineDeployment
+    /// and KubeadmControlPlane controllers make it.
+    fn template_meta(&self, name: &str) -> Value {
+        let mut m = self.meta(name, self.labels(&[]), None);
+        m["ownerReferences"] = json!([{"apiVersion": self.av("cluster.x-k8s.io"), "kind": "Cluster", "name": self.s.name, "uid": ""}]);
+        m
+    }
     fn push(&mut self, group: &str, plural: &str, obj: Value, status: Option<Value>) {
         self.out.push((group.into(), plural.into(), obj, status));
     }
@@ -271,7 +278,7 @@ impl Gen<'_> {
         // Control plane.
         let cp_tmpl = format!("{name}-control-plane");
         self.push("infrastructure.cluster.x-k8s.io", "devmachinetemplates",
-            json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.meta(&cp_tmpl, self.labels(&[]), None), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
+            json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.template_meta(&cp_tmpl), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
         let cpav = self.av("controlplane.cluster.x-k8s.io");
         let mut kcp = json!({"apiVersion": cpav, "kind": "KubeadmControlPlane", "metadata": self.meta(&cp_name, self.labels(&[]), Some((&core, "Cluster", name))),
             "spec": {"replicas": s.control_plane, "version": s.version, "kubeadmConfigSpec": {"format": "cloud-config"}}});
@@ -348,9 +355,9 @@ impl Gen<'_> {
             let mdname = format!("{name}-{md}");
             let msname = format!("{mdname}-7d9f8c");
             self.push("bootstrap.cluster.x-k8s.io", "kubeadmconfigtemplates",
-                json!({"apiVersion": boot, "kind": "KubeadmConfigTemplate", "metadata": self.meta(&mdname, self.labels(&[]), None), "spec": {"template": {"spec": {"format": "cloud-config"}}}}), None);
+                json!({"apiVersion": boot, "kind": "KubeadmConfigTemplate", "metadata": self.template_meta(&mdname), "spec": {"template": {"spec": {"format": "cloud-config"}}}}), None);
             self.push("infrastructure.cluster.x-k8s.io", "devmachinetemplates",
-                json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.meta(&mdname, self.labels(&[]), None), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
+                json!({"apiVersion": infra, "kind": "DevMachineTemplate", "metadata": self.template_meta(&mdname), "spec": {"template": {"spec": {"backend": {"inMemory": {}}}}}}), None);
             let sel = json!({"matchLabels": {"cluster.x-k8s.io/cluster-name": name, "cluster.x-k8s.io/deployment-name": mdname}});
             let template = json!({"metadata": {"labels": {"cluster.x-k8s.io/cluster-name": name, "cluster.x-k8s.io/deployment-name": mdname}},
                 "spec": {"clusterName": name, "version": s.version,

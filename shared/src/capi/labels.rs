@@ -53,3 +53,17 @@ pub const SKIP_VERSION_CHECK_ANNOTATION: &str =
 
 /// The type of the Secrets Cluster API writes (kubeconfig, certificates, bootstrap data).
 pub const SECRET_TYPE: &str = "cluster.x-k8s.io/secret";
+
+/// On a CRD (or object): installed by clusterctl; its kind is one a move discovers.
+pub const CLUSTERCTL_LABEL: &str = "clusterctl.cluster.x-k8s.io";
+/// On a CRD or object: moved even when nothing in a moved cluster owns it.
+pub const MOVE_LABEL: &str = "clusterctl.cluster.x-k8s.io/move";
+/// On a CRD or object: moved with everything it owns, like a Cluster.
+pub const MOVE_HIERARCHY_LABEL: &str = "clusterctl.cluster.x-k8s.io/move-hierarchy";
+/// On an object: a move waits until the annotation is gone before copying.
+pub const BLOCK_MOVE_ANNOTATION: &str = "clusterctl.cluster.x-k8s.io/block-move";
+/// Set on an object just before a move deletes it from the source (webhooks may read it).
+pub const DELETE_FOR_MOVE_ANNOTATION: &str = "clusterctl.cluster.x-k8s.io/delete-for-move";
+/// Ours: marks what a `kubectl capi move` paused (the value names the run), so that a later run
+/// knows the pause is its own and resumes instead of refusing.
+pub const PAUSED_BY_MOVE_ANNOTATION: &str = "capi.kubectl.x-k8s.io/paused-by-move";
