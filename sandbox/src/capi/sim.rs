@@ -102,10 +102,10 @@ impl Sim {
     /// any other refusal is a simulator bug or a CRD that does not match, reported once per
     /// distinct error (log and `rejected_writes`) and retried with a doubling delay.
     fn on_error(&mut self, w: &Work, e: &SimError) -> Duration {
-        let (times, _) = self.failing.entry(w.clone()).or_insert((0, String::new()));
+        let (times, last) = self.failing.entry(w.clone()).or_insert((0, String::new()));
+        *times += 1;
         if e.is_race() {
             // A race that keeps coming back (a name taken by an object not ours) backs off too.
-            *times += 1;
             return match times.checked_sub(RACES_BEFORE_BACKOFF) {
                 None | Some(0) => RACE_RETRY,
                 Some(n) => backoff(n),
@@ -119,8 +119,6 @@ impl Sim {
             e.code(),
             e.source.message
         );
-        let (times, last) = self.failing.entry(w.clone()).or_insert((0, String::new()));
-        *times += 1;
         if *last != report {
             tracing::warn!(work = ?w, error = %e, cause = %e.source, "simulated controller write refused");
             if let Ok(mut list) = self.ctx.kit.api.rejected_writes.lock() {
