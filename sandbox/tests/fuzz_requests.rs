@@ -52,6 +52,7 @@ fn state() -> Arc<ServerState> {
         // Audited, so the fuzzer also covers recording odd bodies.
         audit: Some(Default::default()),
         clock_skew_secs: 0,
+        faults: Default::default(),
     })
 }
 

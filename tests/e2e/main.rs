@@ -9,6 +9,7 @@ mod get_kubeconfig;
 mod krew;
 mod kube_client;
 mod lifecycle;
+mod move_verb;
 mod moving;
 mod rollout;
 mod sandbox_cli;

@@ -26,6 +26,7 @@ pub const REQUIRED_BINS: &[&str] = &[
     "kubectl-capi-delete",
     "kubectl-capi-rollout",
     "kubectl-capi-upgrade",
+    "kubectl-capi-move",
 ];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.

@@ -67,6 +67,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "kubectl-capi-rollout",
     "kubectl-capi-delete",
     "kubectl-capi-upgrade",
+    "kubectl-capi-move",
 ];
 
 /// Builds only the plugin binaries, saying first what a cold build costs.

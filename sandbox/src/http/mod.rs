@@ -5,6 +5,7 @@
 pub mod audit;
 mod auth;
 pub(crate) mod discovery;
+pub mod faults;
 pub mod metrics;
 pub mod negotiate;
 pub(crate) mod openapi;
@@ -73,6 +74,8 @@ pub struct ServerState {
     pub audit: Option<audit::Audit>,
     /// Seconds added to the Date header: simulates a server whose clock differs from the client's.
     pub clock_skew_secs: i64,
+    /// Faults a test injected.
+    pub faults: faults::Faults,
 }
 
 /// The client certificate chain of a connection (leaf first; empty when none was presented).

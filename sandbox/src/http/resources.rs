@@ -12,6 +12,7 @@ use http::request::Parts;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 
+use super::faults;
 use super::metrics::Labels;
 use super::negotiate::{self, Repr};
 use super::target::{Target, Verb, resolve};
@@ -71,6 +72,20 @@ pub(super) async fn serve(
             &query,
             repr,
         );
+    }
+    match st
+        .faults
+        .check(verb.rbac(), &target.def.plural, target.sub.as_str())
+    {
+        Some(faults::Effect::Fail) => {
+            return Err(ApiError::internal(format!(
+                "injected fault: {} of {} refused",
+                verb.rbac(),
+                target.def.plural
+            )));
+        }
+        Some(faults::Effect::Hang) => std::future::pending::<()>().await,
+        None => {}
     }
     let body = if verb.is_write() {
         read_body(body).await?

@@ -97,6 +97,7 @@ impl Workloads {
                     path_prefix: format!("/workload/{ns}/{name}"),
                     audit: None,
                     clock_skew_secs: 0,
+                    faults: Default::default(),
                 });
                 Workload { state, namespaces }
             })

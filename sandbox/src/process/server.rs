@@ -287,6 +287,7 @@ impl Sandbox {
             path_prefix: String::new(),
             audit: cfg.audit.then(Default::default),
             clock_skew_secs: cfg.clock_skew_secs,
+            faults: Default::default(),
         });
         if cfg.controllers {
             tasks.extend(crate::capi::spawn_all(

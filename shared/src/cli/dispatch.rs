@@ -22,6 +22,10 @@ pub const VERBS: &[(&str, &str)] = &[
         "Print, write or merge a workload cluster's kubeconfig (unique names, locked, atomic)",
     ),
     (
+        "move",
+        "Move clusters to another management cluster (one at a time if wanted), back them up and restore them",
+    ),
+    (
         "rollout",
         "Restart, pause, resume, follow, list and undo rollouts (topology-aware)",
     ),

@@ -342,6 +342,56 @@ impl Kube {
     }
 }
 
+impl Kube {
+    /// Lists every object whole (every field, managedFields included), following continue
+    /// tokens: what a move copies must be the object exactly as stored.
+    pub async fn list_values(
+        &self,
+        ar: &ApiResource,
+        ns: Option<&str>,
+        labels: Option<&str>,
+        page: u32,
+    ) -> Result<Vec<serde_json::Value>> {
+        let api = self.api(ar, ns);
+        let mut lp = ListParams::default().limit(page);
+        if let Some(l) = labels {
+            lp = lp.labels(l);
+        }
+        let what = format!("listing {}", ar.plural);
+        let request = kube::core::Request::new(api.resource_url());
+        let mut out = vec![];
+        loop {
+            let req = request
+                .list(&lp)
+                .map_err(|e| Error::Other(format!("{what}: {e}")))?;
+            let text = self.call(&what, self.client.request_text(req)).await?;
+            let mut page: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Error::Api(format!("{what}: cannot decode the answer: {e}")))?;
+            drop(text);
+            let next = page
+                .pointer("/metadata/continue")
+                .and_then(serde_json::Value::as_str)
+                .filter(|c| !c.is_empty())
+                .map(str::to_string);
+            if let Some(serde_json::Value::Array(items)) = page.get_mut("items").map(std::mem::take) {
+                // Items of a list carry neither apiVersion nor kind on every server.
+                out.extend(items.into_iter().map(|mut i| {
+                    if let Some(o) = i.as_object_mut() {
+                        o.entry("apiVersion")
+                            .or_insert_with(|| ar.api_version.clone().into());
+                        o.entry("kind").or_insert_with(|| ar.kind.clone().into());
+                    }
+                    i
+                }));
+            }
+            match next {
+                Some(c) => lp = lp.continue_token(&c),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
 /// Lean decoding of list items: only the metadata fields the plugins read.
 mod slim {
     use std::collections::BTreeMap;

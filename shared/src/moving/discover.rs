@@ -116,8 +116,8 @@ async fn list_all(
                 &t.plural,
             );
             let ns = if t.namespaced { namespace } else { None };
-            let (items, _) = kube.list_paged(&ar, ns, None, None, PAGE).await?;
-            Ok::<_, crate::Error>(items.iter().map(|o| (i, to_value(o))).collect::<Vec<_>>())
+            let items = kube.list_values(&ar, ns, None, PAGE).await?;
+            Ok::<_, crate::Error>(items.into_iter().map(|o| (i, o)).collect::<Vec<_>>())
         })
         .buffer_unordered(CONCURRENT_LISTS)
         .try_collect::<Vec<_>>()

@@ -46,12 +46,21 @@ impl MoveType {
         }
     }
 
+    /// The resource to read and write it with.
+    pub fn api_resource(&self) -> kube::core::ApiResource {
+        kube::core::ApiResource::from_gvk_with_plural(
+            &kube::core::GroupVersionKind::gvk(&self.group, &self.version, &self.kind),
+            &self.plural,
+        )
+    }
+
     /// Whether this is Cluster API's `Kind` in group `cluster.x-k8s.io`.
     pub fn is_core(&self, kind: &str) -> bool {
         self.group == "cluster.x-k8s.io" && self.kind == kind
     }
 
-    fn is_secret(&self) -> bool {
+    /// Whether this is the core Secret kind.
+    pub fn is_secret(&self) -> bool {
         self.group.is_empty() && self.kind == "Secret"
     }
 }

@@ -150,6 +150,19 @@ pub fn plan(g: &Graph, scope: &Scope) -> Result<Plan, PlanError> {
     })
 }
 
+/// Every object of the graph, in create order: a restore writes back all that was saved.
+pub fn everything(g: &Graph) -> Result<Plan, PlanError> {
+    let moved: BTreeSet<String> = g.nodes.keys().cloned().collect();
+    if moved.is_empty() {
+        return Err(PlanError::NothingToMove("the directory".into()));
+    }
+    Ok(Plan {
+        groups: groups(g, &moved),
+        keep_in_source: BTreeSet::new(),
+        left_behind: vec![],
+    })
+}
+
 /// The objects a move starts from.
 fn roots(g: &Graph, scope: &Scope) -> Result<Vec<String>, PlanError> {
     let global = g
@@ -240,7 +253,12 @@ fn keep_in_source(g: &Graph, scope: &Scope, moved: &BTreeSet<String>) -> BTreeSe
                 .into_iter()
                 .flatten()
                 .any(|c| !moved.contains(c));
-            n.namespace.is_none() || !scope.contains(n) || used_by_staying
+            // Also owned by something that stays (a template two Clusters share): deleting it
+            // here would take it from the one that stays.
+            let owned_by_staying = n
+                .all_owners()
+                .any(|o| g.nodes.contains_key(o) && !moved.contains(o));
+            n.namespace.is_none() || !scope.contains(n) || used_by_staying || owned_by_staying
         })
         .cloned()
         .collect();

@@ -3,15 +3,17 @@
 //! kind; the moved clusters are provisioned; nothing moved is paused by someone else (a pause
 //! carrying this tool's mark is its own, from an interrupted run, and is resumed).
 
-use std::collections::BTreeSet;
-
+use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 use super::graph::Graph;
+use super::kinds::Served;
 use super::plan::Plan;
 use crate::capi::labels::{PAUSED_ANNOTATION, PAUSED_BY_MOVE_ANNOTATION};
 use crate::capi::value::{annotation, s};
-use crate::upgrade::providers::Installed;
+use crate::client::Kube;
+use crate::error::{Error, Result};
+use crate::upgrade::providers::{INVENTORY_GROUP, Installed};
 use crate::version::Semver;
 
 /// One reason not to start.
@@ -40,12 +42,16 @@ pub enum Problem {
         target: String,
     },
     /// The target does not serve a kind that moves.
-    #[error("the target does not serve {kind} ({group}), which {count} moved object(s) are")]
+    #[error(
+        "the target does not serve {kind} ({group}/{version}), which {count} moved object(s) are: install its provider there, at a version serving {version}"
+    )]
     KindNotServed {
         /// Kind.
         kind: String,
         /// Group.
         group: String,
+        /// Version.
+        version: String,
         /// How many moved objects are of it.
         count: usize,
     },
@@ -63,6 +69,30 @@ pub enum Problem {
         /// `Cluster ns/name` or `ClusterClass ns/name`.
         object: String,
     },
+}
+
+/// The provider inventory of a management cluster (empty when it has none: then every provider
+/// of the other side is missing, which names what to install).
+pub async fn inventory(kube: &Kube) -> Result<Vec<Installed>> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(INVENTORY_GROUP, "v1alpha3", "Provider"),
+        "providers",
+    );
+    let items = match kube.list_values(&ar, None, None, 500).await {
+        Ok(items) => items,
+        Err(Error::NotFound(_)) => return Ok(vec![]),
+        Err(e) => return Err(e),
+    };
+    Ok(items
+        .iter()
+        .map(|v| Installed {
+            name: s(v, "/metadata/name").to_string(),
+            namespace: s(v, "/metadata/namespace").to_string(),
+            provider_type: s(v, "/type").to_string(),
+            provider_name: s(v, "/providerName").to_string(),
+            version: s(v, "/version").to_string(),
+        })
+        .collect())
 }
 
 /// Providers of the source missing or older in the target.
@@ -92,17 +122,24 @@ pub fn check_providers(source: &[Installed], target: &[Installed]) -> Vec<Proble
         .collect()
 }
 
-/// Moved kinds the target does not serve; `served` holds the target's (group, kind) pairs.
-pub fn check_served(g: &Graph, plan: &Plan, served: &BTreeSet<(String, String)>) -> Vec<Problem> {
-    let mut counts: std::collections::BTreeMap<(String, String), usize> = Default::default();
+/// Moved kinds the target does not serve at the version they are read in.
+pub fn check_served(g: &Graph, plan: &Plan, served: &Served) -> Vec<Problem> {
+    let mut counts: std::collections::BTreeMap<usize, usize> = Default::default();
     for u in plan.moved() {
-        let t = &g.types[g.nodes[u].ty];
-        *counts.entry((t.group.clone(), t.kind.clone())).or_default() += 1;
+        *counts.entry(g.nodes[u].ty).or_default() += 1;
     }
     counts
         .into_iter()
-        .filter(|(k, _)| !k.0.is_empty() && !served.contains(k))
-        .map(|((group, kind), count)| Problem::KindNotServed { kind, group, count })
+        .filter(|(ty, _)| served.get(&g.types[*ty]).is_none())
+        .map(|(ty, count)| {
+            let t = &g.types[ty];
+            Problem::KindNotServed {
+                kind: t.kind.clone(),
+                group: t.group.clone(),
+                version: t.version.clone(),
+                count,
+            }
+        })
         .collect()
 }
 
@@ -275,14 +312,27 @@ mod tests {
         let p = plan(&g, &Scope::Namespace("ns".into())).unwrap();
         assert!(check_not_paused(&g, &p).is_empty());
         assert!(check_provisioned(&g, &p).is_empty());
-        let served: BTreeSet<(String, String)> =
-            [("cluster.x-k8s.io".to_string(), "Cluster".to_string())].into();
+        let mut served = Served::from_crds(&[
+            json!({"spec": {"group": "cluster.x-k8s.io", "scope": "Namespaced",
+            "names": {"kind": "Cluster", "plural": "clusters"},
+            "versions": [{"name": "v1beta2", "served": true, "subresources": {"status": {}}}]}}),
+        ]);
+        served.0.insert(
+            ("cluster.x-k8s.io".into(), "v1beta1".into(), "Machine".into()),
+            crate::moving::kinds::ServedKind {
+                plural: "machines".into(),
+                namespaced: true,
+                status: true,
+            },
+        );
         assert_eq!(
             check_served(&g, &p, &served)
                 .iter()
                 .map(ToString::to_string)
                 .collect::<Vec<_>>(),
-            ["the target does not serve Machine (cluster.x-k8s.io), which 1 moved object(s) are"]
+            [
+                "the target does not serve Machine (cluster.x-k8s.io/v1beta2), which 1 moved object(s) are: install its provider there, at a version serving v1beta2"
+            ]
         );
     }
 }

@@ -231,3 +231,35 @@ fn soft_ownership_links_secrets_classes_and_bindings_by_name() {
     assert_eq!(g.nodes["a"].soft_owners, ["cc".to_string()].into());
     assert!(g.nodes["users-own"].soft_owners.is_empty());
 }
+
+#[test]
+fn a_template_two_clusters_share_is_copied_and_kept_when_one_moves() {
+    let g = Graph::build(
+        types(),
+        vec![
+            o("Cluster", "ns1", "a", &[], json!({})),
+            o("Cluster", "ns1", "b", &[], json!({})),
+            o(
+                "DevMachineTemplate",
+                "ns1",
+                "shared-tpl",
+                &[("Cluster", "a"), ("Cluster", "b")],
+                json!({}),
+            ),
+            o(
+                "DevMachineTemplate",
+                "ns1",
+                "a-only",
+                &[("Cluster", "a")],
+                json!({}),
+            ),
+        ],
+    );
+    let scope = Scope::Clusters {
+        namespace: "ns1".into(),
+        names: vec!["a".into()],
+    };
+    let p = plan(&g, &scope).unwrap();
+    assert_eq!(moved(&p), ["a", "a-only", "shared-tpl"].into());
+    assert_eq!(p.keep_in_source, ["shared-tpl".to_string()].into());
+}
