@@ -303,18 +303,19 @@ impl Kit {
         .map(|_| ())
     }
 
-    /// Makes the Cluster an owner (not the controller) of a template an object references, as
-    /// the MachineDeployment, MachineSet and KubeadmControlPlane controllers do: the template
-    /// then goes with its Cluster (garbage collection, `move`).
-    pub fn own_template(&self, r: &ObjRef, ns: &str, cluster: &Value) -> SimResult<()> {
+    /// Makes `owner` (a Cluster or ClusterClass) an owner, not the controller, of a template it
+    /// or one of its objects references, as the MachineDeployment, MachineSet,
+    /// KubeadmControlPlane and ClusterClass controllers do: the template then goes with it
+    /// (garbage collection, `move`).
+    pub fn own_template(&self, r: &ObjRef, ns: &str, owner: &Value) -> SimResult<()> {
         let Some(def) = self
             .def_of(&r.group, &r.kind)
             .filter(|_| r.kind.ends_with("Template"))
         else {
             return Ok(());
         };
-        let uid = s(cluster, "/metadata/uid").to_string();
-        let owner = owner_ref(cluster, false);
+        let uid = s(owner, "/metadata/uid").to_string();
+        let owner = owner_ref(owner, false);
         self.mutate(&def, ns, &r.name, Sub::Main, |o| {
             let mut refs: Vec<Value> = o
                 .pointer("/metadata/ownerReferences")

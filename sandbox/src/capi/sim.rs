@@ -31,6 +31,8 @@ pub enum Work {
     Machine(String, String),
     /// A MachineHealthCheck.
     Mhc(String, String),
+    /// A ClusterClass (it owns the templates it names).
+    Class(String, String),
 }
 
 /// The simulator: the reconcilers' context, the work queue and the failing work.
@@ -81,6 +83,7 @@ impl Sim {
             Work::Mp(ns, n) => mp::reconcile(&mut self.ctx, ns, n),
             Work::Machine(ns, n) => machine::reconcile(&mut self.ctx, ns, n),
             Work::Mhc(ns, n) => mhc::reconcile(&mut self.ctx, ns, n),
+            Work::Class(ns, n) => super::topology::reconcile_class(&mut self.ctx, ns, n),
         }
     }
 }
@@ -162,6 +165,7 @@ impl Controller for Sim {
             (super::kit::Kind::MachinePool, Work::Mp),
             (super::kit::Kind::Machine, Work::Machine),
             (super::kit::Kind::MachineHealthCheck, Work::Mhc),
+            (super::kit::Kind::ClusterClass, Work::Class),
         ] {
             let Some(def) = self.ctx.kit.def(kind) else {
                 continue;
@@ -239,6 +243,7 @@ impl Controller for Sim {
             "cluster.x-k8s.io/machinepools" => self.enqueue(Work::Mp(ns, name)),
             "cluster.x-k8s.io/machinehealthchecks" => self.enqueue(Work::Mhc(ns, name)),
             "cluster.x-k8s.io/clusterclasses" => {
+                self.enqueue(Work::Class(ns.clone(), name));
                 for c in self.ctx.kit.list(super::kit::Kind::Cluster, &ns, "") {
                     self.enqueue(Work::Cluster(ns.clone(), s(&c, "/metadata/name").to_string()));
                 }

@@ -196,6 +196,45 @@ fn instantiate(
     })
 }
 
+/// Reconciles a ClusterClass as Cluster API's ClusterClass controller does for its references:
+/// the class becomes an owner (not the controller) of every template it names, so the
+/// templates go with it (garbage collection, `move`). A paused class is left alone.
+pub fn reconcile_class(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
+    let Some(class) = sim.kit.get(Kind::ClusterClass, ns, name) else {
+        return Ok(Action::AwaitChange);
+    };
+    if super::machine::cluster_paused(Some(&class)) || class.pointer("/metadata/deletionTimestamp").is_some()
+    {
+        return Ok(Action::AwaitChange);
+    }
+    for r in class_templates(&class) {
+        sim.kit.own_template(&r, ns, &class)?;
+    }
+    Ok(Action::AwaitChange)
+}
+
+/// Every template a ClusterClass names: infrastructure, control plane (and its machines'
+/// infrastructure), and each MachineDeployment and MachinePool class's bootstrap and
+/// infrastructure templates.
+fn class_templates(class: &Value) -> Vec<ObjRef> {
+    let spec = class.get("spec").cloned().unwrap_or(Value::Null);
+    let mut out: Vec<ObjRef> = [
+        "/infrastructure",
+        "/controlPlane",
+        "/controlPlane/machineInfrastructure",
+    ]
+    .iter()
+    .filter_map(|p| spec.pointer(p).and_then(template_ref))
+    .collect();
+    for p in ["/workers/machineDeployments", "/workers/machinePools"] {
+        for c in spec.pointer(p).and_then(Value::as_array).into_iter().flatten() {
+            let (boot, infra) = md_class_refs(c);
+            out.extend(boot.into_iter().chain(infra));
+        }
+    }
+    out
+}
+
 /// Reconciles a topology; returns when to look again. Errors are reported by
 /// [`reconciled_condition`].
 pub fn reconcile(sim: &mut Ctx, cluster: &Value) -> SimResult {

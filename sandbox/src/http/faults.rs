@@ -46,6 +46,15 @@ impl Faults {
         }
     }
 
+    /// How many requests the faults have failed or held so far (a test waits for this before
+    /// killing a client it holds).
+    pub fn bitten(&self) -> usize {
+        self.0
+            .lock()
+            .map(|v| v.iter().map(|(f, seen)| seen.saturating_sub(f.after)).sum())
+            .unwrap_or(0)
+    }
+
     /// The effect on a request, counting it.
     pub(crate) fn check(&self, verb: &str, resource: &str, subresource: &str) -> Option<Effect> {
         if !subresource.is_empty() {
@@ -82,6 +91,7 @@ mod tests {
         assert_eq!(f.check("create", "machines", "status"), None);
         assert_eq!(f.check("create", "machines", ""), None);
         assert_eq!(f.check("create", "machines", ""), Some(Effect::Fail));
+        assert_eq!(f.bitten(), 1);
         f.clear();
         assert_eq!(f.check("create", "machines", ""), None);
     }
