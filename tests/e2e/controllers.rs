@@ -930,3 +930,42 @@ fn a_huge_count_set_back_stops_within_a_few_steps() {
         "bounded steps, re-reading the spec: saw {most} Machines"
     );
 }
+
+/// After a move between two sandboxes with controllers, the target's carry on (the clusters
+/// stay Available, a scale-up is served there) and the source's have nothing left to touch.
+#[test]
+fn after_a_move_the_targets_controllers_carry_on() {
+    let src = demo();
+    let dst = live(Generation::V1beta2);
+    let o = src.capi(&[
+        "move",
+        "-n",
+        "default",
+        "--to-kubeconfig",
+        dst.kubeconfig.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(items(&src, &["clusters.cluster.x-k8s.io"]).is_empty());
+    assert!(items(&src, &["machines.cluster.x-k8s.io"]).is_empty());
+    wait_condition(&dst, &["cluster/demo", "cluster/edge"], "Available");
+    let before = machines(&dst, "cluster.x-k8s.io/cluster-name=edge").len();
+    dst.kubectl()
+        .args([
+            "patch",
+            "machinedeployment",
+            "edge-md-0",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"replicas":3}}"#,
+        ])
+        .ok();
+    assert!(
+        eventually(WAIT, || machines(&dst, "cluster.x-k8s.io/cluster-name=edge")
+            .len()
+            == before + 1),
+        "the target's controllers did not scale edge-md-0"
+    );
+    wait_condition(&dst, &["cluster/edge"], "Available");
+    // Meanwhile the source's controllers created nothing again.
+    assert!(items(&src, &["machines.cluster.x-k8s.io"]).is_empty());
+}

@@ -812,3 +812,180 @@ fn bad_flags_and_unreachable_targets_are_named() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent/kubeconfig"), "{}", stderr(&o));
 }
+
+capi_e2e::on_both_backends! {
+/// There and back again: from a sandbox to `backend` and from there to a fresh sandbox, with a
+/// server-side apply manager's fields kept, statuses written and every owner re-pointed.
+fn a_move_there_and_back_keeps_statuses_owners_and_field_managers(backend) {
+    let (src, mid, end) = (TestCluster::start(), TestCluster::on(backend), TestCluster::start());
+    src.load(&ClusterSpec::new("a", "prod", 1, 2));
+    // A field owned through server-side apply, as the topology controller owns its fields.
+    src.kubectl()
+        .args(["apply", "--server-side", "--field-manager=capi-topology", "-f", "-"])
+        .stdin_str("apiVersion: cluster.x-k8s.io/v1beta2\nkind: Cluster\nmetadata: {name: a, namespace: prod, labels: {owned-by: topology}}\n");
+    let before = describe(&src, "prod", "a");
+    for (from, to) in [(&src, &mid), (&mid, &end)] {
+        let o = run_move(from, &["-n", "prod", "--to-kubeconfig", kubeconfig(to)]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_owners_resolve(to, "prod");
+        assert!(names(from, "machines.cluster.x-k8s.io", "prod").is_empty());
+        let c = to.get_json(&["clusters.cluster.x-k8s.io", "a", "-n", "prod", "-o", "json", "--show-managed-fields"]);
+        let managers: Vec<(&str, &str)> = c["metadata"]["managedFields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["manager"].as_str().unwrap(), m["operation"].as_str().unwrap()))
+            .collect();
+        assert!(managers.contains(&("capi-topology", "Apply")), "{managers:?}");
+        // The move's own entry, if any, is what resuming left: an emptied annotations map.
+        for m in c["metadata"]["managedFields"].as_array().unwrap() {
+            if m["manager"] == "kubectl-capi-move" {
+                assert_eq!(m["fieldsV1"], serde_json::json!({"f:metadata": {"f:annotations": {}}}), "the move took fields over: {m}");
+            }
+        }
+        for m in items(to, "machines.cluster.x-k8s.io", "prod") {
+            assert!(m["status"]["nodeRef"].is_object(), "status not restored: {m}");
+        }
+    }
+    assert_eq!(describe(&end, "prod", "a"), before);
+}
+}
+
+#[test]
+fn block_move_annotations_are_waited_for_under_one_timeout() {
+    use std::io::BufRead;
+    let (src, dst) = (TestCluster::start(), TestCluster::start());
+    src.load(&ClusterSpec::new("a", "prod", 1, 2));
+    let dms = names(&src, "devmachines.infrastructure.cluster.x-k8s.io", "prod");
+    for dm in &dms[..2] {
+        src.kubectl()
+            .args([
+                "annotate",
+                "devmachines.infrastructure.cluster.x-k8s.io",
+                dm,
+                "-n",
+                "prod",
+                "clusterctl.cluster.x-k8s.io/block-move=",
+            ])
+            .ok();
+    }
+    // Never released: exit 3 naming both, rolled back.
+    let o = run_move(
+        &src,
+        &[
+            "-n",
+            "prod",
+            "--to-kubeconfig",
+            kubeconfig(&dst),
+            "--timeout",
+            "2s",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("waiting up to 2s for 2 object(s)"), "{err}");
+    for dm in &dms[..2] {
+        assert!(err.contains(&format!("DevMachine prod/{dm}")), "{err}");
+    }
+    assert!(err.contains("rolled back"), "{err}");
+    assert_eq!(marked(&src, "prod"), 0);
+    // Released while the move waits: it goes on.
+    let mut c = src
+        .plugin("kubectl-capi-move")
+        .args(["-n", "prod", "--to-kubeconfig", kubeconfig(&dst)])
+        .0;
+    c.stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let mut lines = std::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let waiting = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("waiting up to"));
+    assert!(waiting.is_some(), "the move did not wait");
+    for dm in &dms[..2] {
+        src.kubectl()
+            .args([
+                "annotate",
+                "devmachines.infrastructure.cluster.x-k8s.io",
+                dm,
+                "-n",
+                "prod",
+                "clusterctl.cluster.x-k8s.io/block-move-",
+            ])
+            .ok();
+    }
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(child.wait().unwrap().success(), "{rest:?}");
+    assert_eq!(
+        names(&dst, "devmachines.infrastructure.cluster.x-k8s.io", "prod"),
+        dms
+    );
+}
+
+/// The real clusterctl (built with the real API server's tools, hence the name's filter).
+fn clusterctl(sb: &TestCluster, args: &[&str]) -> std::process::Output {
+    let mut c = std::process::Command::new(capi_e2e::realstack_bin().join("clusterctl"));
+    c.args(args).args(["--kubeconfig", kubeconfig(sb)]);
+    sb.env(&mut c);
+    c.output().unwrap()
+}
+
+/// Objects moved by either tool are interchangeable: a real `clusterctl move --to-directory`
+/// backup restores with ours, and what ours moved, clusterctl moves on.
+#[test]
+fn clusterctl_interchange_on_real_apiserver_toolchain() {
+    let src = TestCluster::start();
+    src.load(&ClusterSpec::new("a", "prod", 1, 2));
+    let before = describe(&src, "prod", "a");
+    let dir = src.dir.path().join("clusterctl-made");
+    std::fs::create_dir(&dir).unwrap();
+    let o = clusterctl(
+        &src,
+        &["move", "-n", "prod", "--to-directory", dir.to_str().unwrap()],
+    );
+    assert!(
+        o.status.success(),
+        "clusterctl move --to-directory: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(std::fs::read_dir(&dir).unwrap().count() > 10);
+    // Ours restores clusterctl's backup.
+    let restored = TestCluster::start();
+    let o = run_move(&restored, &["--from-directory", dir.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_owners_resolve(&restored, "prod");
+    assert_eq!(describe(&restored, "prod", "a"), before);
+    // Ours moves it on, then clusterctl moves what ours moved.
+    let (ours, theirs) = (TestCluster::start(), TestCluster::start());
+    let o = run_move(&restored, &["-n", "prod", "--to-kubeconfig", kubeconfig(&ours)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(describe(&ours, "prod", "a"), before);
+    let o = clusterctl(
+        &ours,
+        &["move", "-n", "prod", "--to-kubeconfig", kubeconfig(&theirs)],
+    );
+    assert!(
+        o.status.success(),
+        "clusterctl move: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    assert!(names(&ours, "machines.cluster.x-k8s.io", "prod").is_empty());
+    assert_owners_resolve(&theirs, "prod");
+    // clusterctl writes no statuses, so only the tree's objects are the same.
+    let tree = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip(1)
+            .map(|l| l.split("  ").next().unwrap_or("").trim_end().to_string())
+            .filter(|l| !l.is_empty() && !l.starts_with("Kubernetes versions"))
+            .collect()
+    };
+    assert_eq!(tree(&describe(&theirs, "prod", "a")), tree(&before));
+    assert!(
+        items(&theirs, "machines.cluster.x-k8s.io", "prod")
+            .iter()
+            .all(|m| m["status"]["nodeRef"].is_null())
+    );
+}

@@ -340,7 +340,14 @@ fn bench(which: &[String]) -> Result<(), TaskError> {
     let mut c = cargo();
     c.args(["build", "--release", "-p", "capi-bench"]);
     run(c, "building the benchmarks")?;
-    let all = ["sandbox", "describe", "controllers", "upgrade", "clusterctl"];
+    let all = [
+        "sandbox",
+        "describe",
+        "controllers",
+        "upgrade",
+        "clusterctl",
+        "move",
+    ];
     let chosen: Vec<&str> = if which.is_empty() {
         all.to_vec()
     } else {
@@ -522,7 +529,7 @@ fn main() -> ExitCode {
         Some("crd-structure") => xtask::crd_structure::task(&root(), &args[1..]),
         Some("install") => install(&args[1..]),
         Some("layers") => xtask::layers::task(&root()),
-        _ => Err("usage: cargo xtask demo | demo-stop | install [--dir DIR] | test [cargo test args] | bench [sandbox|describe|controllers|upgrade|clusterctl] | realstack build|start|stop | crd-structure [--from DIR] [--check] | layers | release".into()),
+        _ => Err("usage: cargo xtask demo | demo-stop | install [--dir DIR] | test [cargo test args] | bench [sandbox|describe|controllers|upgrade|clusterctl|move] | realstack build|start|stop | crd-structure [--from DIR] [--check] | layers | release".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -231,12 +231,16 @@ pub async fn run(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Resul
         ..Default::default()
     };
     let mut copied = Copied::default();
+    if let Err(e) = interruptible(wait_block_move(source, &first, opts.timeout)).await {
+        return Err(undo(source, dest, &pausables, &copied, resumed_earlier_move, e).await);
+    }
+    // The copy works from a fresh read; the first one's objects are not needed any more.
+    drop(first);
     let fresh = match interruptible(prepare_and_copy(
         source,
         dest,
         served.as_ref(),
         opts,
-        &first,
         &mut copied,
         &mut summary,
     ))
@@ -260,18 +264,16 @@ pub async fn run(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Resul
     Ok(summary)
 }
 
-/// After the pause: waits for block-move annotations, reads the source again (the copies must
-/// carry the pause and what changed before it), then copies or saves.
+/// After the pause and the block-move wait: reads the source again (the copies must carry the
+/// pause and what changed before it), then copies or saves.
 async fn prepare_and_copy(
     source: &Kube,
     dest: &Destination<'_>,
     served: Option<&Served>,
     opts: &Options,
-    first: &Snapshot,
     copied: &mut Copied,
     summary: &mut Summary,
 ) -> Result<Snapshot> {
-    wait_block_move(source, first, opts.timeout).await?;
     let fresh = snapshot(source, &opts.scope).await?;
     check_left_behind(&fresh, opts.allow_left_behind)?;
     summary.objects = fresh.plan.moved().count();
@@ -362,9 +364,12 @@ async fn undo(
                 "deleted the {n} object(s) this move created in the target"
             )),
             Err(re) => {
-                return Error::Other(format!(
-                    "{e}\nthe rollback failed too: {re}\nnothing was deleted from the source; run the same command again to finish the move, or again after fixing the target"
-                ));
+                return noted(
+                    e,
+                    format!(
+                        "the rollback failed too: {re}\nnothing was deleted from the source; run the same command again to finish the move, or again after fixing the target"
+                    ),
+                );
             }
         }
     }
@@ -377,20 +382,34 @@ async fn undo(
             "resuming the source failed ({re}): run the same command again, or resume them by hand"
         )),
     }
-    Error::Other(format!(
-        "{e}\nrolled back: {}; nothing was deleted from the source",
-        done.join(", ")
-    ))
+    noted(
+        e,
+        format!(
+            "rolled back: {}; nothing was deleted from the source",
+            done.join(", ")
+        ),
+    )
+}
+
+/// `e` with a line about what was done since; a timeout stays one (exit code 3).
+fn noted(e: Error, note: String) -> Error {
+    match e {
+        Error::Timeout(m) => Error::Timeout(format!("{m}\n{note}")),
+        other => Error::Other(format!("{other}\n{note}")),
+    }
 }
 
 /// Deletes from the source, then resumes the target (and what stays in the source).
 async fn finish_move(source: &Kube, target: &Kube, s: &Snapshot, summary: &mut Summary) -> Result<()> {
     for group in deletion_order(&s.plan) {
-        let n = interruptible(delete_group(source, &s.graph, &group)).await.map_err(|e| {
-            Error::Other(format!(
-                "{e}\nevery object is in the target already (its Clusters paused); run the same command again to finish the move"
-            ))
-        })?;
+        let n = interruptible(delete_group(source, &s.graph, &group))
+            .await
+            .map_err(|e| {
+                noted(
+                    e,
+                    "every object is in the target already (its Clusters paused); run the same command again to finish the move".into(),
+                )
+            })?;
         summary.deleted_from_source += n;
     }
     progress(&format!(
