@@ -175,16 +175,31 @@ async fn interruptible<T>(fut: impl Future<Output = Result<T>>) -> Result<T> {
     }
 }
 
-/// Moves into a cluster or saves into a directory.
-pub async fn run(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Result<Summary> {
-    let started = Instant::now();
+/// What the checks before the pause found.
+struct Ready {
+    first: Snapshot,
+    served: Option<Served>,
+    pausables: Vec<Pausable>,
+    /// The mark of an interrupted earlier run of this move, if any.
+    earlier: Option<String>,
+}
+
+/// How a move starts: ready to pause, or already finished (an interrupted move whose source
+/// part is gone).
+enum Start {
+    Ready(Box<Ready>),
+    Finished(Summary),
+}
+
+/// Discovery, plan and preflight: everything before the pause, refusing on any problem.
+async fn get_ready(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Result<Start> {
     let first = match snapshot(source, &opts.scope).await {
         Ok(s) => s,
         Err(e) => {
             if let Destination::Cluster(t) = dest
                 && let Some(summary) = finish_in_target(source, t, &opts.scope).await?
             {
-                return Ok(summary);
+                return Ok(Start::Finished(summary));
             }
             return Err(e);
         }
@@ -212,7 +227,28 @@ pub async fn run(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Resul
     }
     let pausables = Pausable::of(&first.graph, first.plan.moved());
     let earlier = pause::existing_mark(first.plan.moved().map(|u| &first.graph.nodes[u]));
-    let resumed_earlier_move = earlier.is_some();
+    Ok(Start::Ready(Box::new(Ready {
+        first,
+        served,
+        pausables,
+        earlier,
+    })))
+}
+
+/// Moves into a cluster or saves into a directory.
+pub async fn run(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Result<Summary> {
+    let started = Instant::now();
+    let ready = match get_ready(source, dest, opts).await? {
+        Start::Ready(r) => *r,
+        Start::Finished(summary) => return Ok(summary),
+    };
+    let Ready {
+        first,
+        served,
+        pausables,
+        earlier,
+    } = ready;
+    let resumed = earlier.is_some();
     let mark = earlier.unwrap_or_else(pause::new_move_id);
     progress(&format!(
         "plan: {} object(s) in {} step(s); pausing {} Cluster(s)/ClusterClass(es) in the source (move {mark})",
@@ -220,34 +256,29 @@ pub async fn run(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Resul
         first.plan.groups.len(),
         pausables.len()
     ));
-    pause::set(source, &pausables, Some(&mark)).await?;
     let mut summary = Summary {
         api_version: super::report::API_VERSION,
         kind: "MoveResult",
         source: context_of(source),
         target: dest.describe(),
         move_id: mark.clone(),
-        resumed_earlier_move,
+        resumed_earlier_move: resumed,
         ..Default::default()
     };
     let mut copied = Copied::default();
-    if let Err(e) = interruptible(wait_block_move(source, &first, opts.timeout)).await {
-        return Err(undo(source, dest, &pausables, &copied, resumed_earlier_move, e).await);
+    let paused = async {
+        pause::set(source, &pausables, Some(&mark)).await?;
+        wait_block_move(source, &first, opts.timeout).await
+    };
+    if let Err(e) = interruptible(paused).await {
+        return Err(undo(source, dest, &pausables, &copied, resumed, e).await);
     }
     // The copy works from a fresh read; the first one's objects are not needed any more.
     drop(first);
-    let fresh = match interruptible(prepare_and_copy(
-        source,
-        dest,
-        served.as_ref(),
-        opts,
-        &mut copied,
-        &mut summary,
-    ))
-    .await
-    {
+    let copy = prepare_and_copy(source, dest, served.as_ref(), opts, &mut copied, &mut summary);
+    let fresh = match interruptible(copy).await {
         Ok(s) => s,
-        Err(e) => return Err(undo(source, dest, &pausables, &copied, resumed_earlier_move, e).await),
+        Err(e) => return Err(undo(source, dest, &pausables, &copied, resumed, e).await),
     };
     match dest {
         Destination::Cluster(t) => finish_move(source, t, &fresh, &mut summary).await?,
