@@ -710,8 +710,14 @@ fn a_backup_restores_into_a_fresh_sandbox_as_it_was() {
     assert!(stderr(&o).contains("is not empty"), "{}", stderr(&o));
     let o = run_move(&src, &["-n", "prod", "--to-directory", d, "--overwrite"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    // Restore into a fresh sandbox: the same cluster, resumed.
+    // Restore into a fresh sandbox: the plan first (nothing written), then the same cluster, resumed.
     let fresh = TestCluster::start();
+    let plan = stdout(&run_move(&fresh, &["--from-directory", d, "--dry-run"]));
+    assert!(
+        plan.starts_with(&format!("Move plan: {} object(s)", listed.len())),
+        "{plan}"
+    );
+    assert!(names(&fresh, "clusters.cluster.x-k8s.io", "prod").is_empty());
     let o = run_move(&fresh, &["--from-directory", d]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(describe(&fresh, "prod", "a"), before);
@@ -988,4 +994,40 @@ fn clusterctl_interchange_on_real_apiserver_toolchain() {
             .iter()
             .all(|m| m["status"]["nodeRef"].is_null())
     );
+}
+
+#[test]
+fn ctrl_c_while_copying_rolls_back() {
+    let (src, dst) = (TestCluster::start(), TestCluster::start());
+    src.load(&ClusterSpec::new("a", "prod", 1, 2));
+    dst.sandbox().state.faults.inject(fault(
+        "create",
+        "machines",
+        1,
+        capi_sandbox::http::faults::Effect::Hang,
+    ));
+    let mut c = src
+        .plugin("kubectl-capi-move")
+        .args(["-n", "prod", "--to-kubeconfig", kubeconfig(&dst)])
+        .0;
+    c.stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let child = c.spawn().unwrap();
+    let held = capi_e2e::eventually(std::time::Duration::from_secs(60), || {
+        dst.sandbox().state.faults.bitten() > 0
+    });
+    assert!(held, "the move never reached the held request");
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("interrupted (Ctrl-C)") && err.contains("rolled back"),
+        "{err}"
+    );
+    assert!(names(&dst, "clusters.cluster.x-k8s.io", "prod").is_empty());
+    assert_eq!(marked(&src, "prod"), 0);
 }

@@ -204,6 +204,11 @@ async fn get_ready(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Res
             return Err(e);
         }
     };
+    progress(&format!(
+        "discovered {} object(s) of {} kind(s)",
+        first.graph.nodes.len(),
+        first.graph.types.len()
+    ));
     check_left_behind(&first, opts.allow_left_behind)?;
     let served = match dest {
         Destination::Cluster(t) => Some(Served::read(t).await?),
