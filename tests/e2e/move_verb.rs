@@ -1031,3 +1031,25 @@ fn ctrl_c_while_copying_rolls_back() {
     assert!(names(&dst, "clusters.cluster.x-k8s.io", "prod").is_empty());
     assert_eq!(marked(&src, "prod"), 0);
 }
+
+#[test]
+fn a_v1beta1_management_cluster_moves_too() {
+    use capi_sandbox::api::crds::Generation;
+    let on = || {
+        capi_e2e::TestCluster::with(capi_e2e::Opts {
+            generation: Generation::V1beta1,
+            ..Default::default()
+        })
+    };
+    let (src, dst) = (on(), on());
+    let mut spec = ClusterSpec::new("old", "legacy", 1, 2);
+    spec.generation = Generation::V1beta1;
+    src.load(&spec);
+    let before = describe(&src, "legacy", "old");
+    let o = run_move(&src, &["-n", "legacy", "--to-kubeconfig", kubeconfig(&dst)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(names(&dst, "machines.cluster.x-k8s.io", "legacy").len(), 3);
+    assert!(names(&src, "machines.cluster.x-k8s.io", "legacy").is_empty());
+    assert_owners_resolve(&dst, "legacy");
+    assert_eq!(describe(&dst, "legacy", "old"), before);
+}

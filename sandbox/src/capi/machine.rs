@@ -348,6 +348,15 @@ impl<'a> MachinePass<'a> {
     }
 }
 
+/// The bootstrap data Secret of a KubeadmConfig, as the kubeadm bootstrap provider writes it:
+/// named after the config, owned by it, labelled with the cluster.
+pub fn bootstrap_secret(ns: &str, name: &str, cluster: &str, owner: Value) -> Value {
+    let data = format!("## bootstrap data of {name} (simulated by capi-sandbox)\n#cloud-config\n");
+    json!({"apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
+        "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cluster}, "ownerReferences": [owner]},
+        "data": {"value": B64.encode(data), "format": B64.encode("cloud-config")}})
+}
+
 fn write_bootstrap(
     sim: &Ctx,
     def: &crate::api::resource::ResourceDef,
@@ -361,10 +370,7 @@ fn write_bootstrap(
     if let Some(sdef) = kit.def(Kind::Secret)
         && kit.get_def(&sdef, &ns, &bname).is_none()
     {
-        let data = format!("## bootstrap data of {bname} (simulated by capi-sandbox)\n#cloud-config\n");
-        let secret = json!({"apiVersion": "v1", "kind": "Secret", "type": SECRET_TYPE,
-                "metadata": {"name": bname, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cluster}, "ownerReferences": [owner_ref(b, true)]},
-                "data": {"value": B64.encode(data), "format": B64.encode("cloud-config")}});
+        let secret = bootstrap_secret(&ns, &bname, cluster, owner_ref(b, true));
         kit.create(&sdef, &ns, secret, None)?;
     }
     kit.mutate(def, &ns, &bname, Sub::Status, |o| {

@@ -127,7 +127,7 @@ impl Gen<'_> {
             "apiVersion": core, "kind": "Machine",
             "metadata": self.meta(name, labels.clone(), Some(owner)),
             "spec": {"clusterName": s.name, "version": s.version, "providerID": provider_id, "failureDomain": failure_domain,
-                "bootstrap": {"configRef": self.reference("bootstrap.cluster.x-k8s.io", "KubeadmConfig", name), "dataSecretName": format!("{name}-bootstrap")},
+                "bootstrap": {"configRef": self.reference("bootstrap.cluster.x-k8s.io", "KubeadmConfig", name), "dataSecretName": name},
                 "infrastructureRef": self.reference("infrastructure.cluster.x-k8s.io", "DevMachine", name)}
         });
         let node_msg = "* NodeHealthy: Node not ready (kubelet stopped posting node status)";
@@ -182,9 +182,9 @@ impl Gen<'_> {
         );
         let kc = json!({"apiVersion": boot, "kind": "KubeadmConfig", "metadata": self.meta(name, labels, Some(owner)), "spec": {"format": "cloud-config"}});
         let kc_status = if self.v2() {
-            json!({"dataSecretName": format!("{name}-bootstrap"), "initialization": {"dataSecretCreated": true}, "conditions": [cond("Ready", true, "Ready", "NotReady", "")]})
+            json!({"dataSecretName": name, "initialization": {"dataSecretCreated": true}, "conditions": [cond("Ready", true, "Ready", "NotReady", "")]})
         } else {
-            json!({"dataSecretName": format!("{name}-bootstrap"), "ready": true, "conditions": [v1_cond("Ready", true, "", "")]})
+            json!({"dataSecretName": name, "ready": true, "conditions": [v1_cond("Ready", true, "", "")]})
         };
         self.push(
             "bootstrap.cluster.x-k8s.io",
@@ -192,6 +192,11 @@ impl Gen<'_> {
             kc,
             Some(kc_status),
         );
+        // Its bootstrap data, named after it and owned by it (the owner's uid is filled in
+        // at load time).
+        let owner = json!({"apiVersion": boot, "kind": "KubeadmConfig", "name": name, "uid": "", "controller": true, "blockOwnerDeletion": true});
+        let secret = crate::capi::machine::bootstrap_secret(&s.namespace, name, &s.name, owner);
+        self.push("", "secrets", secret, None);
     }
 
     fn counters(&self, replicas: usize, ready: usize) -> Value {
