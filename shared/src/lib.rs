@@ -30,6 +30,7 @@ pub mod output;
 
 // One module per verb's logic.
 pub mod deletion;
+pub mod diagnose;
 pub mod fleet;
 pub mod generate;
 pub mod moving;

@@ -5,6 +5,7 @@ mod clusterctl;
 mod conformance;
 mod controllers;
 mod describe;
+mod diagnose;
 mod get_kubeconfig;
 mod krew;
 mod kube_client;

@@ -27,6 +27,7 @@ pub const REQUIRED_BINS: &[&str] = &[
     "kubectl-capi-rollout",
     "kubectl-capi-upgrade",
     "kubectl-capi-move",
+    "kubectl-capi-diagnose",
 ];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.

@@ -68,6 +68,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "kubectl-capi-delete",
     "kubectl-capi-upgrade",
     "kubectl-capi-move",
+    "kubectl-capi-diagnose",
 ];
 
 /// Builds only the plugin binaries, saying first what a cold build costs.

@@ -14,6 +14,10 @@ pub const VERBS: &[(&str, &str)] = &[
         "Delete a cluster, and show what blocks it while it goes",
     ),
     (
+        "diagnose",
+        "Say why a cluster is stuck, which object holds it, and what to do",
+    ),
+    (
         "generate",
         "Render a cluster template with clusterctl's variables, ready for kubectl apply",
     ),

@@ -1,0 +1,315 @@
+//! `kubectl capi diagnose` through the real kubectl: stuck states made on fixture clusters (their
+//! conditions and fields set as Cluster API's controllers would leave them), each found once, at
+//! its root object, with its evidence, chain and exit code.
+
+use capi_e2e::{TestCluster, stderr, stdout};
+use capi_sandbox::process::fixtures::ClusterSpec;
+use serde_json::{Value, json};
+
+/// Sets (or adds) a condition on an object's status.
+fn set_condition(sb: &TestCluster, resource: &str, ns: &str, name: &str, cond: Value) {
+    let mut o = sb.get_json(&[resource, name, "-n", ns, "-o", "json"]);
+    let list = o["status"]["conditions"].as_array_mut().expect("conditions");
+    list.retain(|c| c["type"] != cond["type"]);
+    list.push(cond);
+    sb.kubectl()
+        .args(["replace", "--subresource=status", "-f", "-"])
+        .stdin_str(&o.to_string());
+}
+
+fn cond(t: &str, status: &str, reason: &str, message: &str) -> Value {
+    json!({"type": t, "status": status, "reason": reason, "message": message, "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1})
+}
+
+fn diagnose_json(sb: &TestCluster, name: &str) -> (Option<i32>, Value) {
+    let o = sb.capi(&["diagnose", "cluster", name, "-n", "prod", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    (o.status.code(), doc["clusters"][0].clone())
+}
+
+fn signatures(r: &Value) -> Vec<String> {
+    r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["signature"].as_str().unwrap(),
+                f["object"]["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn cluster() -> TestCluster {
+    let sb = TestCluster::start();
+    let mut s = ClusterSpec::new("a", "prod", 1, 2);
+    s.health_check = true;
+    sb.load(&s);
+    sb
+}
+
+#[test]
+fn a_healthy_cluster_has_no_findings() {
+    let sb = cluster();
+    let o = sb.capi(&["diagnose", "cluster", "a", "-n", "prod"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o), "Cluster prod/a: no findings\n");
+    let (code, r) = diagnose_json(&sb, "a");
+    assert_eq!(code, Some(0));
+    assert_eq!(r["summary"], json!({"errors": 0, "warnings": 0, "infos": 0}));
+}
+
+#[test]
+fn a_failed_infrastructure_machine_is_one_finding_with_the_chain_above_it() {
+    let sb = cluster();
+    let dm = "a-md-0-7d9f8c-00000";
+    set_condition(
+        &sb,
+        "devmachines.infrastructure.cluster.x-k8s.io",
+        "prod",
+        dm,
+        cond(
+            "Ready",
+            "False",
+            "ProvisioningFailed",
+            "quota exceeded for instance type m5.large",
+        ),
+    );
+    set_condition(
+        &sb,
+        "machines.cluster.x-k8s.io",
+        "prod",
+        dm,
+        cond(
+            "NodeReady",
+            "False",
+            "NodeNotReady",
+            "kubelet stopped posting node status",
+        ),
+    );
+    set_condition(
+        &sb,
+        "clusters.cluster.x-k8s.io",
+        "prod",
+        "a",
+        cond(
+            "Available",
+            "False",
+            "NotAvailable",
+            "* WorkersAvailable: 1 of 2 available",
+        ),
+    );
+    let (code, r) = diagnose_json(&sb, "a");
+    assert_eq!(code, Some(1));
+    assert_eq!(signatures(&r), [format!("InfrastructureMachineFailed {dm}")]);
+    let f = &r["findings"][0];
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["object"]["kind"], "DevMachine");
+    assert_eq!(f["evidence"]["condition"], "Ready");
+    assert_eq!(f["evidence"]["reason"], "ProvisioningFailed");
+    assert_eq!(
+        f["evidence"]["message"],
+        "quota exceeded for instance type m5.large"
+    );
+    assert!(f["evidence"]["forSeconds"].as_i64().unwrap() > 86_400);
+    let chain: Vec<&str> = f["chain"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            "Cluster prod/a: Available False (NotAvailable)",
+            &format!("Machine prod/{dm}: NodeReady False (NodeNotReady)")
+        ]
+    );
+    let text = stdout(&sb.capi(&["diagnose", "cluster", "a", "-n", "prod"]));
+    assert!(
+        text.contains(&format!(
+            "ERROR   DevMachine prod/{dm}  InfrastructureMachineFailed"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("because of this: Cluster prod/a: Available False (NotAvailable) → Machine"),
+        "{text}"
+    );
+    assert!(text.contains("message: quota exceeded"), "{text}");
+}
+
+#[test]
+fn each_signature_is_found_at_its_object() {
+    let sb = cluster();
+    let cp = "a-control-plane-00000";
+    let worker = "a-md-0-7d9f8c-00001";
+    // Control plane etcd: the member is the root, the control plane's condition its symptom.
+    set_condition(
+        &sb,
+        "machines.cluster.x-k8s.io",
+        "prod",
+        cp,
+        cond(
+            "EtcdMemberHealthy",
+            "False",
+            "EtcdMemberUnhealthy",
+            "etcd member reports alarm NOSPACE",
+        ),
+    );
+    set_condition(
+        &sb,
+        "kubeadmcontrolplanes.controlplane.cluster.x-k8s.io",
+        "prod",
+        "a-control-plane",
+        cond(
+            "EtcdClusterHealthy",
+            "False",
+            "EtcdClusterUnhealthy",
+            "member a-control-plane-00000 unhealthy",
+        ),
+    );
+    // A Machine whose server exists but whose Node never joined.
+    sb.kubectl()
+        .args([
+            "patch",
+            "machines.cluster.x-k8s.io",
+            worker,
+            "-n",
+            "prod",
+            "--subresource=status",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/status/nodeRef"}]"#,
+        ])
+        .ok();
+    // Too many unhealthy for the health check.
+    set_condition(
+        &sb,
+        "machinehealthchecks.cluster.x-k8s.io",
+        "prod",
+        "a-workers",
+        cond(
+            "RemediationAllowed",
+            "False",
+            "TooManyUnhealthy",
+            "Remediation is not allowed, the number of not started or unhealthy machines exceeds maxUnhealthy",
+        ),
+    );
+    // Workers four minors behind.
+    sb.kubectl()
+        .args([
+            "patch",
+            "machinedeployments.cluster.x-k8s.io",
+            "a-md-0",
+            "-n",
+            "prod",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"template":{"spec":{"version":"v1.29.0"}}}}"#,
+        ])
+        .ok();
+    let (code, r) = diagnose_json(&sb, "a");
+    assert_eq!(code, Some(1));
+    let got = signatures(&r);
+    for want in [
+        format!("EtcdUnhealthy {cp}"),
+        format!("MachineWithoutNode {worker}"),
+        "RemediationNotAllowed a-workers".to_string(),
+        "VersionSkew a-md-0".to_string(),
+    ] {
+        assert!(got.contains(&want), "{want} not in {got:?}");
+    }
+    assert!(
+        !got.iter().any(|g| g.starts_with("EtcdClusterUnhealthy")),
+        "a symptom was reported as a finding: {got:?}"
+    );
+    let etcd = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["signature"] == "EtcdUnhealthy")
+        .unwrap();
+    assert_eq!(
+        etcd["chain"],
+        json!(["KubeadmControlPlane prod/a-control-plane: EtcdClusterHealthy False (EtcdClusterUnhealthy)"])
+    );
+}
+
+#[test]
+fn pauses_topology_failures_and_the_fleet() {
+    let sb = cluster();
+    sb.load(&ClusterSpec::new("b", "prod", 1, 1));
+    sb.kubectl()
+        .args([
+            "annotate",
+            "clusters.cluster.x-k8s.io",
+            "b",
+            "-n",
+            "prod",
+            "cluster.x-k8s.io/paused=",
+            "capi.kubectl.x-k8s.io/paused-by-move=move-1-abcd",
+        ])
+        .ok();
+    let (code, r) = diagnose_json(&sb, "b");
+    assert_eq!(code, Some(0), "a warning does not fail: {r}");
+    assert_eq!(signatures(&r), ["PausedByMove b"]);
+    assert!(
+        r["findings"][0]["nextStep"]
+            .as_str()
+            .unwrap()
+            .contains("kubectl capi move")
+    );
+    set_condition(
+        &sb,
+        "clusters.cluster.x-k8s.io",
+        "prod",
+        "a",
+        cond(
+            "TopologyReconciled",
+            "False",
+            "ReconcileFailed",
+            "failed to create DevMachineTemplate: admission webhook denied",
+        ),
+    );
+    let (_, r) = diagnose_json(&sb, "a");
+    assert_eq!(signatures(&r), ["TopologyReconcileFailed a"]);
+    // The fleet: one line per cluster, exit 1 for the error.
+    let o = sb.capi(&["diagnose", "clusters", "-n", "prod"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("prod") && l.contains(" a ") && l.contains("TopologyReconcileFailed")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" b ") && l.contains("PausedByMove")),
+        "{text}"
+    );
+    let o = sb.capi(&["diagnose", "clusters", "-A", "-o", "json"]);
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["kind"], "FleetDiagnosis");
+    assert_eq!(doc["clusters"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn explain_knows_reasons_and_names_what_it_does_not() {
+    let sb = TestCluster::start();
+    let o = sb.capi(&["diagnose", "explain", "NodeStartupTimeout"]);
+    assert!(o.status.success());
+    assert!(
+        stdout(&o).starts_with("NodeStartupTimeout (error): HealthCheckSucceeded on Machine"),
+        "{}",
+        stdout(&o)
+    );
+    let o = sb.capi(&["diagnose", "explain", "Bogus"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nothing known about \"Bogus\""));
+    let o = sb.capi(&["diagnose", "cluster", "nope", "-n", "prod"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}
