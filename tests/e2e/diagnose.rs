@@ -313,3 +313,121 @@ fn explain_knows_reasons_and_names_what_it_does_not() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
 }
+
+/// The stuck states the simulated providers make on purpose (annotations on a Machine), found by
+/// diagnose on the running demo. The server's clock runs an hour ahead, so every state has held
+/// long enough to be reported (diagnose measures on the server's clock).
+#[test]
+fn stuck_states_made_by_the_simulated_providers_are_diagnosed() {
+    let sb = crate::controllers::demo_with(capi_e2e::Opts {
+        clock_skew_secs: 3600,
+        ..Default::default()
+    });
+    let workers = sb.get_json(&[
+        "machines.cluster.x-k8s.io",
+        "-l",
+        "cluster.x-k8s.io/deployment-name=edge-md-0",
+        "-o",
+        "json",
+    ]);
+    let names: Vec<String> = workers["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.len() >= 2, "{names:?}");
+    let (failing, draining) = (&names[0], &names[1]);
+    sb.kubectl()
+        .args([
+            "annotate",
+            "machines.cluster.x-k8s.io",
+            failing,
+            "sandbox.capi.kubectl.x-k8s.io/fail-infrastructure=insufficient capacity in zone a",
+        ])
+        .ok();
+    sb.kubectl()
+        .args(["annotate", "machines.cluster.x-k8s.io", draining, "sandbox.capi.kubectl.x-k8s.io/block-drain=Cannot evict pod as it would violate the pod's disruption budget"])
+        .ok();
+    sb.kubectl()
+        .args(["delete", "machines.cluster.x-k8s.io", draining, "--wait=false"])
+        .ok();
+    let mut last = Value::Null;
+    let found = capi_e2e::eventually(std::time::Duration::from_secs(60), || {
+        let o = sb.capi(&["diagnose", "cluster", "edge", "-n", "default", "-o", "json"]);
+        last = serde_json::from_slice::<Value>(&o.stdout)
+            .map(|d| d["clusters"][0].clone())
+            .unwrap_or(Value::Null);
+        let got = if last.is_null() { vec![] } else { signatures(&last) };
+        got.contains(&format!("InfrastructureMachineFailed {failing}"))
+            && got.contains(&format!("DrainStuck {draining}"))
+    });
+    assert!(found, "{last:#}");
+    let infra = last["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["signature"] == "InfrastructureMachineFailed")
+        .unwrap();
+    assert_eq!(infra["evidence"]["message"], "insufficient capacity in zone a");
+    let drain = last["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["signature"] == "DrainStuck")
+        .unwrap();
+    assert_eq!(drain["evidence"]["reason"], "DrainingNode");
+    assert!(
+        drain["evidence"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("disruption budget")
+    );
+    // Released, the deletion finishes.
+    sb.kubectl()
+        .args([
+            "annotate",
+            "machines.cluster.x-k8s.io",
+            draining,
+            "sandbox.capi.kubectl.x-k8s.io/block-drain-",
+        ])
+        .ok();
+    let gone = capi_e2e::eventually(std::time::Duration::from_secs(60), || {
+        let o = sb
+            .kubectl()
+            .args(["get", "machines.cluster.x-k8s.io", draining.as_str()])
+            .output();
+        stderr(&o).contains("NotFound")
+    });
+    assert!(
+        gone,
+        "the Machine's deletion did not finish once the drain was released"
+    );
+}
+
+/// Signature 16: with the server's clock 340 days ahead, the workload kubeconfig's client
+/// certificate (valid for a year) expires within 30 days.
+#[test]
+fn an_expiring_kubeconfig_certificate_is_a_warning() {
+    let sb = crate::controllers::demo_with(capi_e2e::Opts {
+        clock_skew_secs: 340 * 86_400,
+        ..Default::default()
+    });
+    let o = sb.capi(&["diagnose", "cluster", "edge", "-n", "default", "-o", "json"]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    let f = r["clusters"][0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["signature"] == "KubeconfigCertificateExpiring")
+        .cloned();
+    let f = f.unwrap_or_else(|| panic!("no expiry finding: {r:#}"));
+    assert_eq!(f["severity"], "warning");
+    assert!(
+        f["evidence"]["field"]
+            .as_str()
+            .unwrap()
+            .starts_with("Secret edge-kubeconfig: client certificate not valid after"),
+        "{f}"
+    );
+}

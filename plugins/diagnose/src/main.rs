@@ -9,6 +9,7 @@ use capi_shared::diagnose::{diagnose, signatures};
 use capi_shared::flags::{ColorChoice, ConnArgs, UserArg};
 use capi_shared::output::color::Palette;
 use capi_shared::output::{self, Format};
+use capi_shared::rollout::restart::server_now;
 use capi_shared::tree::fetch::{FetchOptions, core, fetch_cluster};
 use capi_shared::{Error, Result};
 use clap::{Args, Parser, Subcommand};
@@ -95,7 +96,8 @@ async fn run(cli: Cli) -> Result<()> {
         What::Cluster(a) => {
             let (kube, catalog, _) = Catalog::connect(&cli.conn, cli.user.user.as_deref()).await?;
             let ns = kube.namespace.clone();
-            let r = one(&kube, &catalog, &ns, &a.name).await?;
+            let now = server_now(&kube).await?;
+            let r = one(&kube, &catalog, &ns, &a.name, now).await?;
             let errors = r.summary.errors;
             let doc = Document {
                 api_version: API_VERSION,
@@ -124,13 +126,20 @@ fn gate(errors: usize, what: &str) -> Result<()> {
 }
 
 /// Diagnoses one cluster: the tree's LISTs, plus its kubeconfig Secret (one GET; skipped when
-/// the user may not read Secrets).
-async fn one(kube: &Kube, catalog: &Catalog, ns: &str, name: &str) -> Result<ClusterReport> {
+/// the user may not read Secrets). How long a condition has held is measured on the API
+/// server's clock (`now`), which set its transition time.
+async fn one(
+    kube: &Kube,
+    catalog: &Catalog,
+    ns: &str,
+    name: &str,
+    now: jiff::Timestamp,
+) -> Result<ClusterReport> {
     let (objs, kubeconfig) = tokio::try_join!(
         fetch_cluster(kube, catalog, ns, name, FetchOptions::default()),
         kubeconfig_text(kube, ns, name)
     )?;
-    let findings = diagnose(&objs, kubeconfig.as_deref(), jiff::Timestamp::now());
+    let findings = diagnose(&objs, kubeconfig.as_deref(), now);
     Ok(ClusterReport::new(ns, name, findings))
 }
 
@@ -165,7 +174,8 @@ async fn fleet(cli: &Cli, f: &FleetArgs) -> Result<()> {
     let (kube, catalog, _) = Catalog::connect(&cli.conn, cli.user.user.as_deref()).await?;
     let ar = core(&kube, &catalog, "Cluster").await?;
     let ns = (!f.all_namespaces).then(|| kube.namespace.clone());
-    let (clusters, _) = kube.list_all(&ar, ns.as_deref(), None, None).await?;
+    let ((clusters, _), now) =
+        tokio::try_join!(kube.list_all(&ar, ns.as_deref(), None, None), server_now(&kube))?;
     let keys: Vec<(String, String)> = clusters
         .iter()
         .map(|c| {
@@ -177,7 +187,7 @@ async fn fleet(cli: &Cli, f: &FleetArgs) -> Result<()> {
         .collect();
     let (kube, catalog) = (&kube, &catalog);
     let reports: Vec<ClusterReport> = stream::iter(&keys)
-        .map(|(ns, name)| one(kube, catalog, ns, name))
+        .map(|(ns, name)| one(kube, catalog, ns, name, now))
         .buffered(4)
         .try_collect()
         .await?;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
 use super::kit::{Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s};
-use super::workload;
+use super::{stuck, workload};
 use crate::api::resource::ResourceDef;
 use crate::api::rest::Sub;
 use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, PAUSED_ANNOTATION, SECRET_TYPE};
@@ -198,6 +198,25 @@ impl<'a> MachinePass<'a> {
     /// then the finalizer goes.
     fn delete(&mut self) -> SimResult {
         let (ns, name) = (self.ns.clone(), self.name.clone());
+        if let Some(msg) = stuck::drain_blocked(&self.m) {
+            // Written once, then only the held condition (which then no longer changes).
+            if s(&self.m, "/status/phase") != Phase::Deleting.as_str() {
+                write_status(self.sim, &self.m, Phase::Deleting, None)?;
+            }
+            stuck::set_condition(
+                &self.sim.kit,
+                &self.def,
+                &ns,
+                &name,
+                stuck::Want {
+                    t: "Deleting",
+                    status: "True",
+                    reason: "DrainingNode",
+                    message: msg,
+                },
+            )?;
+            return Ok(Action::AwaitChange);
+        }
         write_status(self.sim, &self.m, Phase::Deleting, None)?;
         if let Err(left) = self.sim.elapsed(&self.uid, "delete", delay::DELETE) {
             return Ok(Action::requeue(left));
@@ -279,6 +298,22 @@ impl<'a> MachinePass<'a> {
     /// The infrastructure machine is provisioned (provider ID, address) once bootstrap data
     /// exists; the Machine takes its provider ID. Whether it is provisioned.
     fn provision_infrastructure(&mut self, boot_ok: bool) -> SimResult<bool> {
+        if let (Some(msg), Some((d, i))) = (stuck::infrastructure_failure(&self.m), self.infra.as_ref()) {
+            let iname = s(i, "/metadata/name").to_string();
+            stuck::set_condition(
+                &self.sim.kit,
+                d,
+                &self.ns,
+                &iname,
+                stuck::Want {
+                    t: "Ready",
+                    status: "False",
+                    reason: "ProvisioningFailed",
+                    message: msg,
+                },
+            )?;
+            return Ok(false);
+        }
         let mut infra_ok = self.infra.as_ref().is_some_and(|(_, i)| provisioned(i));
         if boot_ok
             && !infra_ok
@@ -332,6 +367,12 @@ impl<'a> MachinePass<'a> {
         let version = s(&self.m, "/spec/version").to_string();
         let ws = workloads.get(&self.ns, &self.cluster_name);
         let node_ready = ws.as_ref().and_then(|w| workload::node_ready(w, &name));
+        if stuck::no_node(&self.m) {
+            if let (Some(w), true) = (ws.as_ref(), node_ready.is_some()) {
+                workload::delete_node(w, &name)?;
+            }
+            return Ok(None);
+        }
         if infra_ok && node_ready.is_none() {
             if let Err(left) = self.sim.elapsed(&self.uid, "node", delay::NODE) {
                 self.soonest(left);

@@ -18,6 +18,7 @@ pub mod md;
 pub mod mhc;
 pub mod mp;
 pub mod sim;
+pub mod stuck;
 pub mod topology;
 pub mod workload;
 

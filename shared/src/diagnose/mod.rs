@@ -7,7 +7,7 @@
 pub mod finding;
 pub mod report;
 pub mod signatures;
-mod special;
+pub mod special;
 
 use kube::api::DynamicObject;
 use serde_json::Value;

@@ -305,3 +305,37 @@ pub fn not_available(cluster: &Obj, g: Generation) -> Option<Finding> {
         ),
     ))
 }
+
+/// The ids of the field signatures (the README lists them with the condition ones).
+pub const IDS: &[&str] = &[
+    "Paused",
+    "PausedByMove",
+    "PausedClusterDeleting",
+    "MachineWithoutProviderID",
+    "MachineWithoutNode",
+    "DeletionHeld",
+    "VersionSkew",
+    "RolloutTakingLong",
+    "KubeconfigCertificateExpiring",
+    "ClusterNotAvailable",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_lists_every_signature() {
+        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let ids = super::super::signatures::RULES
+            .iter()
+            .map(|r| r.id)
+            .chain(IDS.iter().copied());
+        for id in ids {
+            assert!(
+                readme.contains(&format!("| `{id}` |")),
+                "the README's signature table lacks {id}"
+            );
+        }
+    }
+}
