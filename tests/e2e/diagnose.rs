@@ -9,7 +9,10 @@ use serde_json::{Value, json};
 /// Sets (or adds) a condition on an object's status.
 fn set_condition(sb: &TestCluster, resource: &str, ns: &str, name: &str, cond: Value) {
     let mut o = sb.get_json(&[resource, name, "-n", ns, "-o", "json"]);
-    let list = o["status"]["conditions"].as_array_mut().expect("conditions");
+    if !o["status"]["conditions"].is_array() {
+        o["status"]["conditions"] = json!([]);
+    }
+    let list = o["status"]["conditions"].as_array_mut().unwrap();
     list.retain(|c| c["type"] != cond["type"]);
     list.push(cond);
     sb.kubectl()
@@ -429,5 +432,321 @@ fn an_expiring_kubeconfig_certificate_is_a_warning() {
             .unwrap()
             .starts_with("Secret edge-kubeconfig: client certificate not valid after"),
         "{f}"
+    );
+}
+
+fn spec_patch(sb: &TestCluster, resource: &str, name: &str, patch: &str) {
+    sb.kubectl()
+        .args(["patch", resource, name, "-n", "prod", "--type=json", "-p", patch])
+        .ok();
+}
+
+/// The other signatures, one cluster each, each at its object and with its severity.
+#[test]
+fn more_signatures_are_found_at_their_objects() {
+    let sb = TestCluster::with(capi_e2e::Opts {
+        clock_skew_secs: 3600,
+        ..Default::default()
+    });
+    for n in ["infra", "remote", "owner", "scale", "init", "pid", "boot", "gone"] {
+        sb.load(&ClusterSpec::new(n, "prod", 1, 1));
+    }
+    let first_worker = |c: &str| {
+        let l = sb.get_json(&[
+            "machines.cluster.x-k8s.io",
+            "-n",
+            "prod",
+            "-l",
+            &format!("cluster.x-k8s.io/cluster-name={c},cluster.x-k8s.io/deployment-name={c}-md-0"),
+            "-o",
+            "json",
+        ]);
+        l["items"][0]["metadata"]["name"].as_str().unwrap().to_string()
+    };
+    set_condition(
+        &sb,
+        "devclusters.infrastructure.cluster.x-k8s.io",
+        "prod",
+        "infra",
+        cond(
+            "Ready",
+            "False",
+            "LoadBalancerFailed",
+            "failed to create load balancer: quota exceeded",
+        ),
+    );
+    set_condition(
+        &sb,
+        "clusters.cluster.x-k8s.io",
+        "prod",
+        "infra",
+        cond(
+            "InfrastructureReady",
+            "False",
+            "NotReady",
+            "DevCluster is not ready",
+        ),
+    );
+    set_condition(
+        &sb,
+        "clusters.cluster.x-k8s.io",
+        "prod",
+        "remote",
+        cond(
+            "RemoteConnectionProbe",
+            "False",
+            "ProbeFailed",
+            "dial tcp 10.0.0.1:6443: i/o timeout",
+        ),
+    );
+    let owned = first_worker("owner");
+    set_condition(
+        &sb,
+        "machines.cluster.x-k8s.io",
+        "prod",
+        &owned,
+        cond(
+            "OwnerRemediated",
+            "False",
+            "WaitingForRemediation",
+            "KubeadmControlPlane can't remediate this machine because this is the last control plane machine",
+        ),
+    );
+    let ms = sb.get_json(&[
+        "machinesets.cluster.x-k8s.io",
+        "-n",
+        "prod",
+        "-l",
+        "cluster.x-k8s.io/cluster-name=scale",
+        "-o",
+        "json",
+    ])["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    set_condition(
+        &sb,
+        "machinesets.cluster.x-k8s.io",
+        "prod",
+        &ms,
+        cond(
+            "ScalingUp",
+            "True",
+            "PreflightCheckFailed",
+            "Scaling up would violate preflight checks: ControlPlaneIsUpgrading",
+        ),
+    );
+    set_condition(
+        &sb,
+        "clusters.cluster.x-k8s.io",
+        "prod",
+        "init",
+        cond(
+            "ControlPlaneInitialized",
+            "False",
+            "NotInitialized",
+            "Control plane not yet initialized",
+        ),
+    );
+    let no_pid = first_worker("pid");
+    spec_patch(
+        &sb,
+        "machines.cluster.x-k8s.io",
+        &no_pid,
+        r#"[{"op":"remove","path":"/spec/providerID"}]"#,
+    );
+    sb.kubectl()
+        .args([
+            "patch",
+            "machines.cluster.x-k8s.io",
+            &no_pid,
+            "-n",
+            "prod",
+            "--subresource=status",
+            "--type=json",
+            "-p",
+            r#"[{"op":"remove","path":"/status/nodeRef"}]"#,
+        ])
+        .ok();
+    set_condition(
+        &sb,
+        "machines.cluster.x-k8s.io",
+        "prod",
+        &no_pid,
+        cond(
+            "InfrastructureReady",
+            "False",
+            "NotReady",
+            "DevMachine is not ready",
+        ),
+    );
+    let timed_out = first_worker("boot");
+    set_condition(
+        &sb,
+        "machines.cluster.x-k8s.io",
+        "prod",
+        &timed_out,
+        cond(
+            "HealthCheckSucceeded",
+            "False",
+            "NodeStartupTimeout",
+            "Health check failed: Node failed to report startup in 10m0s",
+        ),
+    );
+    // A deletion held by a finalizer (the server's clock is an hour ahead, so it has held long).
+    sb.kubectl()
+        .args([
+            "patch",
+            "clusters.cluster.x-k8s.io",
+            "gone",
+            "-n",
+            "prod",
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":["cluster.cluster.x-k8s.io"]}}"#,
+        ])
+        .ok();
+    sb.kubectl()
+        .args([
+            "delete",
+            "clusters.cluster.x-k8s.io",
+            "gone",
+            "-n",
+            "prod",
+            "--wait=false",
+        ])
+        .ok();
+    let expect = [
+        (
+            "infra",
+            "InfrastructureClusterNotReady",
+            "infra",
+            "error",
+            Some(1),
+        ),
+        ("remote", "RemoteConnectionFailing", "remote", "error", Some(1)),
+        ("owner", "RemediationRefused", owned.as_str(), "warning", Some(0)),
+        ("scale", "ScaleUpBlocked", ms.as_str(), "warning", Some(0)),
+        ("init", "ControlPlaneNotInitialized", "init", "warning", Some(0)),
+        (
+            "pid",
+            "MachineWithoutProviderID",
+            no_pid.as_str(),
+            "warning",
+            Some(0),
+        ),
+        ("boot", "NodeStartupTimeout", timed_out.as_str(), "error", Some(1)),
+        ("gone", "DeletionHeld", "gone", "warning", Some(0)),
+    ];
+    for (cluster, signature, object, severity, code) in expect {
+        let (got_code, r) = diagnose_json(&sb, cluster);
+        let f = r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["signature"] == signature)
+            .cloned();
+        let f = f.unwrap_or_else(|| panic!("{cluster}: no {signature} in {:?}", signatures(&r)));
+        assert_eq!(f["object"]["name"], object, "{cluster}: {f}");
+        assert_eq!(f["severity"], severity, "{cluster}: {f}");
+        assert_eq!(got_code, code, "{cluster}: {:?}", signatures(&r));
+    }
+    let (_, r) = diagnose_json(&sb, "infra");
+    assert_eq!(
+        r["findings"][0]["chain"],
+        json!(["Cluster prod/infra: InfrastructureReady False (NotReady)"])
+    );
+    let (_, r) = diagnose_json(&sb, "gone");
+    assert!(
+        r["findings"][0]["evidence"]["field"]
+            .as_str()
+            .unwrap()
+            .contains("cluster.cluster.x-k8s.io"),
+        "{r}"
+    );
+}
+
+/// `--workload`: the Node's own Ready message (a missing CNI) is the root, below its Machine; a
+/// workload cluster that cannot be read is a warning.
+#[test]
+fn the_workload_clusters_nodes_are_read_when_asked() {
+    let sb = crate::controllers::demo_with(capi_e2e::Opts {
+        clock_skew_secs: 3600,
+        ..Default::default()
+    });
+    let cp = sb.get_json(&[
+        "machines.cluster.x-k8s.io",
+        "-l",
+        "cluster.x-k8s.io/cluster-name=edge,cluster.x-k8s.io/control-plane",
+        "-o",
+        "json",
+    ]);
+    let m = cp["items"][0]["metadata"]["name"].as_str().unwrap().to_string();
+    let msg = "container runtime network not ready: NetworkReady=false reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized";
+    sb.kubectl()
+        .args([
+            "annotate",
+            "machines.cluster.x-k8s.io",
+            &m,
+            &format!("sandbox.capi.kubectl.x-k8s.io/node-not-ready={msg}"),
+        ])
+        .ok();
+    let mut last = Value::Null;
+    let found = capi_e2e::eventually(std::time::Duration::from_secs(60), || {
+        let o = sb.capi(&[
+            "diagnose",
+            "cluster",
+            "edge",
+            "-n",
+            "default",
+            "--workload",
+            "-o",
+            "json",
+        ]);
+        last = serde_json::from_slice::<Value>(&o.stdout)
+            .map(|d| d["clusters"][0].clone())
+            .unwrap_or(Value::Null);
+        !last.is_null() && signatures(&last).contains(&format!("NetworkNotReady {m}"))
+    });
+    assert!(found, "{last:#}");
+    let f = last["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["signature"] == "NetworkNotReady")
+        .unwrap();
+    assert_eq!(f["object"]["kind"], "Node");
+    assert_eq!(f["evidence"]["message"], msg);
+    assert!(
+        f["chain"].as_array().unwrap().iter().any(|c| c
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Machine default/{m}: NodeReady False"))),
+        "{f}"
+    );
+    // Without --workload the Machine's own condition is what there is.
+    let o = sb.capi(&["diagnose", "cluster", "edge", "-n", "default", "-o", "json"]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        signatures(&r["clusters"][0]).contains(&format!("NodeNotReady {m}")),
+        "{r:#}"
+    );
+    // A cluster without a readable kubeconfig (no controllers wrote one).
+    let sb = TestCluster::start();
+    sb.load(&ClusterSpec::new("lonely", "prod", 1, 1));
+    let o = sb.capi(&[
+        "diagnose",
+        "cluster",
+        "lonely",
+        "-n",
+        "prod",
+        "--workload",
+        "-o",
+        "json",
+    ]);
+    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        signatures(&r["clusters"][0]).contains(&"WorkloadUnreachable lonely".to_string()),
+        "{r:#}"
     );
 }

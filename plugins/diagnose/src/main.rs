@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use capi_shared::capi::Catalog;
 use capi_shared::client::Kube;
 use capi_shared::diagnose::report::{self, API_VERSION, ClusterReport, Document};
-use capi_shared::diagnose::{diagnose, signatures};
+use capi_shared::diagnose::{diagnose, signatures, workload};
 use capi_shared::flags::{ColorChoice, ConnArgs, UserArg};
 use capi_shared::output::color::Palette;
 use capi_shared::output::{self, Format};
@@ -75,6 +75,13 @@ struct FleetArgs {
 
 #[derive(Args)]
 struct OutArgs {
+    /// Also read the workload cluster's Nodes (through its kubeconfig Secret), with a short
+    /// timeout.
+    #[arg(long)]
+    workload: bool,
+    /// How long --workload waits for the workload cluster.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = capi_shared::flags::parse_duration)]
+    workload_timeout: std::time::Duration,
     /// Print json or yaml.
     #[arg(short = 'o', long, value_enum)]
     output: Option<Format>,
@@ -97,7 +104,7 @@ async fn run(cli: Cli) -> Result<()> {
             let (kube, catalog, _) = Catalog::connect(&cli.conn, cli.user.user.as_deref()).await?;
             let ns = kube.namespace.clone();
             let now = server_now(&kube).await?;
-            let r = one(&kube, &catalog, &ns, &a.name, now).await?;
+            let r = one(&kube, &catalog, &ns, &a.name, now, &a.out).await?;
             let errors = r.summary.errors;
             let doc = Document {
                 api_version: API_VERSION,
@@ -134,12 +141,32 @@ async fn one(
     ns: &str,
     name: &str,
     now: jiff::Timestamp,
+    out: &OutArgs,
 ) -> Result<ClusterReport> {
     let (objs, kubeconfig) = tokio::try_join!(
         fetch_cluster(kube, catalog, ns, name, FetchOptions::default()),
         kubeconfig_text(kube, ns, name)
     )?;
-    let findings = diagnose(&objs, kubeconfig.as_deref(), now);
+    let mut nodes = vec![];
+    let mut unreachable = None;
+    if out.workload {
+        match kubeconfig.as_deref() {
+            Some(k) => match workload::nodes(k, out.workload_timeout).await {
+                Ok(n) => nodes = n,
+                Err(why) => unreachable = Some(why),
+            },
+            None => unreachable = Some("the Secret is missing or not readable".to_string()),
+        }
+    }
+    let mut findings = diagnose(&objs, kubeconfig.as_deref(), &nodes, now);
+    if let Some(why) = unreachable {
+        let subject = capi_shared::diagnose::finding::Subject {
+            kind: "Cluster".into(),
+            namespace: ns.into(),
+            name: name.into(),
+        };
+        findings.push(workload::unreachable(&subject, &why));
+    }
     Ok(ClusterReport::new(ns, name, findings))
 }
 
@@ -187,7 +214,7 @@ async fn fleet(cli: &Cli, f: &FleetArgs) -> Result<()> {
         .collect();
     let (kube, catalog) = (&kube, &catalog);
     let reports: Vec<ClusterReport> = stream::iter(&keys)
-        .map(|(ns, name)| one(kube, catalog, ns, name, now))
+        .map(|(ns, name)| one(kube, catalog, ns, name, now, &f.out))
         .buffered(4)
         .try_collect()
         .await?;

@@ -384,6 +384,10 @@ impl<'a> MachinePass<'a> {
         }
         if let (Some(w), true) = (ws.as_ref(), node_ready.is_some()) {
             workload::upsert_node(w, &name, &version, &pid, self.is_cp, &ip)?;
+            if let Some(msg) = stuck::node_not_ready(&self.m) {
+                workload::set_node_ready(w, &name, "False", stuck::NOT_READY_REASON, msg)?;
+            }
+            return Ok(workload::node_ready(w, &name));
         }
         Ok(node_ready)
     }

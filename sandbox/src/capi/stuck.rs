@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `sandbox.capi.kubectl.x-k8s.io/fail-infrastructure: MESSAGE` | its infrastructure machine reports `Ready=False` (`ProvisioningFailed`, MESSAGE) and is not provisioned |
 //! | `sandbox.capi.kubectl.x-k8s.io/no-node: ""` | its Node never joins (or leaves) |
+//! | `sandbox.capi.kubectl.x-k8s.io/node-not-ready: MESSAGE` | its Node reports `Ready=False` (`KubeletNotReady`, MESSAGE; e.g. the kubelet's words for a missing CNI); it stays so until set Ready in the workload cluster |
 //! | `sandbox.capi.kubectl.x-k8s.io/block-drain: MESSAGE` | once deleted, it stays `Deleting=True` (`DrainingNode`, MESSAGE) until the annotation goes |
 
 use serde_json::{Value, json};
@@ -19,6 +20,16 @@ use crate::api::rest::Sub;
 pub const FAIL_INFRASTRUCTURE: &str = "sandbox.capi.kubectl.x-k8s.io/fail-infrastructure";
 /// Keeps the Machine's Node from joining.
 pub const NO_NODE: &str = "sandbox.capi.kubectl.x-k8s.io/no-node";
+/// Makes the Machine's Node NotReady with the value as message.
+pub const NODE_NOT_READY: &str = "sandbox.capi.kubectl.x-k8s.io/node-not-ready";
+/// The reason of a Node made NotReady on purpose, as a kubelet gives it.
+pub const NOT_READY_REASON: &str = "KubeletNotReady";
+
+/// The message a NotReady Node was asked with.
+pub fn node_not_ready(m: &Value) -> Option<&str> {
+    annotation(m, NODE_NOT_READY)
+}
+
 /// Holds the Machine's deletion in drain with the value as message.
 pub const BLOCK_DRAIN: &str = "sandbox.capi.kubectl.x-k8s.io/block-drain";
 

@@ -136,3 +136,37 @@ pub fn node_system_info(name: &str, version: &str, os_image: &str) -> Value {
         "kernelVersion": "6.1.0", "osImage": os_image, "containerRuntimeVersion": "containerd://1.7.0",
         "kubeletVersion": version, "kubeProxyVersion": version, "operatingSystem": "linux", "architecture": "amd64"})
 }
+
+/// Sets a Node's Ready condition as a kubelet would report it (the transition time moves only
+/// when the status changes).
+pub fn set_node_ready(
+    state: &ServerState,
+    name: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+) -> SimResult<()> {
+    let Some(def) = state.api.registry.get("", "nodes") else {
+        return Ok(());
+    };
+    crate::controllers::mutate(&state.api, &def, None, name, Sub::Status, MANAGER, |n| {
+        let Some(list) = n.pointer_mut("/status/conditions").and_then(Value::as_array_mut) else {
+            return false;
+        };
+        let Some(c) = list.iter_mut().find(|c| c["type"] == "Ready") else {
+            return false;
+        };
+        if c["status"] == status && c["reason"] == reason && c["message"] == message {
+            return false;
+        }
+        if c["status"] != status {
+            c["lastTransitionTime"] = json!(crate::store::time::now_rfc3339());
+        }
+        c["status"] = json!(status);
+        c["reason"] = json!(reason);
+        c["message"] = json!(message);
+        true
+    })
+    .map(|_| ())
+    .map_err(|e| node_refused("update", name, e))
+}

@@ -8,6 +8,7 @@ pub mod finding;
 pub mod report;
 pub mod signatures;
 pub mod special;
+pub mod workload;
 
 use kube::api::DynamicObject;
 use serde_json::Value;
@@ -134,6 +135,7 @@ fn matches(rule: &CondRule, c: &Condition) -> bool {
         When::NotTrue => c.status != "True",
     };
     bad && (rule.reasons.is_empty() || rule.reasons.contains(&c.reason.as_str()))
+        && (rule.message_has.is_empty() || rule.message_has.iter().any(|m| c.message.contains(m)))
 }
 
 /// The condition signatures one object shows (one per condition type).
@@ -175,10 +177,37 @@ fn condition_findings(o: &Obj, g: Generation, now: jiff::Timestamp) -> Vec<Findi
     out
 }
 
-/// Everything `diagnose` finds in one cluster, root causes only, worst first.
-pub fn diagnose(objs: &ClusterObjects, kubeconfig: Option<&str>, now: jiff::Timestamp) -> Vec<Finding> {
+/// The workload cluster's Nodes as objects below their Machines (by `status.nodeRef`).
+fn add_nodes(list: &mut Vec<Obj>, nodes: &[Value]) {
+    for n in nodes {
+        let name = crate::capi::value::s(n, "/metadata/name");
+        let parent = list.iter().position(|o| {
+            o.role == Role::Machine && crate::capi::value::s(&o.value, "/status/nodeRef/name") == name
+        });
+        list.push(Obj {
+            subject: Subject {
+                kind: "Node".into(),
+                namespace: String::new(),
+                name: name.to_string(),
+            },
+            role: Role::Node,
+            value: n.clone(),
+            parent: parent.or(Some(0)),
+        });
+    }
+}
+
+/// Everything `diagnose` finds in one cluster, root causes only, worst first. `nodes` are the
+/// workload cluster's Nodes, when they were read (`--workload`).
+pub fn diagnose(
+    objs: &ClusterObjects,
+    kubeconfig: Option<&str>,
+    nodes: &[Value],
+    now: jiff::Timestamp,
+) -> Vec<Finding> {
     let g = objs.generation;
-    let list = objects(objs);
+    let mut list = objects(objs);
+    add_nodes(&mut list, nodes);
     let mut per: Vec<Vec<Finding>> = list
         .iter()
         .map(|o| {

@@ -318,6 +318,7 @@ pub const IDS: &[&str] = &[
     "RolloutTakingLong",
     "KubeconfigCertificateExpiring",
     "ClusterNotAvailable",
+    "WorkloadUnreachable",
 ];
 
 #[cfg(test)]
