@@ -750,3 +750,195 @@ fn the_workload_clusters_nodes_are_read_when_asked() {
         "{r:#}"
     );
 }
+
+/// Every remaining condition signature, each on a cluster of its own: (cluster, resource, which
+/// object, condition, expected signature).
+#[test]
+fn every_other_condition_signature_is_recognised() {
+    let sb = TestCluster::with(capi_e2e::Opts {
+        clock_skew_secs: 7200,
+        ..Default::default()
+    });
+    let m = "machines.cluster.x-k8s.io";
+    let cases: &[(&str, &str, &str, Value, &str)] = &[
+        (
+            "hook",
+            m,
+            "worker",
+            cond(
+                "Deleting",
+                "True",
+                "WaitingForPreDrainHook",
+                "Waiting for pre-drain hooks to succeed (hooks: pre-drain.delete.hook.machine.cluster.x-k8s.io/backup)",
+            ),
+            "DeletionHookBlocking",
+        ),
+        (
+            "vol",
+            m,
+            "worker",
+            cond(
+                "Deleting",
+                "True",
+                "WaitingForVolumeDetach",
+                "Waiting for Node volumes to be detached (started at 2026-01-01T00:00:00Z)",
+            ),
+            "VolumeDetachStuck",
+        ),
+        (
+            "tmpl",
+            "machinesets.cluster.x-k8s.io",
+            "ms",
+            cond(
+                "ScalingUp",
+                "True",
+                "InfrastructureTemplateNotFound",
+                "DevMachineTemplate prod/gone not found",
+            ),
+            "TemplateMissing",
+        ),
+        (
+            "life",
+            "clusters.cluster.x-k8s.io",
+            "cluster",
+            cond(
+                "TopologyReconciled",
+                "False",
+                "LifecycleHookBlocking",
+                "hook \"BeforeClusterUpgrade\" is blocking",
+            ),
+            "LifecycleHookBlocking",
+        ),
+        (
+            "class",
+            "clusters.cluster.x-k8s.io",
+            "cluster",
+            cond(
+                "TopologyReconciled",
+                "False",
+                "ClusterClassNotReconciled",
+                "ClusterClass not reconciled",
+            ),
+            "ClassNotReconciled",
+        ),
+        (
+            "apis",
+            m,
+            "cp",
+            cond(
+                "APIServerPodHealthy",
+                "False",
+                "PodFailed",
+                "Pod kube-apiserver-x is in CrashLoopBackOff",
+            ),
+            "ControlPlaneComponentUnhealthy",
+        ),
+        (
+            "comp",
+            "kubeadmcontrolplanes.controlplane.cluster.x-k8s.io",
+            "kcp",
+            cond(
+                "ControlPlaneComponentsHealthy",
+                "False",
+                "NotHealthy",
+                "Following Machines are reporting control plane errors: x",
+            ),
+            "ControlPlaneComponentsUnhealthy",
+        ),
+        (
+            "roll",
+            "clusters.cluster.x-k8s.io",
+            "cluster",
+            cond("RollingOut", "True", "RollingOut", "Rolling out 2 Machines"),
+            "RolloutTakingLong",
+        ),
+        (
+            "boot",
+            "kubeadmconfigs.bootstrap.cluster.x-k8s.io",
+            "worker",
+            cond(
+                "Ready",
+                "False",
+                "DataSecretGenerationFailed",
+                "failed to generate cloud-init: missing join token",
+            ),
+            "BootstrapFailed",
+        ),
+        (
+            "mhc",
+            m,
+            "worker",
+            cond(
+                "HealthCheckSucceeded",
+                "False",
+                "UnhealthyNode",
+                "Condition Ready on Node is reporting status False for more than 5m0s",
+            ),
+            "MachineUnhealthy",
+        ),
+    ];
+    for (cluster, ..) in cases {
+        sb.load(&ClusterSpec::new(cluster, "prod", 1, 1));
+    }
+    for (cluster, resource, which, c, signature) in cases {
+        let object = match *which {
+            "cluster" => cluster.to_string(),
+            "kcp" => format!("{cluster}-control-plane"),
+            "cp" => format!("{cluster}-control-plane-00000"),
+            "worker" | "ms" => {
+                let res = if *which == "ms" {
+                    "machinesets.cluster.x-k8s.io"
+                } else {
+                    m
+                };
+                let l = sb.get_json(&[res, "-n", "prod", "-l", &format!("cluster.x-k8s.io/cluster-name={cluster},cluster.x-k8s.io/deployment-name={cluster}-md-0"), "-o", "json"]);
+                l["items"][0]["metadata"]["name"].as_str().unwrap().to_string()
+            }
+            other => panic!("{other}"),
+        };
+        set_condition(&sb, resource, "prod", &object, c.clone());
+        let (_, r) = diagnose_json(&sb, cluster);
+        assert!(
+            signatures(&r).contains(&format!("{signature} {object}")),
+            "{cluster}: {signature} {object} not in {:?}",
+            signatures(&r)
+        );
+    }
+    // A paused Cluster: info, and an error once it is being deleted.
+    sb.load(&ClusterSpec::new("still", "prod", 1, 1));
+    sb.kubectl()
+        .args([
+            "patch",
+            "clusters.cluster.x-k8s.io",
+            "still",
+            "-n",
+            "prod",
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"paused":true},"metadata":{"finalizers":["cluster.cluster.x-k8s.io"]}}"#,
+        ])
+        .ok();
+    let (code, r) = diagnose_json(&sb, "still");
+    assert_eq!(
+        (code, signatures(&r)),
+        (Some(0), vec!["Paused still".to_string()])
+    );
+    assert_eq!(r["findings"][0]["severity"], "info");
+    sb.kubectl()
+        .args([
+            "delete",
+            "clusters.cluster.x-k8s.io",
+            "still",
+            "-n",
+            "prod",
+            "--wait=false",
+        ])
+        .ok();
+    let (code, r) = diagnose_json(&sb, "still");
+    assert_eq!(code, Some(1));
+    assert!(
+        signatures(&r).contains(&"PausedClusterDeleting still".to_string()),
+        "{:?}",
+        signatures(&r)
+    );
+}
