@@ -386,6 +386,19 @@ fn stuck_states_made_by_the_simulated_providers_are_diagnosed() {
             .unwrap()
             .contains("disruption budget")
     );
+    // A topology reconcile failing, on the topology cluster.
+    sb.kubectl()
+        .args(["annotate", "clusters.cluster.x-k8s.io", "demo", "sandbox.capi.kubectl.x-k8s.io/fail-topology=failed to patch DevMachineTemplate: admission webhook denied the request"])
+        .ok();
+    let mut seen = Value::Null;
+    let failed = capi_e2e::eventually(std::time::Duration::from_secs(60), || {
+        let o = sb.capi(&["diagnose", "cluster", "demo", "-n", "default", "-o", "json"]);
+        seen = serde_json::from_slice::<Value>(&o.stdout)
+            .map(|d| d["clusters"][0].clone())
+            .unwrap_or(Value::Null);
+        !seen.is_null() && signatures(&seen).contains(&"TopologyReconcileFailed demo".to_string())
+    });
+    assert!(failed, "{seen:#}");
     // Released, the deletion finishes.
     sb.kubectl()
         .args([

@@ -1,12 +1,13 @@
 //! Stuck states on purpose, for tests and demos of `kubectl capi diagnose`: annotations on a
-//! Machine that make the simulated providers fail the way real ones do. They are read only by
-//! the Machine reconciler, and only when present; nothing else changes.
+//! Machine (or a Cluster) that make the simulated providers fail the way real ones do. They are read only by
+//! the Machine (and topology) reconcilers, and only when present; nothing else changes.
 //!
 //! | annotation (on a Machine) | effect |
 //! |---|---|
 //! | `sandbox.capi.kubectl.x-k8s.io/fail-infrastructure: MESSAGE` | its infrastructure machine reports `Ready=False` (`ProvisioningFailed`, MESSAGE) and is not provisioned |
 //! | `sandbox.capi.kubectl.x-k8s.io/no-node: ""` | its Node never joins (or leaves) |
 //! | `sandbox.capi.kubectl.x-k8s.io/node-not-ready: MESSAGE` | its Node reports `Ready=False` (`KubeletNotReady`, MESSAGE; e.g. the kubelet's words for a missing CNI); it stays so until set Ready in the workload cluster |
+//! | `sandbox.capi.kubectl.x-k8s.io/fail-topology: MESSAGE` (on a topology Cluster) | the topology is not reconciled: `TopologyReconciled=False` (`ReconcileFailed`, MESSAGE) |
 //! | `sandbox.capi.kubectl.x-k8s.io/block-drain: MESSAGE` | once deleted, it stays `Deleting=True` (`DrainingNode`, MESSAGE) until the annotation goes |
 
 use serde_json::{Value, json};
@@ -28,6 +29,14 @@ pub const NOT_READY_REASON: &str = "KubeletNotReady";
 /// The message a NotReady Node was asked with.
 pub fn node_not_ready(m: &Value) -> Option<&str> {
     annotation(m, NODE_NOT_READY)
+}
+
+/// Fails a topology Cluster's reconcile with the value as message.
+pub const FAIL_TOPOLOGY: &str = "sandbox.capi.kubectl.x-k8s.io/fail-topology";
+
+/// The message a topology failure was asked with.
+pub fn topology_failure(cluster: &Value) -> Option<&str> {
+    annotation(cluster, FAIL_TOPOLOGY)
 }
 
 /// Holds the Machine's deletion in drain with the value as message.

@@ -274,6 +274,9 @@ impl From<&str> for TopologyError {
 }
 
 fn reconcile_inner(sim: &mut Ctx, cluster: &Value) -> Result<Option<Duration>, TopologyError> {
+    if let Some(msg) = super::stuck::topology_failure(cluster) {
+        return Err(TopologyError::Spec(msg.to_string()));
+    }
     let pass = Pass::new(sim, cluster)?;
     pass.ensure_infrastructure()?;
     let cp = pass.control_plane()?;
@@ -838,6 +841,9 @@ fn md_settled(sim: &Ctx, md: &Value) -> bool {
 /// The `TopologyReconciled` condition of a Cluster with a topology (None without one).
 pub fn reconciled_condition(sim: &Ctx, cluster: &Value) -> Option<Cond> {
     cluster.pointer("/spec/topology")?;
+    if let Some(msg) = super::stuck::topology_failure(cluster) {
+        return Some(Cond::new("TopologyReconciled", false, "", "ReconcileFailed", msg));
+    }
     let kit = &sim.kit;
     let v2 = kit.v2();
     let ns = s(cluster, "/metadata/namespace");
