@@ -955,3 +955,31 @@ fn every_other_condition_signature_is_recognised() {
         signatures(&r)
     );
 }
+
+fn requests(sb: &TestCluster, args: &[&str]) -> u64 {
+    let total = |m: &str| -> u64 {
+        m.lines()
+            .filter(|l| l.starts_with("apiserver_request_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let before = total(&sb.metrics());
+    let o = sb.plugin("kubectl-capi-diagnose").args(args).output();
+    assert!(o.status.code().is_some_and(|c| c <= 1), "{}", stderr(&o));
+    total(&sb.metrics()) - before
+}
+
+/// The same LISTs as describe, the kubeconfig Secret and the server's clock: nothing per object.
+#[test]
+fn diagnose_reads_a_fixed_number_of_requests_whatever_the_size() {
+    let sb = TestCluster::start();
+    sb.load(&ClusterSpec::new("small", "prod", 1, 1));
+    sb.load(&ClusterSpec::new("large", "prod", 3, 60));
+    let small = requests(&sb, &["cluster", "small", "-n", "prod"]);
+    let large = requests(&sb, &["cluster", "large", "-n", "prod"]);
+    assert_eq!(small, large, "the request count grew with the cluster");
+    assert!(
+        large <= 14,
+        "diagnose made {large} requests (describe's 12 at most, plus the Secret and the clock)"
+    );
+}
