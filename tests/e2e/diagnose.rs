@@ -983,3 +983,36 @@ fn diagnose_reads_a_fixed_number_of_requests_whatever_the_size() {
         "diagnose made {large} requests (describe's 12 at most, plus the Secret and the clock)"
     );
 }
+
+/// A v1beta1 management cluster: the v1beta2 conditions under `status.v1beta2`, the v1beta1 ones
+/// where they were.
+#[test]
+fn a_v1beta1_management_cluster_is_diagnosed_too() {
+    use capi_sandbox::api::crds::Generation;
+    let sb = TestCluster::with(capi_e2e::Opts {
+        generation: Generation::V1beta1,
+        ..Default::default()
+    });
+    let mut s = ClusterSpec::new("old", "prod", 1, 1);
+    s.generation = Generation::V1beta1;
+    sb.load(&s);
+    let (code, r) = diagnose_json(&sb, "old");
+    assert_eq!((code, signatures(&r)), (Some(0), vec![]), "{r:#}");
+    let mut c = sb.get_json(&["clusters.cluster.x-k8s.io", "old", "-n", "prod", "-o", "json"]);
+    let list = c["status"]["v1beta2"]["conditions"]
+        .as_array_mut()
+        .expect("v1beta2 conditions");
+    list.retain(|x| x["type"] != "RemoteConnectionProbe");
+    list.push(cond(
+        "RemoteConnectionProbe",
+        "False",
+        "ProbeFailed",
+        "dial tcp: i/o timeout",
+    ));
+    sb.kubectl()
+        .args(["replace", "--subresource=status", "-f", "-"])
+        .stdin_str(&c.to_string());
+    let (code, r) = diagnose_json(&sb, "old");
+    assert_eq!(code, Some(1));
+    assert_eq!(signatures(&r), ["RemoteConnectionFailing old"]);
+}
