@@ -314,35 +314,17 @@ impl Kube {
         fields: Option<&str>,
         page: u32,
     ) -> Result<(Vec<DynamicObject>, String)> {
-        let api = self.api(ar, ns);
-        let mut lp = ListParams::default().limit(page);
-        if let Some(l) = labels {
-            lp = lp.labels(l);
-        }
-        if let Some(f) = fields {
-            lp = lp.fields(f);
-        }
-        let what = format!("listing {}", ar.plural);
-        let request = kube::core::Request::new(api.resource_url());
         let mut out = vec![];
-        loop {
-            let req = request
-                .list(&lp)
-                .map_err(|e| Error::Other(format!("{what}: {e}")))?;
-            let text = self.call(&what, self.client.request_text(req)).await?;
-            let page: slim::List = serde_json::from_str(&text)
-                .map_err(|e| Error::Api(format!("{what}: cannot decode the answer: {e}")))?;
-            drop(text);
-            out.extend(page.items.into_iter().map(|i| i.into_dynamic(ar)));
-            match page.metadata.continue_ {
-                Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
-                _ => return Ok((out, page.metadata.resource_version.unwrap_or_default())),
-            }
-        }
+        let mut rv = String::new();
+        self.each_page(ar, ns, labels, fields, page, |p: slim::List| {
+            out.extend(p.items.into_iter().map(|i| i.into_dynamic(ar)));
+            rv = p.metadata.resource_version.unwrap_or_default();
+            p.metadata.continue_
+        })
+        .await?;
+        Ok((out, rv))
     }
-}
 
-impl Kube {
     /// Lists every object whole (every field, managedFields included), following continue
     /// tokens: what a move copies must be the object exactly as stored.
     pub async fn list_values(
@@ -352,28 +334,9 @@ impl Kube {
         labels: Option<&str>,
         page: u32,
     ) -> Result<Vec<serde_json::Value>> {
-        let api = self.api(ar, ns);
-        let mut lp = ListParams::default().limit(page);
-        if let Some(l) = labels {
-            lp = lp.labels(l);
-        }
-        let what = format!("listing {}", ar.plural);
-        let request = kube::core::Request::new(api.resource_url());
         let mut out = vec![];
-        loop {
-            let req = request
-                .list(&lp)
-                .map_err(|e| Error::Other(format!("{what}: {e}")))?;
-            let text = self.call(&what, self.client.request_text(req)).await?;
-            let mut page: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Error::Api(format!("{what}: cannot decode the answer: {e}")))?;
-            drop(text);
-            let next = page
-                .pointer("/metadata/continue")
-                .and_then(serde_json::Value::as_str)
-                .filter(|c| !c.is_empty())
-                .map(str::to_string);
-            if let Some(serde_json::Value::Array(items)) = page.get_mut("items").map(std::mem::take) {
+        self.each_page(ar, ns, labels, None, page, |mut p: serde_json::Value| {
+            if let Some(serde_json::Value::Array(items)) = p.get_mut("items").map(std::mem::take) {
                 // Items of a list carry neither apiVersion nor kind on every server.
                 out.extend(items.into_iter().map(|mut i| {
                     if let Some(o) = i.as_object_mut() {
@@ -384,9 +347,46 @@ impl Kube {
                     i
                 }));
             }
-            match next {
-                Some(c) => lp = lp.continue_token(&c),
-                None => return Ok(out),
+            p.pointer("/metadata/continue")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// Requests the pages of a LIST one after the other, decoding each as `P` and handing it to
+    /// `take`, which returns the page's continue token.
+    async fn each_page<P: serde::de::DeserializeOwned>(
+        &self,
+        ar: &ApiResource,
+        ns: Option<&str>,
+        labels: Option<&str>,
+        fields: Option<&str>,
+        page: u32,
+        mut take: impl FnMut(P) -> Option<String>,
+    ) -> Result<()> {
+        let api = self.api(ar, ns);
+        let mut lp = ListParams::default().limit(page);
+        if let Some(l) = labels {
+            lp = lp.labels(l);
+        }
+        if let Some(f) = fields {
+            lp = lp.fields(f);
+        }
+        let what = format!("listing {}", ar.plural);
+        let request = kube::core::Request::new(api.resource_url());
+        loop {
+            let req = request
+                .list(&lp)
+                .map_err(|e| Error::Other(format!("{what}: {e}")))?;
+            let text = self.call(&what, self.client.request_text(req)).await?;
+            let decoded: P = serde_json::from_str(&text)
+                .map_err(|e| Error::Api(format!("{what}: cannot decode the answer: {e}")))?;
+            drop(text);
+            match take(decoded) {
+                Some(c) if !c.is_empty() => lp = lp.continue_token(&c),
+                _ => return Ok(()),
             }
         }
     }
