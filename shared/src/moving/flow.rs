@@ -90,11 +90,7 @@ pub fn context_of(k: &Kube) -> String {
 /// Discovers the source and plans the scope.
 pub async fn snapshot(source: &Kube, scope: &Scope) -> Result<Snapshot> {
     let types = move_types(source).await?;
-    let ns = match scope {
-        Scope::Namespace(ns) | Scope::Clusters { namespace: ns, .. } => Some(ns.as_str()),
-        Scope::AllNamespaces => None,
-    };
-    let graph = discover(source, types, ns).await?;
+    let graph = discover(source, types, scope.namespace()).await?;
     let plan = plan(&graph, scope).map_err(plan_error)?;
     Ok(Snapshot { graph, plan })
 }
@@ -526,10 +522,7 @@ async fn wait_block_move(source: &Kube, s: &Snapshot, timeout: Duration) -> Resu
 /// interrupted move still paused in the target by its mark are resumed, which finishes it.
 async fn finish_in_target(source: &Kube, target: &Kube, scope: &Scope) -> Result<Option<Summary>> {
     let types = move_types(target).await?;
-    let ns = match scope {
-        Scope::Namespace(ns) | Scope::Clusters { namespace: ns, .. } => Some(ns.as_str()),
-        Scope::AllNamespaces => None,
-    };
+    let ns = scope.namespace();
     let wanted: Vec<MoveType> = types
         .into_iter()
         .filter(|t| t.is_core("Cluster") || t.is_core("ClusterClass"))

@@ -30,7 +30,8 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn namespace(&self) -> Option<&str> {
+    /// The one namespace of the scope (`None` for every namespace).
+    pub fn namespace(&self) -> Option<&str> {
         match self {
             Scope::Namespace(ns) | Scope::Clusters { namespace: ns, .. } => Some(ns),
             Scope::AllNamespaces => None,
