@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
-use super::graph::{Graph, MoveType};
+use super::graph::{Graph, MoveType, is_hierarchy_kind};
 use crate::capi::class::class_of;
 use crate::capi::labels::{CLUSTERCTL_LABEL, MOVE_HIERARCHY_LABEL, MOVE_LABEL};
 use crate::capi::object::to_value;
@@ -67,10 +67,7 @@ pub fn type_of_crd(crd: &Value) -> Option<MoveType> {
         .get("name")?
         .as_str()?
         .to_string();
-    let hierarchy = matches!(
-        (group.as_str(), kind.as_str()),
-        ("cluster.x-k8s.io", "Cluster" | "ClusterClass") | ("addons.cluster.x-k8s.io", "ClusterResourceSet")
-    ) || label(crd, MOVE_HIERARCHY_LABEL).is_some();
+    let hierarchy = is_hierarchy_kind(&group, &kind) || label(crd, MOVE_HIERARCHY_LABEL).is_some();
     Some(MoveType {
         plural: s(crd, "/spec/names/plural").to_string(),
         namespaced: s(crd, "/spec/scope") != "Cluster",

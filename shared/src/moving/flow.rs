@@ -656,11 +656,7 @@ fn types_of(objects: &[Value], served: &Served) -> (Vec<MoveType>, Vec<(usize, V
             .iter()
             .position(|t| t.group == group && t.version == version && t.kind == kind)
             .unwrap_or_else(|| {
-                let hierarchy = matches!(
-                    (group.as_str(), kind.as_str()),
-                    ("cluster.x-k8s.io", "Cluster" | "ClusterClass")
-                        | ("addons.cluster.x-k8s.io", "ClusterResourceSet")
-                );
+                let hierarchy = super::graph::is_hierarchy_kind(&group, &kind);
                 types.push(MoveType {
                     group: group.clone(),
                     version: version.clone(),

@@ -16,6 +16,15 @@ use crate::capi::value::{label, s};
 /// as clusterctl splits it (so `-apiserver-etcd-client` is not one).
 pub const SOFT_SECRET_PURPOSES: &[&str] = &["kubeconfig", "ca", "etcd", "sa", "proxy"];
 
+/// Whether clusterctl moves a kind with everything it owns, whatever its CRD's labels say:
+/// Cluster, ClusterClass and ClusterResourceSet.
+pub fn is_hierarchy_kind(group: &str, kind: &str) -> bool {
+    matches!(
+        (group, kind),
+        ("cluster.x-k8s.io", "Cluster" | "ClusterClass") | ("addons.cluster.x-k8s.io", "ClusterResourceSet")
+    )
+}
+
 /// A kind a move discovers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MoveType {
@@ -109,6 +118,14 @@ impl Node {
             Some(ns) => format!("{kind} {ns}/{}", self.name),
             None => format!("{kind} {}", self.name),
         }
+    }
+
+    /// Whether the object carries finalizers.
+    pub fn has_finalizers(&self) -> bool {
+        self.object
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty())
     }
 
     /// The UIDs of every owner, hard and soft.

@@ -8,7 +8,7 @@
 
 use futures::stream::{self, StreamExt};
 use kube::api::{Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::graph::{Graph, Node};
 use super::pause::{CONCURRENT_WRITES, FIELD_MANAGER};
@@ -51,11 +51,7 @@ async fn delete_one(kube: &Kube, g: &Graph, n: &Node) -> Result<()> {
     let ty = &g.types[n.ty];
     let api = kube.api(&ty.api_resource(), n.namespace.as_deref());
     let display = n.display(&g.types);
-    let finalizers = n
-        .object
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .is_some_and(|f| !f.is_empty());
+    let finalizers = n.has_finalizers();
     if finalizers || ty.group.ends_with("x-k8s.io") {
         let body = json!({"metadata": {
             "annotations": { DELETE_FOR_MOVE_ANNOTATION: "" },

@@ -205,11 +205,7 @@ impl Writer<'_> {
                     .await?;
             }
         }
-        let finalizers = n
-            .object
-            .pointer("/metadata/finalizers")
-            .and_then(Value::as_array)
-            .is_some_and(|f| !f.is_empty());
+        let finalizers = n.has_finalizers();
         Ok((
             uid,
             Written {
