@@ -83,16 +83,7 @@ pub async fn inventory(kube: &Kube) -> Result<Vec<Installed>> {
         Err(Error::NotFound(_)) => return Ok(vec![]),
         Err(e) => return Err(e),
     };
-    Ok(items
-        .iter()
-        .map(|v| Installed {
-            name: s(v, "/metadata/name").to_string(),
-            namespace: s(v, "/metadata/namespace").to_string(),
-            provider_type: s(v, "/type").to_string(),
-            provider_name: s(v, "/providerName").to_string(),
-            version: s(v, "/version").to_string(),
-        })
-        .collect())
+    Ok(items.iter().map(Installed::of).collect())
 }
 
 /// Providers of the source missing or older in the target.

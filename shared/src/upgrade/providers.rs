@@ -51,6 +51,20 @@ pub struct Installed {
     pub version: String,
 }
 
+impl Installed {
+    /// The installed provider an inventory object records.
+    pub fn of(v: &serde_json::Value) -> Installed {
+        let at = |p: &str| str_at(v, p).unwrap_or("").to_string();
+        Installed {
+            name: at("/metadata/name"),
+            namespace: at("/metadata/namespace"),
+            provider_type: at("/type"),
+            provider_name: at("/providerName"),
+            version: at("/version"),
+        }
+    }
+}
+
 /// One release series of a provider's metadata.yaml.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Series {
@@ -374,18 +388,7 @@ pub async fn inventory(kube: &Kube, catalog: &Catalog) -> Result<Vec<Installed>>
             kube.api(&ar, None).list(&kube::api::ListParams::default()),
         )
         .await?;
-    Ok(items
-        .items
-        .iter()
-        .map(to_value)
-        .map(|v| Installed {
-            name: str_at(&v, "/metadata/name").unwrap_or("").to_string(),
-            namespace: str_at(&v, "/metadata/namespace").unwrap_or("").to_string(),
-            provider_type: str_at(&v, "/type").unwrap_or("").to_string(),
-            provider_name: str_at(&v, "/providerName").unwrap_or("").to_string(),
-            version: str_at(&v, "/version").unwrap_or("").to_string(),
-        })
-        .collect())
+    Ok(items.items.iter().map(|o| Installed::of(&to_value(o))).collect())
 }
 
 #[cfg(test)]
