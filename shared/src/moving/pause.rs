@@ -7,7 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use kube::api::{Patch, PatchParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
 use super::graph::{Graph, Node};
@@ -21,6 +21,22 @@ pub const FIELD_MANAGER: &str = "kubectl-capi-move";
 
 /// Writes in flight at once.
 pub const CONCURRENT_WRITES: usize = 16;
+
+/// Parameters of a create: the move's field manager.
+pub fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
+
+/// Parameters of a patch: the move's field manager.
+pub fn patch_params() -> PatchParams {
+    PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..Default::default()
+    }
+}
 
 /// A name for a new move: its start time and a random part (the mark's value).
 pub fn new_move_id() -> String {
@@ -87,10 +103,7 @@ impl Pausable {
 /// Pauses (`Some(mark)`) or resumes (`None`) every object of `list` on `kube`, concurrently.
 /// An object already gone is no error (a resume after the source copies were deleted).
 pub async fn set(kube: &Kube, list: &[Pausable], mark: Option<&str>) -> Result<()> {
-    let pp = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    };
+    let pp = patch_params();
     let verb = if mark.is_some() { "pausing" } else { "resuming" };
     stream::iter(list)
         .map(|p| {

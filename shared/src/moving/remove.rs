@@ -7,11 +7,11 @@
 //! Something already gone counts as deleted, so a re-run after an interruption finishes.
 
 use futures::stream::{self, StreamExt};
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use serde_json::json;
 
 use super::graph::{Graph, Node};
-use super::pause::{CONCURRENT_WRITES, FIELD_MANAGER};
+use super::pause::{CONCURRENT_WRITES, patch_params};
 use super::plan::Plan;
 use crate::capi::labels::DELETE_FOR_MOVE_ANNOTATION;
 use crate::client::Kube;
@@ -57,10 +57,7 @@ async fn delete_one(kube: &Kube, g: &Graph, n: &Node) -> Result<()> {
             "annotations": { DELETE_FOR_MOVE_ANNOTATION: "" },
             "finalizers": null,
         }});
-        let pp = PatchParams {
-            field_manager: Some(FIELD_MANAGER.into()),
-            ..Default::default()
-        };
+        let pp = patch_params();
         let what = format!("preparing {display} for deletion in the source");
         match kube
             .call(&what, api.patch(&n.name, &pp, &Patch::Merge(&body)))

@@ -10,14 +10,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{self, StreamExt};
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{DynamicObject, Patch};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
 use super::copy::for_target;
 use super::graph::{Graph, Node};
 use super::kinds::Served;
-use super::pause::{CONCURRENT_WRITES, FIELD_MANAGER};
+use super::pause::{CONCURRENT_WRITES, patch_params, post_params};
 use crate::capi::value::s;
 use crate::client::Kube;
 use crate::error::{Error, Result};
@@ -268,20 +268,6 @@ fn is_empty(v: &Value) -> bool {
 
 fn decode(v: Value) -> Result<DynamicObject> {
     serde_json::from_value(v).map_err(|e| Error::Other(format!("an object cannot be written: {e}")))
-}
-
-fn post_params() -> PostParams {
-    PostParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    }
-}
-
-fn patch_params() -> PatchParams {
-    PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]
