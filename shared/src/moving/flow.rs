@@ -258,13 +258,9 @@ pub async fn run(source: &Kube, dest: &Destination<'_>, opts: &Options) -> Resul
         pausables.len()
     ));
     let mut summary = Summary {
-        api_version: super::report::API_VERSION,
-        kind: "MoveResult",
-        source: context_of(source),
-        target: dest.describe(),
         move_id: mark.clone(),
         resumed_earlier_move: resumed,
-        ..Default::default()
+        ..Summary::new(context_of(source), dest.describe())
     };
     let mut copied = Copied::default();
     let paused = async {
@@ -550,14 +546,10 @@ async fn finish_in_target(source: &Kube, target: &Kube, scope: &Scope) -> Result
         list.len()
     ));
     Ok(Some(Summary {
-        api_version: super::report::API_VERSION,
-        kind: "MoveResult",
-        source: context_of(source),
-        target: context_of(target),
         move_id: id,
         resumed: list.len(),
         resumed_earlier_move: true,
-        ..Default::default()
+        ..Summary::new(context_of(source), context_of(target))
     }))
 }
 
@@ -612,17 +604,13 @@ pub async fn restore(
         all.len()
     ));
     Ok(Restored::Done(Summary {
-        api_version: super::report::API_VERSION,
-        kind: "MoveResult",
-        source: format!("directory {}", dir.display()),
-        target: context_of(target),
         objects: s.plan.moved().count(),
         created,
         updated,
         left_as_they_were: left,
         resumed: all.len(),
         duration_ms: started.elapsed().as_millis(),
-        ..Default::default()
+        ..Summary::new(format!("directory {}", dir.display()), context_of(target))
     }))
 }
 

@@ -226,6 +226,17 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// An empty result of a move from `source` to `target`.
+    pub fn new(source: String, target: String) -> Summary {
+        Summary {
+            api_version: API_VERSION,
+            kind: "MoveResult",
+            source,
+            target,
+            ..Default::default()
+        }
+    }
+
     /// One line, for stdout.
     pub fn text(&self) -> String {
         let mut s = format!(
