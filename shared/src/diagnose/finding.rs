@@ -71,6 +71,28 @@ pub struct Evidence {
     pub field: Option<String>,
 }
 
+impl Evidence {
+    /// A condition as read, and how long it has held.
+    pub fn of_condition(c: &crate::capi::conditions::Condition, held: Option<i64>) -> Evidence {
+        Evidence {
+            condition: Some(c.type_.clone()),
+            status: Some(c.status.clone()),
+            reason: Some(c.reason.clone()).filter(|r| !r.is_empty()),
+            message: Some(c.message.clone()).filter(|m| !m.is_empty()),
+            for_seconds: held,
+            field: None,
+        }
+    }
+
+    /// A field and its value.
+    pub fn of_field(f: String) -> Evidence {
+        Evidence {
+            field: Some(f),
+            ..Default::default()
+        }
+    }
+}
+
 /// One finding.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

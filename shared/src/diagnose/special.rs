@@ -42,24 +42,6 @@ fn finding(
     }
 }
 
-fn field(f: String) -> Evidence {
-    Evidence {
-        field: Some(f),
-        ..Default::default()
-    }
-}
-
-fn cond_evidence(c: &crate::capi::conditions::Condition, held: Option<i64>) -> Evidence {
-    Evidence {
-        condition: Some(c.type_.clone()),
-        status: Some(c.status.clone()),
-        reason: Some(c.reason.clone()).filter(|r| !r.is_empty()),
-        message: Some(c.message.clone()).filter(|m| !m.is_empty()),
-        for_seconds: held,
-        field: None,
-    }
-}
-
 /// The field signatures of one object.
 pub fn findings(o: &Obj, list: &[Obj], g: Generation, now: jiff::Timestamp) -> Vec<Finding> {
     let mut out = vec![];
@@ -95,7 +77,7 @@ fn paused(o: &Obj) -> Option<Finding> {
             o,
             "PausedByMove",
             Severity::Warning,
-            field(format!("{how}; {PAUSED_BY_MOVE_ANNOTATION}: {id}")),
+            Evidence::of_field(format!("{how}; {PAUSED_BY_MOVE_ANNOTATION}: {id}")),
             "Paused by `kubectl capi move` (move id above), which did not finish: no controller reconciles it.",
             "Run the same `kubectl capi move` command again: it finishes or rolls back the move.",
         ));
@@ -105,7 +87,7 @@ fn paused(o: &Obj) -> Option<Finding> {
             o,
             "PausedClusterDeleting",
             Severity::Error,
-            field(how),
+            Evidence::of_field(how),
             "The Cluster is being deleted but is paused: its controllers never act, so the deletion never progresses.",
             "Resume it (`kubectl patch cluster NAME --type=merge -p '{\"spec\":{\"paused\":null}}'`, and remove the cluster.x-k8s.io/paused annotation).",
         ));
@@ -121,7 +103,14 @@ fn paused(o: &Obj) -> Option<Finding> {
             "Resume it when that is intended: remove spec.paused / the cluster.x-k8s.io/paused annotation.",
         )
     };
-    Some(finding(o, "Paused", Severity::Info, field(how), what, step))
+    Some(finding(
+        o,
+        "Paused",
+        Severity::Info,
+        Evidence::of_field(how),
+        what,
+        step,
+    ))
 }
 
 /// Signatures 4 and 5: no provider ID, or a provider ID but no Node, for long.
@@ -144,8 +133,8 @@ fn machine_stalls(o: &Obj, g: Generation, now: jiff::Timestamp) -> Option<Findin
             return None;
         }
         let evidence = c
-            .map(|c| cond_evidence(&c, Some(held)))
-            .unwrap_or_else(|| field("spec.providerID is empty".into()));
+            .map(|c| Evidence::of_condition(&c, Some(held)))
+            .unwrap_or_else(|| Evidence::of_field("spec.providerID is empty".into()));
         return Some(finding(
             o,
             "MachineWithoutProviderID",
@@ -164,9 +153,9 @@ fn machine_stalls(o: &Obj, g: Generation, now: jiff::Timestamp) -> Option<Findin
         return None;
     }
     let evidence = c
-        .map(|c| cond_evidence(&c, Some(since_infra)))
+        .map(|c| Evidence::of_condition(&c, Some(since_infra)))
         .unwrap_or_else(|| {
-            field(format!(
+            Evidence::of_field(format!(
                 "spec.providerID {} but no status.nodeRef",
                 s(v, "/spec/providerID")
             ))
@@ -198,7 +187,7 @@ fn deletion_held(o: &Obj, now: jiff::Timestamp) -> Option<Finding> {
     if since < DELETION_HOLD_SECS || finalizers.is_empty() {
         return None;
     }
-    let mut e = field(format!("finalizers: {}", finalizers.join(", ")));
+    let mut e = Evidence::of_field(format!("finalizers: {}", finalizers.join(", ")));
     e.for_seconds = Some(since);
     Some(finding(
         o,
@@ -233,7 +222,7 @@ fn skew(o: &Obj, list: &[Obj]) -> Option<Finding> {
         o,
         "VersionSkew",
         sev,
-        field(format!(
+        Evidence::of_field(format!(
             "spec.template.spec.version {raw}, control plane {}",
             s(&cp.value, "/spec/version")
         )),
@@ -253,7 +242,7 @@ fn rollout_too_long(o: &Obj, g: Generation, now: jiff::Timestamp) -> Option<Find
         o,
         "RolloutTakingLong",
         Severity::Warning,
-        cond_evidence(&c, Some(held)),
+        Evidence::of_condition(&c, Some(held)),
         "A rollout (an upgrade or template change) has been in progress for over an hour.",
         "`kubectl capi rollout status` and `kubectl capi upgrade plan cluster NAME` show where it stands; look for Machines that do not come up.",
     ))
@@ -279,7 +268,7 @@ pub fn kubeconfig_expiry(cluster: &Obj, kubeconfig: &str, now: jiff::Timestamp) 
         cluster,
         "KubeconfigCertificateExpiring",
         sev,
-        field(format!(
+        Evidence::of_field(format!(
             "Secret {}-kubeconfig: client certificate not valid after {when} ({days} days)",
             cluster.subject.name
         )),
@@ -297,7 +286,7 @@ pub fn not_available(cluster: &Obj, g: Generation) -> Option<Finding> {
         cluster,
         "ClusterNotAvailable",
         Severity::Error,
-        cond_evidence(&c, None),
+        Evidence::of_condition(&c, None),
         "The Cluster is not Available, and no object below it shows a known cause.",
         &format!(
             "Read the message and `kubectl capi describe cluster NAME --show-conditions`; see {}.",

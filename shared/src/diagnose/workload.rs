@@ -42,10 +42,10 @@ pub fn unreachable(cluster: &Subject, why: &str) -> Finding {
         signature: "WorkloadUnreachable",
         severity: Severity::Warning,
         object: cluster.clone(),
-        evidence: Evidence {
-            field: Some(format!("reading the Nodes through Secret {}-kubeconfig: {why}", cluster.name)),
-            ..Default::default()
-        },
+        evidence: Evidence::of_field(format!(
+            "reading the Nodes through Secret {}-kubeconfig: {why}",
+            cluster.name
+        )),
         explanation: "The workload cluster's API server could not be reached from here with its kubeconfig, so its Nodes were not read.".into(),
         next_step: "Check the control plane endpoint is reachable from where you run this (VPN, firewall); the management cluster's own view is in the other findings.".into(),
         chain: vec![],
