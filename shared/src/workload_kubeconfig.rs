@@ -191,7 +191,7 @@ fn current(doc: &KubeconfigDoc) -> std::result::Result<Current, String> {
 }
 
 /// Expiry of a base64 PEM client certificate, as (RFC 3339, whole days left).
-pub fn cert_expiry(b64_pem: &str) -> Option<(String, i64)> {
+fn cert_expiry(b64_pem: &str) -> Option<(String, i64)> {
     let pem_bytes = B64.decode(b64_pem.trim()).ok()?;
     let (_, pem) = x509_parser::pem::parse_x509_pem(&pem_bytes).ok()?;
     let cert = pem.parse_x509().ok()?;

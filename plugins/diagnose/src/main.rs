@@ -11,6 +11,7 @@ use capi_shared::output::color::Palette;
 use capi_shared::output::{self, Format};
 use capi_shared::rollout::restart::server_now;
 use capi_shared::tree::fetch::{FetchOptions, core, fetch_cluster};
+use capi_shared::workload_kubeconfig::{self, Fetched};
 use capi_shared::{Error, Result};
 use clap::{Args, Parser, Subcommand};
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -145,12 +146,20 @@ async fn one(
 ) -> Result<ClusterReport> {
     let (objs, kubeconfig) = tokio::try_join!(
         fetch_cluster(kube, catalog, ns, name, FetchOptions::default()),
-        kubeconfig_text(kube, ns, name)
+        stored_kubeconfig(kube, ns, name)
     )?;
+    // The certificate's expiry as `get-kubeconfig` reads it (the current context's user).
+    let expiry = kubeconfig
+        .as_ref()
+        .and_then(|f| workload_kubeconfig::inspect(f).ok())
+        .and_then(|(_, info)| info.client_certificate_expiry);
     let mut nodes = vec![];
     let mut unreachable = None;
     if out.workload {
-        match kubeconfig.as_deref() {
+        match kubeconfig
+            .as_ref()
+            .and_then(|f| std::str::from_utf8(&f.data).ok())
+        {
             Some(k) => match workload::nodes(k, out.workload_timeout).await {
                 Ok(n) => nodes = n,
                 Err(why) => unreachable = Some(why),
@@ -158,7 +167,7 @@ async fn one(
             None => unreachable = Some("the Secret is missing or not readable".to_string()),
         }
     }
-    let mut findings = diagnose(&objs, kubeconfig.as_deref(), &nodes, now);
+    let mut findings = diagnose(&objs, expiry.as_deref(), &nodes, now);
     if let Some(why) = unreachable {
         let subject = capi_shared::diagnose::finding::Subject {
             kind: "Cluster".into(),
@@ -170,28 +179,22 @@ async fn one(
     Ok(ClusterReport::new(ns, name, findings))
 }
 
-async fn kubeconfig_text(kube: &Kube, ns: &str, name: &str) -> Result<Option<String>> {
-    let ar = kube::core::ApiResource::from_gvk_with_plural(
-        &kube::core::GroupVersionKind::gvk("", "v1", "Secret"),
-        "secrets",
-    );
-    let what = format!("reading Secret {ns}/{name}-kubeconfig");
-    match kube
-        .call(
-            &what,
-            kube.api(&ar, Some(ns)).get_opt(&format!("{name}-kubeconfig")),
-        )
-        .await
-    {
-        Ok(Some(s)) => {
-            let v = capi_shared::capi::object::to_value(&s);
-            let b64 = v.pointer("/data/value").and_then(|x| x.as_str()).unwrap_or("");
-            use base64::Engine;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(b64)
-                .unwrap_or_default();
-            Ok(String::from_utf8(bytes).ok())
-        }
+/// The cluster's admin kubeconfig as stored (`<name>-kubeconfig`, key `value`), when it exists
+/// and the user may read it.
+async fn stored_kubeconfig(kube: &Kube, ns: &str, name: &str) -> Result<Option<Fetched>> {
+    let secret = format!("{name}-kubeconfig");
+    let api: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(kube.client.clone(), ns);
+    let what = format!("reading Secret {ns}/{secret}");
+    match kube.call(&what, api.get_opt(&secret)).await {
+        Ok(Some(s)) => Ok(s
+            .data
+            .and_then(|d| d.get(workload_kubeconfig::KEY).map(|b| b.0.clone()))
+            .map(|data| Fetched {
+                namespace: ns.into(),
+                cluster: name.into(),
+                secret,
+                data,
+            })),
         Ok(None) | Err(Error::Forbidden(_)) => Ok(None),
         Err(e) => Err(e),
     }

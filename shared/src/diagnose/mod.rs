@@ -194,7 +194,7 @@ fn add_nodes(list: &mut Vec<Obj>, nodes: &[Value]) {
 /// workload cluster's Nodes, when they were read (`--workload`).
 pub fn diagnose(
     objs: &ClusterObjects,
-    kubeconfig: Option<&str>,
+    kubeconfig_expiry: Option<&str>,
     nodes: &[Value],
     now: jiff::Timestamp,
 ) -> Vec<Finding> {
@@ -209,7 +209,7 @@ pub fn diagnose(
             f
         })
         .collect();
-    if let Some(f) = kubeconfig.and_then(|k| special::kubeconfig_expiry(&list[0], k, now)) {
+    if let Some(f) = kubeconfig_expiry.and_then(|k| special::kubeconfig_expiry(&list[0], k, now)) {
         per[0].push(f);
     }
     // The Cluster's own state: a symptom folded into what is found below it, or, when nothing

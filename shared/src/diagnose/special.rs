@@ -20,8 +20,6 @@ pub const MACHINE_HOLD_SECS: i64 = 600;
 pub const DELETION_HOLD_SECS: i64 = 600;
 /// How long a rollout may take before it is reported.
 pub const ROLLOUT_HOLD_SECS: i64 = 3600;
-/// Days before a kubeconfig certificate's expiry that it is reported.
-pub const EXPIRY_WARNING_DAYS: i64 = 30;
 
 fn finding(
     o: &Obj,
@@ -249,17 +247,14 @@ fn rollout_too_long(o: &Obj, g: Generation, now: jiff::Timestamp) -> Option<Find
 }
 
 /// Signature 16: the workload kubeconfig's client certificate expires soon, or has.
-pub fn kubeconfig_expiry(cluster: &Obj, kubeconfig: &str, now: jiff::Timestamp) -> Option<Finding> {
-    let doc: Value = crate::yaml::from_str(kubeconfig).ok()?;
-    let data = doc
-        .pointer("/users/0/user/client-certificate-data")
-        .and_then(Value::as_str)?;
-    let (when, _) = crate::workload_kubeconfig::cert_expiry(data)?;
+/// `when` is the certificate's expiry as `get-kubeconfig` reads it (RFC 3339); days are counted
+/// on the server's clock.
+pub fn kubeconfig_expiry(cluster: &Obj, when: &str, now: jiff::Timestamp) -> Option<Finding> {
     let at: jiff::Timestamp = when.parse().ok()?;
     let days = (at.as_second() - now.as_second()).div_euclid(86_400);
     let (sev, what) = if days < 0 {
         (Severity::Error, "has expired")
-    } else if days < EXPIRY_WARNING_DAYS {
+    } else if days < crate::workload_kubeconfig::WARN_DAYS {
         (Severity::Warning, "expires soon")
     } else {
         return None;
