@@ -8,11 +8,20 @@ use serde_json::{Value, json};
 
 /// Sets (or adds) a condition on an object's status.
 fn set_condition(sb: &TestCluster, resource: &str, ns: &str, name: &str, cond: Value) {
+    set_condition_at(sb, resource, ns, name, "/status/conditions", cond);
+}
+
+/// Sets (or adds) a condition in the list at `ptr` of an object's status.
+fn set_condition_at(sb: &TestCluster, resource: &str, ns: &str, name: &str, ptr: &str, cond: Value) {
     let mut o = sb.get_json(&[resource, name, "-n", ns, "-o", "json"]);
-    if !o["status"]["conditions"].is_array() {
-        o["status"]["conditions"] = json!([]);
+    let at = ptr
+        .trim_start_matches('/')
+        .split('/')
+        .fold(&mut o, |v, k| &mut v[k]);
+    if !at.is_array() {
+        *at = json!([]);
     }
-    let list = o["status"]["conditions"].as_array_mut().unwrap();
+    let list = at.as_array_mut().unwrap();
     list.retain(|c| c["type"] != cond["type"]);
     list.push(cond);
     sb.kubectl()
@@ -175,19 +184,7 @@ fn each_signature_is_found_at_its_object() {
         ),
     );
     // A Machine whose server exists but whose Node never joined.
-    sb.kubectl()
-        .args([
-            "patch",
-            "machines.cluster.x-k8s.io",
-            worker,
-            "-n",
-            "prod",
-            "--subresource=status",
-            "--type=json",
-            "-p",
-            r#"[{"op":"remove","path":"/status/nodeRef"}]"#,
-        ])
-        .ok();
+    sb.remove_node_ref("prod", worker);
     // Too many unhealthy for the health check.
     set_condition(
         &sb,
@@ -568,19 +565,7 @@ fn more_signatures_are_found_at_their_objects() {
         &no_pid,
         r#"[{"op":"remove","path":"/spec/providerID"}]"#,
     );
-    sb.kubectl()
-        .args([
-            "patch",
-            "machines.cluster.x-k8s.io",
-            &no_pid,
-            "-n",
-            "prod",
-            "--subresource=status",
-            "--type=json",
-            "-p",
-            r#"[{"op":"remove","path":"/status/nodeRef"}]"#,
-        ])
-        .ok();
+    sb.remove_node_ref("prod", &no_pid);
     set_condition(
         &sb,
         "machines.cluster.x-k8s.io",
@@ -998,20 +983,24 @@ fn a_v1beta1_management_cluster_is_diagnosed_too() {
     sb.load(&s);
     let (code, r) = diagnose_json(&sb, "old");
     assert_eq!((code, signatures(&r)), (Some(0), vec![]), "{r:#}");
-    let mut c = sb.get_json(&["clusters.cluster.x-k8s.io", "old", "-n", "prod", "-o", "json"]);
-    let list = c["status"]["v1beta2"]["conditions"]
-        .as_array_mut()
-        .expect("v1beta2 conditions");
-    list.retain(|x| x["type"] != "RemoteConnectionProbe");
-    list.push(cond(
-        "RemoteConnectionProbe",
-        "False",
-        "ProbeFailed",
-        "dial tcp: i/o timeout",
-    ));
-    sb.kubectl()
-        .args(["replace", "--subresource=status", "-f", "-"])
-        .stdin_str(&c.to_string());
+    let c = sb.get_json(&["clusters.cluster.x-k8s.io", "old", "-n", "prod", "-o", "json"]);
+    assert!(
+        c["status"]["v1beta2"]["conditions"].is_array(),
+        "v1beta2 conditions: {c}"
+    );
+    set_condition_at(
+        &sb,
+        "clusters.cluster.x-k8s.io",
+        "prod",
+        "old",
+        "/status/v1beta2/conditions",
+        cond(
+            "RemoteConnectionProbe",
+            "False",
+            "ProbeFailed",
+            "dial tcp: i/o timeout",
+        ),
+    );
     let (code, r) = diagnose_json(&sb, "old");
     assert_eq!(code, Some(1));
     assert_eq!(signatures(&r), ["RemoteConnectionFailing old"]);

@@ -499,19 +499,7 @@ fn each_preflight_problem_refuses_the_move_before_anything_changes() {
     let dst = TestCluster::start();
     // A Machine without a Node.
     let m = names(&src, "machines.cluster.x-k8s.io", "prod")[0].clone();
-    src.kubectl()
-        .args([
-            "patch",
-            "machines.cluster.x-k8s.io",
-            &m,
-            "-n",
-            "prod",
-            "--subresource=status",
-            "--type=json",
-            "-p",
-            r#"[{"op":"remove","path":"/status/nodeRef"}]"#,
-        ])
-        .ok();
+    src.remove_node_ref("prod", &m);
     assert_refused(
         &src,
         &dst,

@@ -397,6 +397,23 @@ impl TestCluster {
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
+    /// Takes a Machine's Node away (removes `status.nodeRef`), as if it never joined.
+    pub fn remove_node_ref(&self, ns: &str, machine: &str) {
+        self.kubectl()
+            .args([
+                "patch",
+                "machines.cluster.x-k8s.io",
+                machine,
+                "-n",
+                ns,
+                "--subresource=status",
+                "--type=json",
+                "-p",
+            ])
+            .arg(r#"[{"op":"remove","path":"/status/nodeRef"}]"#)
+            .ok();
+    }
+
     /// `curl`-like raw request with the admin token (via the kube client's HTTP stack).
     pub fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> (u16, Vec<u8>) {
         let client = self.client(false);
