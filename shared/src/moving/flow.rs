@@ -21,7 +21,7 @@ use super::plan::{Plan, PlanError, Scope, everything, plan};
 use super::preflight::{self, Problem};
 use super::remove::{delete_group, deletion_order};
 use super::report::{PlanReport, Summary, behind, behind_text};
-use super::write::{Copied, Existing, How, Writer, roll_back};
+use super::write::{Copied, Existing, Writer, roll_back};
 use crate::capi::labels::{BLOCK_MOVE_ANNOTATION, PAUSED_BY_MOVE_ANNOTATION};
 use crate::capi::value::{annotation, s};
 use crate::client::Kube;
@@ -375,19 +375,7 @@ async fn undo(
     let mut done = vec![];
     if let Destination::Cluster(t) = dest {
         // An interrupted earlier run of this same move created what this run found and updated.
-        let mine = Copied {
-            written: copied
-                .written
-                .iter()
-                .filter(|w| w.how == How::Created || (earlier && w.how == How::Updated))
-                .map(|w| super::write::Written {
-                    how: How::Created,
-                    ..w.clone()
-                })
-                .collect(),
-            ..Default::default()
-        };
-        match roll_back(t, &mine).await {
+        match roll_back(t, copied, earlier).await {
             Ok(n) => done.push(format!(
                 "deleted the {n} object(s) this move created in the target"
             )),
@@ -590,7 +578,7 @@ pub async fn restore(
     };
     let mut copied = Copied::default();
     if let Err(e) = interruptible(copy_all(&w, &s, &mut copied)).await {
-        let rolled = roll_back(target, &copied).await;
+        let rolled = roll_back(target, &copied, false).await;
         return Err(Error::Other(match rolled {
             Ok(n) => format!("{e}\nrolled back: deleted the {n} object(s) this restore created"),
             Err(re) => format!("{e}\nthe rollback failed too: {re}"),

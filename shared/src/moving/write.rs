@@ -221,11 +221,12 @@ impl Writer<'_> {
 
 /// Deletes from the target what a failed copy created, newest first, finalizers removed (the
 /// copies are paused: no controller would ever release them). Returns how many were deleted.
-pub async fn roll_back(kube: &Kube, copied: &Copied) -> Result<usize> {
+/// `also_updated` deletes what was found and updated too (a resumed move's earlier run made it).
+pub async fn roll_back(kube: &Kube, copied: &Copied, also_updated: bool) -> Result<usize> {
     let created: Vec<&Written> = copied
         .written
         .iter()
-        .filter(|w| w.how == How::Created)
+        .filter(|w| w.how == How::Created || (also_updated && w.how == How::Updated))
         .rev()
         .collect();
     for w in &created {
