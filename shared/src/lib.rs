@@ -38,6 +38,8 @@ pub mod rollout;
 pub mod scale;
 pub mod tree;
 pub mod upgrade;
+// init builds on upgrade's inventory and repository reading.
+pub mod init;
 pub mod workload_kubeconfig;
 
 // The command line: running a plugin, the `kubectl capi` dispatcher, shell completion.

@@ -77,6 +77,10 @@ struct RunArgs {
     /// Start even if the state directory's log is damaged, dropping (and logging) what cannot be read. Without it a damaged log refuses to start, naming the file and line.
     #[arg(long)]
     discard_damaged_state: bool,
+    /// Start as a fresh Kubernetes cluster: no Cluster API CRDs and no provider inventory, so
+    /// that `kubectl capi init` makes it a management cluster.
+    #[arg(long, conflicts_with_all = ["crds", "demo"])]
+    bare: bool,
     /// Create demo clusters at start (skipped when clusters already exist): with controllers,
     /// those of templates/demo.yaml, which then provision; without, a still picture.
     #[arg(long)]
@@ -108,6 +112,7 @@ impl RunArgs {
             fsync: self.fsync,
             discard_damaged_state: self.discard_damaged_state,
             demo: self.demo,
+            bare: self.bare,
         })
     }
 }

@@ -1,5 +1,6 @@
 //! The built-in kinds the sandbox serves (namespaces, configmaps, secrets, events, nodes, services,
-//! customresourcedefinitions) with their schemas, table columns and selectable fields.
+//! customresourcedefinitions) with their schemas, table columns and selectable fields. The
+//! registry adds the components kinds of `component_kinds`.
 
 use std::sync::Arc;
 
@@ -72,7 +73,8 @@ pub const OBJECT_META_FIELDS: &[&str] = &[
     "managedFields",
 ];
 
-fn with_meta(mut properties: Value, description: &str) -> Value {
+/// A kind's schema: apiVersion, kind and metadata, then `properties`.
+pub(crate) fn with_meta(mut properties: Value, description: &str) -> Value {
     let props = properties.as_object_mut().map(std::mem::take).unwrap_or_default();
     let mut all = serde_json::Map::new();
     all.insert("apiVersion".into(), json!({"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}));

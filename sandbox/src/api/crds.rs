@@ -1859,41 +1859,6 @@ fn crd(k: &Kind, g: Generation) -> Value {
     })
 }
 
-fn provider_crd() -> Value {
-    json!({
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "providers.clusterctl.cluster.x-k8s.io", "labels": {"clusterctl.cluster.x-k8s.io": "", "clusterctl.cluster.x-k8s.io/core": "inventory"}},
-        "spec": {
-            "group": "clusterctl.cluster.x-k8s.io",
-            "names": {"kind": "Provider", "listKind": "ProviderList", "plural": "providers", "singular": "provider", "categories": ["cluster-api"]},
-            "scope": "Namespaced",
-            "versions": [{
-                "name": "v1alpha3", "served": true, "storage": true,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "description": "Provider records one Cluster API provider installed in the management cluster (clusterctl's inventory).",
-                    "properties": {
-                        "apiVersion": s("APIVersion defines the versioned schema of this representation of an object."),
-                        "kind": s("Kind is a string value representing the REST resource this object represents."),
-                        "metadata": {"type": "object"},
-                        "providerName": s("providerName is the name of the provider, such as kubeadm or docker."),
-                        "type": s("type is CoreProvider, BootstrapProvider, ControlPlaneProvider, InfrastructureProvider, IPAMProvider, RuntimeExtensionProvider or AddonProvider."),
-                        "version": s("version of the provider, such as v1.14.0."),
-                        "watchedNamespace": s("deprecated: the namespace the provider watches."),
-                    },
-                }},
-                "additionalPrinterColumns": [
-                    age(),
-                    col("Type", "string", ".type", 0, "Provider type"),
-                    col("Provider", "string", ".providerName", 0, "Provider name"),
-                    col("Version", "string", ".version", 0, "Provider version"),
-                ],
-            }],
-        },
-    })
-}
-
 /// The Cluster API release the bundled CRDs of a generation follow.
 pub fn release(g: Generation) -> &'static str {
     match g {
@@ -1927,14 +1892,12 @@ pub fn inventory(g: Generation) -> Vec<(&'static str, Value)> {
         ),
     ]
     .into_iter()
-    .map(|(name, provider, ty, ns)| {
+    .map(|(_, provider, ty, ns)| {
+        let ty = capi_shared::init::provider::ProviderType::from_type_name(ty)
+            .unwrap_or(capi_shared::init::provider::ProviderType::Core);
         (
             ns,
-            json!({"apiVersion": "clusterctl.cluster.x-k8s.io/v1alpha3", "kind": "Provider",
-                "metadata": {"name": name, "namespace": ns, "labels": {
-                    "clusterctl.cluster.x-k8s.io": "", "clusterctl.cluster.x-k8s.io/core": "inventory",
-                    "cluster.x-k8s.io/provider": name}},
-                "providerName": provider, "type": ty, "version": version}),
+            capi_shared::init::inventory::provider(ty, provider, ns, version),
         )
     })
     .collect()
@@ -1943,7 +1906,7 @@ pub fn inventory(g: Generation) -> Vec<(&'static str, Value)> {
 /// Every bundled CRD for one API generation.
 pub fn bundled(g: Generation) -> Vec<Value> {
     let mut out: Vec<Value> = kinds(g).iter().map(|k| crd(k, g)).collect();
-    out.push(provider_crd());
+    out.push(capi_shared::init::inventory::crd());
     out
 }
 

@@ -13,6 +13,7 @@ pub(crate) mod selector;
 // Resources: definitions, schemas and validation, server-set fields, managed fields, tables,
 // the built-in kinds.
 pub(crate) mod builtins;
+pub(crate) mod component_kinds;
 pub(crate) mod fieldmanager;
 pub mod registry;
 pub(crate) mod resource;

@@ -30,6 +30,7 @@ impl Registry {
     pub fn new() -> Registry {
         let map = builtins::all()
             .into_iter()
+            .chain(crate::api::component_kinds::all())
             .map(|d| (d.key(), Arc::new(d)))
             .collect();
         Registry {

@@ -26,6 +26,10 @@ pub enum Builtin {
     Service,
     /// apiextensions.k8s.io/v1 CustomResourceDefinition.
     Crd,
+    /// apps/v1 Deployment (replicas defaulted; status set by the deployment controller).
+    Deployment,
+    /// A kind stored as sent (ServiceAccount, RBAC, webhook configurations).
+    Stored,
 }
 
 /// How a printer column computes its cell.

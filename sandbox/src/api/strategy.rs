@@ -202,7 +202,12 @@ pub fn on_create(def: &ResourceDef, obj: &mut Value) -> ApiResult<()> {
                 "storedVersions": [parsed.storage_version],
             });
         }
-        Some(Builtin::Event) | Some(Builtin::Node) | None => {}
+        Some(Builtin::Deployment) => {
+            if obj.pointer("/spec/replicas").is_none() && obj["spec"].is_object() {
+                obj["spec"]["replicas"] = json!(1);
+            }
+        }
+        Some(Builtin::Event) | Some(Builtin::Node) | Some(Builtin::Stored) | None => {}
     }
     Ok(())
 }

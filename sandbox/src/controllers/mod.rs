@@ -5,6 +5,7 @@
 //! client's.
 
 pub mod crd;
+pub mod deployment;
 pub mod gc;
 pub mod namespace;
 

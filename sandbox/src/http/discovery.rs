@@ -196,7 +196,20 @@ mod tests {
         assert_eq!(agg["items"].as_array().unwrap().len(), 1);
         assert!(agg["items"][0]["metadata"].get("name").is_none());
         let apis = api_group_list(&reg);
-        assert_eq!(apis["groups"][0]["name"], "apiextensions.k8s.io");
+        let groups: Vec<&str> = apis["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|g| g["name"].as_str())
+            .collect();
+        for g in [
+            "apiextensions.k8s.io",
+            "apps",
+            "rbac.authorization.k8s.io",
+            "admissionregistration.k8s.io",
+        ] {
+            assert!(groups.contains(&g), "{g} missing from {groups:?}");
+        }
         assert!(resource_list(&reg, "nope.io", "v1").is_none());
     }
 }

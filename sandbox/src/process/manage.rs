@@ -40,6 +40,8 @@ pub struct RunOpts {
     pub discard_damaged_state: bool,
     /// Create the demo clusters at start (when the store has no clusters yet).
     pub demo: bool,
+    /// Start without Cluster API CRDs and inventory.
+    pub bare: bool,
 }
 
 /// The directory all sandboxes' run directories live in.
@@ -220,6 +222,9 @@ pub fn start(opts: &RunOpts, exe: &Path) -> Result<Started> {
     }
     if !opts.controllers {
         cmd.arg("--no-controllers");
+    }
+    if opts.bare {
+        cmd.arg("--bare");
     }
     if opts.fsync {
         cmd.arg("--fsync");
@@ -423,6 +428,7 @@ pub async fn serve(opts: &RunOpts, on_ready: impl FnOnce(&Sandbox)) -> Result<()
         speed: opts.speed,
         fsync: opts.fsync,
         discard_damaged_state: opts.discard_damaged_state,
+        bare: opts.bare,
         ..Default::default()
     };
     let sandbox = Sandbox::start(cfg)

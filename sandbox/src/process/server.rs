@@ -77,6 +77,9 @@ pub struct SandboxConfig {
     pub audit: bool,
     /// Seconds added to the Date header, to test clients that must use the server's clock.
     pub clock_skew_secs: i64,
+    /// Start bare: only what a fresh Kubernetes cluster has (no Cluster API CRDs, no
+    /// inventory), so that `kubectl capi init` makes it a management cluster.
+    pub bare: bool,
     /// How long an HTTP/1 client may take to send a request's headers (also the idle time
     /// allowed between requests on one connection) before the connection is closed.
     pub header_read_timeout: Duration,
@@ -100,6 +103,7 @@ impl Default for SandboxConfig {
             bookmark_every: Duration::from_secs(60),
             audit: false,
             clock_skew_secs: 0,
+            bare: false,
             header_read_timeout: HEADER_READ_TIMEOUT,
         }
     }
@@ -178,7 +182,7 @@ const BOOT: &str = "capi-sandbox";
 
 /// Replays the state directory's write-ahead log into the store and attaches the log.
 fn restore_state(store: &Store, dir: &std::path::Path, cfg: &SandboxConfig) -> Result<(), SandboxError> {
-    check_generation(dir, cfg.generation, cfg.crds_dir.is_some())?;
+    check_generation(dir, cfg)?;
     let (wal, records) = Wal::open(dir, cfg.fsync, cfg.discard_damaged_state)
         .map_err(io(format!("opening state directory {}", dir.display())))?;
     let mut max_rv = 0;
@@ -258,6 +262,10 @@ impl Sandbox {
         let mut tasks = vec![
             controllers::spawn(api.clone(), Box::new(crd_ctrl)),
             controllers::spawn(api.clone(), Box::new(Gc::new(api.clone()))),
+            controllers::spawn(
+                api.clone(),
+                Box::new(controllers::deployment::DeploymentController::new(api.clone())),
+            ),
             controllers::spawn(
                 api.clone(),
                 Box::new(NamespaceController::new(
@@ -417,12 +425,14 @@ fn load_or_create_credentials(dir: &std::path::Path) -> Result<Credentials, Sand
     }
 }
 
-fn check_generation(dir: &std::path::Path, g: Generation, custom_crds: bool) -> Result<(), SandboxError> {
+fn check_generation(dir: &std::path::Path, cfg: &SandboxConfig) -> Result<(), SandboxError> {
     let path = dir.join("sandbox.json");
-    let want = if custom_crds {
+    let want = if cfg.bare {
+        "bare".to_string()
+    } else if cfg.crds_dir.is_some() {
         "custom".to_string()
     } else {
-        g.as_str().to_string()
+        cfg.generation.as_str().to_string()
     };
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -430,7 +440,7 @@ fn check_generation(dir: &std::path::Path, g: Generation, custom_crds: bool) -> 
             let had = v.get("crds").and_then(Value::as_str).unwrap_or("");
             if !had.is_empty() && had != want {
                 return Err(SandboxError::Invalid(format!(
-                    "the state directory {} holds a sandbox created with CRDs {had:?}, but this run asks for {want:?}; start it with the same --capi-api/--crds, or use another --state-dir",
+                    "the state directory {} holds a sandbox created with CRDs {had:?}, but this run asks for {want:?}; start it with the same --capi-api/--crds/--bare, or use another --state-dir",
                     dir.display()
                 )));
             }
@@ -501,6 +511,7 @@ fn bootstrap(api: &Api, cfg: &SandboxConfig) -> Result<(), SandboxError> {
         );
     }
     let crd_list = match &cfg.crds_dir {
+        _ if cfg.bare => vec![],
         Some(dir) => crds::load_dir(dir).map_err(SandboxError::Invalid)?,
         None => crds::bundled(cfg.generation),
     };

@@ -207,7 +207,8 @@ pub fn load_config(explicit: Option<&Path>) -> Result<BTreeMap<String, String>> 
     Ok(out)
 }
 
-fn default_config_paths() -> Vec<PathBuf> {
+/// Where clusterctl's config file is looked for, in order.
+pub fn default_config_paths() -> Vec<PathBuf> {
     let mut out = vec![];
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
         out.push(PathBuf::from(x).join("cluster-api").join("clusterctl.yaml"));
@@ -311,7 +312,7 @@ pub fn variables_text(list: &VariableList) -> String {
 
 /// Kinds that are not namespaced: built-in cluster-scoped kinds and the providers' cluster-wide
 /// identities. Everything else gets the target namespace.
-const CLUSTER_SCOPED: &[&str] = &[
+pub const CLUSTER_SCOPED: &[&str] = &[
     "Namespace",
     "Node",
     "PersistentVolume",
@@ -333,6 +334,7 @@ const CLUSTER_SCOPED: &[&str] = &[
     "IngressClass",
     "VolumeAttachment",
     "CertificateSigningRequest",
+    "ClusterIssuer",
     "AWSClusterControllerIdentity",
     "AWSClusterRoleIdentity",
     "AWSClusterStaticIdentity",

@@ -23,7 +23,8 @@ use crate::{Error, Result};
 pub const INVENTORY_GROUP: &str = "clusterctl.cluster.x-k8s.io";
 /// The contracts this tool understands.
 pub const SUPPORTED_CONTRACTS: &[&str] = &["v1beta1", "v1beta2"];
-const TYPE_ORDER: &[&str] = &[
+/// The inventory's provider types, in clusterctl's install order.
+pub const TYPE_ORDER: [&str; 7] = [
     "CoreProvider",
     "BootstrapProvider",
     "ControlPlaneProvider",
@@ -32,6 +33,14 @@ const TYPE_ORDER: &[&str] = &[
     "RuntimeExtensionProvider",
     "AddonProvider",
 ];
+
+/// The rank of an inventory `type` in install order (unknown types last).
+pub fn type_rank(type_name: &str) -> usize {
+    TYPE_ORDER
+        .iter()
+        .position(|t| *t == type_name)
+        .unwrap_or(TYPE_ORDER.len())
+}
 
 /// One installed provider.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -88,21 +97,22 @@ struct Metadata {
 /// Reads and checks a metadata.yaml.
 pub fn read_metadata(path: &Path) -> Result<Vec<Series>> {
     let text = std::fs::read_to_string(path).map_err(Error::io("reading", path))?;
-    let m: Metadata = crate::yaml::from_str(&text)
-        .map_err(|e| Error::Other(format!("{}: not a clusterctl metadata file: {e}", path.display())))?;
+    parse_metadata(&text, &path.display().to_string())
+}
+
+/// Checks a metadata.yaml's text (`origin` names it in errors).
+pub fn parse_metadata(text: &str, origin: &str) -> Result<Vec<Series>> {
+    let m: Metadata = crate::yaml::from_str(text)
+        .map_err(|e| Error::Other(format!("{origin}: not a clusterctl metadata file: {e}")))?;
     if m.api_version.as_deref() != Some("clusterctl.cluster.x-k8s.io/v1alpha3")
         || m.kind.as_deref() != Some("Metadata")
     {
         return Err(Error::Other(format!(
-            "{}: expected apiVersion clusterctl.cluster.x-k8s.io/v1alpha3 and kind Metadata",
-            path.display()
+            "{origin}: expected apiVersion clusterctl.cluster.x-k8s.io/v1alpha3 and kind Metadata"
         )));
     }
     if m.release_series.is_empty() {
-        return Err(Error::Other(format!(
-            "{}: releaseSeries is empty",
-            path.display()
-        )));
+        return Err(Error::Other(format!("{origin}: releaseSeries is empty")));
     }
     Ok(m.release_series)
 }
@@ -161,8 +171,9 @@ impl Offer {
     }
 }
 
-fn compatible(plan: &str, provider: &str) -> bool {
-    plan == provider || (plan == "v1beta2" && provider == "v1beta1")
+/// Whether a provider of contract `provider` works with a core provider of contract `core`.
+pub fn compatible(core: &str, provider: &str) -> bool {
+    core == provider || (core == "v1beta2" && provider == "v1beta1")
 }
 
 /// One provider's line of a plan.
@@ -259,16 +270,7 @@ pub fn plan(
         offers.push((p, o));
     }
     let mut sorted = offers;
-    sorted.sort_by_key(|(p, _)| {
-        (
-            TYPE_ORDER
-                .iter()
-                .position(|t| *t == p.provider_type)
-                .unwrap_or(TYPE_ORDER.len()),
-            p.name.clone(),
-            p.namespace.clone(),
-        )
-    });
+    sorted.sort_by_key(|(p, _)| (type_rank(&p.provider_type), p.name.clone(), p.namespace.clone()));
     let mut plans = vec![];
     for contract in contracts {
         let is_current = contract == current_contract;

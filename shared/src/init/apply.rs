@@ -1,0 +1,201 @@
+//! Writing components: server-side apply under our field manager (so a re-run converges, and
+//! immutable fields set by the server, such as a Service's clusterIP, are never sent), rank by
+//! rank, concurrently within a rank; CRDs awaited until Established before the kinds they define
+//! are written; `--dry-run=server` throughout.
+
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use kube::core::ApiResource;
+use serde_json::Value;
+
+use super::components::{ObjectId, rank};
+use crate::capi::Catalog;
+use crate::client::Kube;
+use crate::flags::WriteMode;
+use crate::{Error, Result};
+
+/// The field manager of init and provider upgrades.
+pub const FIELD_MANAGER: &str = "kubectl-capi";
+const CONCURRENT: usize = 8;
+const ESTABLISH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Writes objects to one cluster.
+pub struct Writer<'a> {
+    /// The cluster.
+    pub kube: &'a Kube,
+    /// What it serves (fetched again once CRDs were added).
+    pub catalog: Catalog,
+    /// Stored or server dry-run.
+    pub mode: WriteMode,
+}
+
+/// What an apply did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Objects written.
+    pub written: usize,
+    /// Objects a dry run could not send because their kind comes with a CRD of the same run.
+    pub not_yet_served: Vec<String>,
+}
+
+fn params(mode: WriteMode) -> PatchParams {
+    let mut p = PatchParams::apply(FIELD_MANAGER).force();
+    p.dry_run = mode.is_dry_run();
+    p
+}
+
+impl Writer<'_> {
+    async fn resource(&self, id: &ObjectId) -> Result<Option<ApiResource>> {
+        Ok(self
+            .catalog
+            .resolve_api_version(self.kube, &id.api_version, &id.kind)
+            .await?
+            .map(|(ar, _)| ar))
+    }
+
+    /// Applies `objects` in [`rank`] order.
+    pub async fn apply(&mut self, objects: &[Value]) -> Result<Applied> {
+        let mut out = Applied::default();
+        let mut new_kinds: Vec<(String, String)> = vec![];
+        for r in 0..=4u8 {
+            let batch: Vec<&Value> = objects.iter().filter(|o| rank(o) == r).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let mut ready = vec![];
+            for o in batch {
+                let id = ObjectId::of(o);
+                match self.resource(&id).await? {
+                    Some(ar) => ready.push((o, id, ar)),
+                    None if self.mode.is_dry_run()
+                        && new_kinds.contains(&(id.group().to_string(), id.kind.clone())) =>
+                    {
+                        out.not_yet_served.push(id.to_string());
+                    }
+                    None => {
+                        return Err(Error::NotFound(format!(
+                            "{id}: the cluster does not serve {} {}; install what defines it first (for cert-manager objects: cert-manager)",
+                            id.api_version, id.kind
+                        )));
+                    }
+                }
+            }
+            let n = ready.len();
+            futures::stream::iter(ready.into_iter().map(|(o, id, ar)| self.apply_one(o, id, ar)))
+                .buffer_unordered(CONCURRENT)
+                .try_collect::<Vec<()>>()
+                .await?;
+            out.written += n;
+            let crds: Vec<&Value> = objects
+                .iter()
+                .filter(|o| rank(o) == r && o["kind"] == "CustomResourceDefinition")
+                .collect();
+            if !crds.is_empty() {
+                for c in &crds {
+                    let group = c
+                        .pointer("/spec/group")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    let kind = c
+                        .pointer("/spec/names/kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string();
+                    new_kinds.push((group, kind));
+                }
+                if !self.mode.is_dry_run() {
+                    for c in crds {
+                        let name = c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
+                        established(self.kube, name).await?;
+                    }
+                    self.catalog = Catalog::fetch(self.kube).await?;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn apply_one(&self, o: &Value, id: ObjectId, ar: ApiResource) -> Result<()> {
+        let ns = (!id.namespace.is_empty()).then_some(id.namespace.as_str());
+        let api = self.kube.api(&ar, ns);
+        self.kube
+            .call(
+                &format!("applying {id}"),
+                api.patch(&id.name, &params(self.mode), &Patch::Apply(o)),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes one object (a missing one is fine).
+    pub async fn delete(&self, id: &ObjectId) -> Result<bool> {
+        let Some(ar) = self.resource(id).await? else {
+            return Ok(false);
+        };
+        let ns = (!id.namespace.is_empty()).then_some(id.namespace.as_str());
+        let dp = DeleteParams {
+            dry_run: self.mode.is_dry_run(),
+            ..Default::default()
+        };
+        match self
+            .kube
+            .call(
+                &format!("deleting {id}"),
+                self.kube.api(&ar, ns).delete(&id.name, &dp),
+            )
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// The CRD resource.
+pub fn crd_resource() -> ApiResource {
+    ApiResource {
+        group: "apiextensions.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "apiextensions.k8s.io/v1".into(),
+        kind: "CustomResourceDefinition".into(),
+        plural: "customresourcedefinitions".into(),
+    }
+}
+
+/// Reads a CRD; `None` when absent.
+pub async fn get_crd(kube: &Kube, name: &str) -> Result<Option<Value>> {
+    let api = kube.api(&crd_resource(), None);
+    let o = kube
+        .call(&format!("reading CRD {name}"), api.get_opt(name))
+        .await?;
+    Ok(o.map(|o| crate::capi::object::to_value(&o)))
+}
+
+fn is_established(crd: &Value) -> bool {
+    crd.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
+}
+
+/// Waits until a CRD is Established (the API server serves its kind).
+pub async fn established(kube: &Kube, name: &str) -> Result<()> {
+    let start = tokio::time::Instant::now();
+    loop {
+        if get_crd(kube, name).await?.as_ref().is_some_and(is_established) {
+            return Ok(());
+        }
+        if start.elapsed() > ESTABLISH_TIMEOUT {
+            return Err(Error::Timeout(format!(
+                "CRD {name} was not Established within {ESTABLISH_TIMEOUT:?}: `kubectl get crd {name} -o yaml` shows its conditions"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
