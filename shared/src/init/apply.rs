@@ -29,6 +29,9 @@ pub struct Writer<'a> {
     pub catalog: Catalog,
     /// Stored or server dry-run.
     pub mode: WriteMode,
+    /// (group, kind) of the CRDs this writer applied: in a dry run they are not served, so
+    /// their objects are reported instead of sent.
+    new_kinds: Vec<(String, String)>,
 }
 
 /// What an apply did.
@@ -46,7 +49,17 @@ fn params(mode: WriteMode) -> PatchParams {
     p
 }
 
-impl Writer<'_> {
+impl<'a> Writer<'a> {
+    /// A writer to `kube`, which serves `catalog`.
+    pub fn new(kube: &'a Kube, catalog: Catalog, mode: WriteMode) -> Writer<'a> {
+        Writer {
+            kube,
+            catalog,
+            mode,
+            new_kinds: vec![],
+        }
+    }
+
     async fn resource(&self, id: &ObjectId) -> Result<Option<ApiResource>> {
         Ok(self
             .catalog
@@ -58,7 +71,6 @@ impl Writer<'_> {
     /// Applies `objects` in [`rank`] order.
     pub async fn apply(&mut self, objects: &[Value]) -> Result<Applied> {
         let mut out = Applied::default();
-        let mut new_kinds: Vec<(String, String)> = vec![];
         for r in 0..=4u8 {
             let batch: Vec<&Value> = objects.iter().filter(|o| rank(o) == r).collect();
             if batch.is_empty() {
@@ -70,7 +82,9 @@ impl Writer<'_> {
                 match self.resource(&id).await? {
                     Some(ar) => ready.push((o, id, ar)),
                     None if self.mode.is_dry_run()
-                        && new_kinds.contains(&(id.group().to_string(), id.kind.clone())) =>
+                        && self
+                            .new_kinds
+                            .contains(&(id.group().to_string(), id.kind.clone())) =>
                     {
                         out.not_yet_served.push(id.to_string());
                     }
@@ -104,7 +118,7 @@ impl Writer<'_> {
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string();
-                    new_kinds.push((group, kind));
+                    self.new_kinds.push((group, kind));
                 }
                 if !self.mode.is_dry_run() {
                     for c in crds {

@@ -1,11 +1,15 @@
-//! `kubectl capi init` and provider upgrades (work in progress, issue 18): provider types and
-//! arguments, clusterctl's inventory, the config file's init sections, repositories and
-//! `latest`, the components pipeline, the run's plan and checks, and the writer.
+//! `kubectl capi init` and provider upgrades: provider types and arguments, clusterctl's
+//! inventory, the config file's init sections, repositories and `latest`, the components
+//! pipeline, the run's plan and checks, the writer, cert-manager, the wait for Deployments,
+//! and the run that ties them together.
 
 pub mod apply;
+pub mod certmanager;
 pub mod components;
 pub mod config;
 pub mod inventory;
 pub mod plan;
 pub mod provider;
 pub mod repository;
+pub mod run;
+pub mod wait;
