@@ -28,6 +28,7 @@ pub const REQUIRED_BINS: &[&str] = &[
     "kubectl-capi-upgrade",
     "kubectl-capi-move",
     "kubectl-capi-diagnose",
+    "kubectl-capi-init",
 ];
 
 /// The directory holding the workspace's binaries (`target/debug`), checked to contain them.

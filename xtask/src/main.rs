@@ -69,6 +69,7 @@ const PLUGIN_PACKAGES: &[&str] = &[
     "kubectl-capi-upgrade",
     "kubectl-capi-move",
     "kubectl-capi-diagnose",
+    "kubectl-capi-init",
 ];
 
 /// Builds only the plugin binaries, saying first what a cold build costs.

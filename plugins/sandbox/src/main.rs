@@ -43,6 +43,13 @@ enum Cmd {
         #[arg(short = 'o', long = "output", value_parser = ["json", "table"], default_value = "table")]
         output: String,
     },
+    /// Write a local provider repository (clusterctl's layout) for `kubectl capi init --repository DIR`:
+    /// core, kubeadm, docker and in-memory providers at v1.10.0 and v1.14.0, and cert-manager.
+    Repository {
+        /// The folder to write (created if missing; files already there are replaced).
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -126,6 +133,16 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Cmd::Repository { dir } => {
+            let files = capi_sandbox::process::repository::write(&dir).map_err(Error::Other)?;
+            println!(
+                "Wrote {} files to {}; install from it with: kubectl capi init --repository {} -i docker",
+                files.len(),
+                dir.display(),
+                dir.display()
+            );
+            Ok(())
+        }
         Cmd::Start(args) => {
             let opts = args.opts()?;
             let exe = std::env::current_exe().map_err(Error::io("finding", "the current executable"))?;

@@ -258,7 +258,17 @@ impl Catalog {
 
     async fn ensure(&self, kube: &Kube, group: &str) -> Result<()> {
         let versions = {
-            let g = self.lock();
+            let mut g = self.lock();
+            // The core group is not in /apis; it is discovered at /api/v1 when first asked.
+            if group.is_empty() && !g.contains_key(group) {
+                g.insert(
+                    String::new(),
+                    Group {
+                        versions: vec!["v1".into()],
+                        ..Default::default()
+                    },
+                );
+            }
             match g.get(group) {
                 None => return Ok(()),
                 Some(e) if e.resources.is_some() => return Ok(()),
@@ -267,7 +277,11 @@ impl Catalog {
         };
         let mut resources = vec![];
         for v in versions {
-            let req = Request::get(format!("/apis/{group}/{v}"))
+            let path = match group {
+                "" => format!("/api/{v}"),
+                _ => format!("/apis/{group}/{v}"),
+            };
+            let req = Request::get(path)
                 .body(Vec::new())
                 .map_err(|e| Error::Other(e.to_string()))?;
             let text = kube

@@ -26,6 +26,10 @@ pub const VERBS: &[(&str, &str)] = &[
         "Print, write or merge a workload cluster's kubeconfig (unique names, locked, atomic)",
     ),
     (
+        "init",
+        "Install Cluster API providers and cert-manager from a local repository (offline, server-side apply)",
+    ),
+    (
         "move",
         "Move clusters to another management cluster (one at a time if wanted), back them up and restore them",
     ),

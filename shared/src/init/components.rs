@@ -91,13 +91,26 @@ pub struct Inputs<'a> {
     pub values: &'a Values<'a>,
     /// `images:` overrides.
     pub images: &'a BTreeMap<String, ImageOverride>,
+    /// Leave a variable without a value as `${NAME}` instead of failing (`init list-images`,
+    /// which like clusterctl's needs no values).
+    pub keep_missing: bool,
 }
 
 /// Runs the pipeline over a components file's text.
 pub fn prepare(text: &str, origin: &str, i: &Inputs) -> Result<Components> {
     template::check_syntax(text)
         .map_err(|e| Error::Usage(format!("{origin} has a broken variable reference at {e}")))?;
-    let substituted = template::substitute(text, |k| i.values.get(k).map(|(v, _)| v)).map_err(|e| {
+    let value = |k: &str| i.values.get(k).map(|(v, _)| v);
+    // With keep_missing, a variable with neither value nor default shows as itself.
+    let missing = match i.keep_missing {
+        true => template::substitute(text, value)
+            .err()
+            .map(|e| e.0)
+            .unwrap_or_default(),
+        false => Default::default(),
+    };
+    let lookup = |k: &str| value(k).or_else(|| missing.contains(k).then(|| format!("${{{k}}}")));
+    let substituted = template::substitute(text, lookup).map_err(|e| {
         Error::Usage(
             missing_message(&e)
                 .replace(
@@ -389,6 +402,7 @@ spec:
             target_namespace: Some("capi-x"),
             values: &values,
             images: &images,
+            keep_missing: false,
         };
         let c = prepare(FILE, "core-components.yaml", &i).unwrap();
         assert_eq!(c.namespace, "capi-x");
@@ -450,6 +464,7 @@ spec:
             target_namespace: None,
             values: &values,
             images: &images,
+            keep_missing: false,
         };
         let e = prepare(FILE, "core-components.yaml", &i).unwrap_err().to_string();
         assert!(

@@ -78,6 +78,8 @@ pub struct Settings<'a> {
     pub values: &'a Values<'a>,
     /// `--validate`.
     pub validate: bool,
+    /// Leave variables without a value unresolved (`init list-images`).
+    pub keep_missing: bool,
 }
 
 /// Resolves, prepares and checks every provider. Nothing is written.
@@ -106,6 +108,7 @@ pub async fn build(
             target_namespace: s.target_namespace,
             values: s.values,
             images: &repos.config.images,
+            keep_missing: s.keep_missing,
         };
         let components = components::prepare(&text, &origin, &inputs)?;
         let same = installed

@@ -169,6 +169,53 @@ pub async fn run(
     Ok(report)
 }
 
+/// The images one provider or cert-manager would run.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRow {
+    /// The manifest label, or `cert-manager`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The images, overrides applied.
+    pub images: Vec<String>,
+}
+
+/// `init list-images`: the images of what a run would install, from the repositories alone.
+/// `have` is the inventory when a cluster was given (a re-run's defaults), else empty; a
+/// variable without a value stays `${NAME}`, as nothing is installed.
+pub async fn list_images(
+    repos: &Repositories,
+    req: Request<'_>,
+    have: &[Installed],
+) -> Result<Vec<ImageRow>> {
+    let wanted = plan::with_defaults(req.wanted, have, req.skip_bootstrap, req.skip_control_plane);
+    let steps = plan::build(repos, &wanted, have, &req.settings).await?;
+    let mut out: Vec<ImageRow> = vec![];
+    let needed = steps
+        .iter()
+        .any(|s| certmanager::needed_by(&s.components.objects));
+    if needed && !repos.config.cert_manager.externally_provisioned {
+        let absent = certmanager::Found::Absent;
+        // A repository without cert-manager lists the providers' images only.
+        match certmanager::decide(repos, &repos.config.cert_manager, &absent, true).await {
+            Ok(CertManagerPlan::Install { version, objects, .. }) => out.push(ImageRow {
+                name: super::repository::CERT_MANAGER.into(),
+                version,
+                images: super::components::images(&objects),
+            }),
+            Ok(_) | Err(Error::Refused(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    out.extend(steps.iter().map(|s| ImageRow {
+        name: s.release.label.clone(),
+        version: s.release.version.clone(),
+        images: super::components::images(&s.components.objects),
+    }));
+    Ok(out)
+}
+
 /// The config file's `cert-manager.timeout` (clusterctl's default: 10 minutes).
 fn cert_manager_timeout(repos: &Repositories) -> Result<Duration> {
     match &repos.config.cert_manager.timeout {
