@@ -7,6 +7,7 @@ mod controllers;
 mod describe;
 mod diagnose;
 mod get_kubeconfig;
+mod init;
 mod krew;
 mod kube_client;
 mod lifecycle;

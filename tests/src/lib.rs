@@ -110,6 +110,8 @@ pub struct Opts {
     pub audit: bool,
     /// Seconds added to the server's Date header.
     pub clock_skew_secs: i64,
+    /// A fresh cluster: no Cluster API CRDs, no inventory (what `kubectl capi init` starts from).
+    pub bare: bool,
 }
 
 impl Default for Opts {
@@ -124,6 +126,7 @@ impl Default for Opts {
             watch_history: None,
             audit: false,
             clock_skew_secs: 0,
+            bare: false,
         }
     }
 }
@@ -206,6 +209,7 @@ impl TestCluster {
         let mut so = capi_realstack::StackOptions::new(realstack_bin());
         so.audit = opts.audit;
         so.crds = match opts.crds_dir {
+            _ if opts.bare => capi_realstack::CrdSet::None,
             Some(d) => capi_realstack::CrdSet::Dir(d),
             None => capi_realstack::CrdSet::Bundled(opts.generation),
         };
@@ -250,6 +254,7 @@ impl TestCluster {
             watch_history: opts.watch_history.unwrap_or(20_000),
             audit: opts.audit,
             clock_skew_secs: opts.clock_skew_secs,
+            bare: opts.bare,
             ..Default::default()
         };
         let sandbox = rt.block_on(Sandbox::start(cfg)).expect("sandbox starts");

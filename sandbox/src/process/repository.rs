@@ -187,11 +187,13 @@ fn certificate(label: &str, ns: &str) -> Vec<Value> {
     ]
 }
 
+/// A validating webhook; `Ignore` and a short timeout because nothing serves it (the sandbox
+/// never calls webhooks, and a real API server without the controller must not be blocked).
 fn webhook(label: &str, ns: &str) -> Value {
     json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
         "metadata": {"name": format!("{label}-validating-webhook-configuration"),
             "annotations": {"cert-manager.io/inject-ca-from": format!("{ns}/{label}-serving-cert")}},
-        "webhooks": [{"name": format!("validation.{label}.cluster.x-k8s.io"), "admissionReviewVersions": ["v1"], "sideEffects": "None",
+        "webhooks": [{"name": format!("validation.{label}.cluster.x-k8s.io"), "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Ignore", "timeoutSeconds": 1,
             "clientConfig": {"service": {"name": format!("{label}-webhook-service"), "namespace": ns, "path": "/validate"}},
             "rules": [{"apiGroups": ["cluster.x-k8s.io"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"], "resources": ["*"]}]}]})
 }
@@ -229,7 +231,7 @@ fn cert_manager() -> Vec<Value> {
                     "spec": {"serviceAccountName": name, "containers": [{"name": name, "image": format!("quay.io/jetstack/{image}:{CERT_MANAGER_VERSION}")}]}}}}));
     }
     out.push(json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration", "metadata": {"name": "cert-manager-webhook"},
-        "webhooks": [{"name": "webhook.cert-manager.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+        "webhooks": [{"name": "webhook.cert-manager.io", "admissionReviewVersions": ["v1"], "sideEffects": "None", "failurePolicy": "Ignore", "timeoutSeconds": 1,
             "clientConfig": {"service": {"name": "cert-manager-webhook", "namespace": ns, "path": "/validate"}},
             "rules": [{"apiGroups": ["cert-manager.io"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["*/*"]}]}]}));
     out

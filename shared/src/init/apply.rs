@@ -32,6 +32,9 @@ pub struct Writer<'a> {
     /// (group, kind) of the CRDs this writer applied: in a dry run they are not served, so
     /// their objects are reported instead of sent.
     new_kinds: Vec<(String, String)>,
+    /// Namespaces this writer applied in a dry run: they may not exist, and what goes in them
+    /// is then reported instead of sent.
+    new_namespaces: Vec<String>,
 }
 
 /// What an apply did.
@@ -57,6 +60,7 @@ impl<'a> Writer<'a> {
             catalog,
             mode,
             new_kinds: vec![],
+            new_namespaces: vec![],
         }
     }
 
@@ -96,12 +100,22 @@ impl<'a> Writer<'a> {
                     }
                 }
             }
-            let n = ready.len();
-            futures::stream::iter(ready.into_iter().map(|(o, id, ar)| self.apply_one(o, id, ar)))
+            let sent = futures::stream::iter(ready.into_iter().map(|(o, id, ar)| self.apply_one(o, id, ar)))
                 .buffer_unordered(CONCURRENT)
-                .try_collect::<Vec<()>>()
+                .try_collect::<Vec<Option<String>>>()
                 .await?;
-            out.written += n;
+            for skipped in sent {
+                match skipped {
+                    None => out.written += 1,
+                    Some(id) => out.not_yet_served.push(id),
+                }
+            }
+            if self.mode.is_dry_run() {
+                let names = objects
+                    .iter()
+                    .filter(|o| rank(o) == r && o["kind"] == "Namespace");
+                self.new_namespaces.extend(names.map(|o| ObjectId::of(o).name));
+            }
             let crds: Vec<&Value> = objects
                 .iter()
                 .filter(|o| rank(o) == r && o["kind"] == "CustomResourceDefinition")
@@ -132,16 +146,27 @@ impl<'a> Writer<'a> {
         Ok(out)
     }
 
-    async fn apply_one(&self, o: &Value, id: ObjectId, ar: ApiResource) -> Result<()> {
+    /// Sends one object; `Some(id)` when a dry run could not, because its namespace is one
+    /// the same dry run would create.
+    async fn apply_one(&self, o: &Value, id: ObjectId, ar: ApiResource) -> Result<Option<String>> {
         let ns = (!id.namespace.is_empty()).then_some(id.namespace.as_str());
         let api = self.kube.api(&ar, ns);
-        self.kube
+        let sent = self
+            .kube
             .call(
                 &format!("applying {id}"),
                 api.patch(&id.name, &params(self.mode), &Patch::Apply(o)),
             )
-            .await?;
-        Ok(())
+            .await;
+        match sent {
+            Ok(_) => Ok(None),
+            Err(Error::NotFound(_))
+                if self.mode.is_dry_run() && self.new_namespaces.contains(&id.namespace) =>
+            {
+                Ok(Some(id.to_string()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Deletes one object (a missing one is fine).

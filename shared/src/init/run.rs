@@ -297,7 +297,7 @@ pub fn text(r: &Report) -> String {
     }
     if !r.not_yet_served.is_empty() {
         out.push_str(&format!(
-            "not sent by the dry run (their CRDs are new): {}\n",
+            "not sent by the dry run (their CRD or namespace would be new): {}\n",
             r.not_yet_served.join(", ")
         ));
     }

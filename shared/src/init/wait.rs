@@ -49,18 +49,24 @@ pub fn not_available(d: &Value) -> Option<String> {
             "its controller has not observed generation {generation} yet (observed {observed})"
         ));
     }
-    let cond = d
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| c["type"] == "Available"));
-    match cond {
-        Some(c) if c["status"] == "True" => None,
-        Some(c) => Some(format!(
-            "Available={} {}: {}",
+    let conditions = d.pointer("/status/conditions").and_then(Value::as_array);
+    let find = |ty: &str| conditions.and_then(|cs| cs.iter().find(|c| c["type"] == ty));
+    let says = |c: &Value| {
+        format!(
+            "{}={} {}: {}",
+            c["type"].as_str().unwrap_or(""),
             c["status"].as_str().unwrap_or("Unknown"),
             c["reason"].as_str().unwrap_or(""),
             c["message"].as_str().unwrap_or("")
-        )),
+        )
+    };
+    match find("Available") {
+        Some(c) if c["status"] == "True" => None,
+        // Progressing says why the rollout does not finish (image pull, quota, deadline).
+        Some(c) => Some(match find("Progressing") {
+            Some(p) => format!("{}; {}", says(c), says(p)),
+            None => says(c),
+        }),
         None => Some("no Available condition yet".into()),
     }
 }
@@ -199,6 +205,13 @@ mod tests {
         assert_eq!(
             not_available(&d).unwrap(),
             "Available=False MinimumReplicasUnavailable: 0 of 1"
+        );
+        let p = json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": "image pull back-off"});
+        d["status"]["conditions"].as_array_mut().unwrap().push(p);
+        assert!(
+            not_available(&d)
+                .unwrap()
+                .ends_with("; Progressing=True ReplicaSetUpdated: image pull back-off")
         );
         assert!(not_available(&json!({})).unwrap().contains("no Available"));
     }
