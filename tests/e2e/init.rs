@@ -454,3 +454,116 @@ fn init_at_the_v1beta1_contract_is_planned_for_upgrade_to_v1beta2() {
         stderr(&plan)
     );
 }
+
+#[test]
+fn upgrade_providers_apply_moves_v1beta1_components_to_v1beta2_in_place() {
+    let (_d, repo) = repository();
+    let tc = bare(Backend::Sandbox, false);
+    let v = "v1.10.0";
+    let core = format!("cluster-api:{v}");
+    let kubeadm = format!("kubeadm:{v}");
+    let docker = format!("docker:{v}");
+    init_ok(
+        &tc,
+        &repo,
+        &["--core", &core, "-b", &kubeadm, "-c", &kubeadm, "-i", &docker],
+    );
+    // An operator's change, made with another field manager.
+    tc.kubectl()
+        .args(["-n", "capd-system", "patch", "deployment", "infrastructure-docker-controller-manager", "--type", "json", "-p"])
+        .arg(r#"[{"op":"add","path":"/spec/template/spec/containers/0/args/-","value":"--extra-flag=1"},{"op":"add","path":"/spec/template/spec/containers/0/env","value":[{"name":"FOO","value":"bar"}]}]"#)
+        .ok();
+    let uid = |tc: &TestCluster| {
+        tc.get_json(&[
+            "deployment",
+            "-n",
+            "capd-system",
+            "infrastructure-docker-controller-manager",
+        ])["metadata"]["uid"]
+            .clone()
+    };
+    let before = uid(&tc);
+    let r = repo.display().to_string();
+    let plan = tc.capi(&["upgrade", "providers", "plan", "--repository", &r]);
+    assert!(stdout(&plan).contains("v1.14.0"), "{}", stdout(&plan));
+
+    tc.clear_audit();
+    let dry = tc.capi(&[
+        "upgrade",
+        "providers",
+        "apply",
+        "--repository",
+        &r,
+        "--contract",
+        "v1beta2",
+        "--dry-run=server",
+    ]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("would delete Role.rbac.authorization.k8s.io capd-system/infrastructure-docker-leader-election-role"), "{}", stdout(&dry));
+    assert_eq!(
+        stored_writes(&tc),
+        Vec::<Value>::new(),
+        "a dry run stores nothing"
+    );
+
+    let o = tc.capi(&[
+        "upgrade",
+        "providers",
+        "apply",
+        "--repository",
+        &r,
+        "--contract",
+        "v1beta2",
+        "--wait-providers",
+        "-o",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let docker_row = report["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "infrastructure-docker")
+        .unwrap();
+    assert_eq!(docker_row["to"], "v1.14.0");
+    assert!(
+        inventory(&tc).iter().all(|(_, _, v)| v == "v1.14.0"),
+        "{:?}",
+        inventory(&tc)
+    );
+
+    let d = tc.get_json(&[
+        "deployment",
+        "-n",
+        "capd-system",
+        "infrastructure-docker-controller-manager",
+    ]);
+    assert_eq!(d["metadata"]["uid"], before, "updated in place, not recreated");
+    let c = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["image"], "registry.k8s.io/cluster-api/capd-manager:v1.14.0");
+    assert!(
+        c["args"].as_array().unwrap().contains(&json!("--extra-flag=1")),
+        "{c}"
+    );
+    assert_eq!(c["env"], json!([{"name": "FOO", "value": "bar"}]));
+    // What v1.14.0 no longer has is gone; the CRDs now serve v1beta2.
+    let roles = tc.kubectl().args(["get", "roles", "-A", "-o", "name"]).ok();
+    assert_eq!(roles.trim(), "", "the removed Roles are deleted");
+    let crd = tc.get_json(&["crd", "clusters.cluster.x-k8s.io"]);
+    assert_eq!(crd["spec"]["versions"][0]["name"], "v1beta2");
+    let again = tc.capi(&[
+        "upgrade",
+        "providers",
+        "apply",
+        "--repository",
+        &r,
+        "--contract",
+        "v1beta2",
+    ]);
+    assert!(
+        !again.status.success() && stderr(&again).contains("already up to date"),
+        "{}",
+        stderr(&again)
+    );
+}

@@ -36,7 +36,7 @@ const CHECKS: &str = "Checks made before anything changes (a failed one refuses 
     name = "kubectl capi upgrade",
     bin_name = "kubectl capi upgrade",
     version,
-    about = "Plan and apply Kubernetes version upgrades of workload clusters; plan provider upgrades"
+    about = "Plan and apply Kubernetes version upgrades of workload clusters; plan and apply provider upgrades"
 )]
 struct Cli {
     #[command(flatten)]
@@ -102,6 +102,67 @@ Examples:
   kubectl capi upgrade providers plan --repository ./clusterctl-repo -o json"
     )]
     Plan(ProvidersPlanArgs),
+    /// Upgrade providers in place: new components with server-side apply, your Deployment changes kept.
+    #[command(
+        after_help = "Either --contract CONTRACT (every provider to its next version for that contract, as `providers plan`
+shows) or providers with versions (--core cluster-api:v1.14.0, -b kubeadm:v1.14.0, -i docker:v1.14.0, ...).
+Both the installed and the new release must be in the repository: the installed components tell what
+the upgrade removes and which Deployment changes (flags, env, resources, replicas) are yours, and those
+are carried into the new Deployment. The new components are applied in place with server-side apply (no
+delete and recreate: the controllers keep running); objects of the old components the new ones lack are
+deleted, found by the label cluster.x-k8s.io/provider per kind of the old components (CRDs and Namespaces
+are kept, as clusterctl keeps them); then the inventory records the new versions.
+
+Examples:
+  kubectl capi upgrade providers apply --repository ./repo --contract v1beta2 --wait-providers
+  kubectl capi upgrade providers apply --repository ./repo -i docker:v1.14.0 --dry-run=server"
+    )]
+    Apply(Box<ProvidersApplyArgs>),
+}
+
+#[derive(Args)]
+struct ProvidersApplyArgs {
+    /// The provider repository, DIR/<provider-label>/<version>/.
+    #[arg(long, value_name = "DIR")]
+    repository: Option<PathBuf>,
+    /// The clusterctl config file (providers:, images:, variables).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Upgrade every provider to its next version for this contract (v1beta2).
+    #[arg(long, value_name = "CONTRACT")]
+    contract: Option<String>,
+    /// The core provider, NAME:VERSION.
+    #[arg(long, value_name = "NAME:VERSION")]
+    core: Option<String>,
+    /// Bootstrap providers, NAME:VERSION.
+    #[arg(short = 'b', long, value_name = "NAME:VERSION", value_delimiter = ',')]
+    bootstrap: Vec<String>,
+    /// Control plane providers, NAME:VERSION.
+    #[arg(short = 'c', long, value_name = "NAME:VERSION", value_delimiter = ',')]
+    control_plane: Vec<String>,
+    /// Infrastructure providers, NAME:VERSION.
+    #[arg(short = 'i', long, value_name = "NAME:VERSION", value_delimiter = ',')]
+    infrastructure: Vec<String>,
+    /// IPAM providers, NAME:VERSION.
+    #[arg(long, value_name = "NAME:VERSION", value_delimiter = ',')]
+    ipam: Vec<String>,
+    /// Runtime extension providers, NAME:VERSION.
+    #[arg(long, value_name = "NAME:VERSION", value_delimiter = ',')]
+    runtime_extension: Vec<String>,
+    /// Add-on providers, NAME:VERSION.
+    #[arg(long, value_name = "NAME:VERSION", value_delimiter = ',')]
+    addon: Vec<String>,
+    /// Wait until every upgraded provider's Deployments are Available.
+    #[arg(long)]
+    wait_providers: bool,
+    /// How long --wait-providers waits (e.g. 5m); then exit code 3.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_duration)]
+    wait_provider_timeout: Duration,
+    #[command(flatten)]
+    dry_run: DryRunArg,
+    /// JSON or YAML instead of text.
+    #[arg(short = 'o', long, value_enum, value_name = "FORMAT")]
+    output: Option<Format>,
 }
 
 #[derive(Args)]
@@ -202,6 +263,59 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Providers {
             cmd: ProvidersCmd::Plan(a),
         } => providers_cmd(&cli.conn, a).await,
+        Cmd::Providers {
+            cmd: ProvidersCmd::Apply(a),
+        } => providers_apply_cmd(&cli.conn, *a).await,
+    }
+}
+
+async fn providers_apply_cmd(conn: &ConnArgs, a: ProvidersApplyArgs) -> Result<()> {
+    use capi_shared::init::provider::{ProviderType as T, Wanted};
+    use capi_shared::init::{config, repository::Repositories, upgrade};
+    let mode = a.dry_run.mode();
+    if mode.is_dry_run() && a.wait_providers {
+        return Err(Error::Usage(
+            "--wait-providers cannot be used with --dry-run (nothing changes)".into(),
+        ));
+    }
+    let mut targets = vec![];
+    let lists: [(T, &[String]); 7] = [
+        (T::Core, a.core.as_slice()),
+        (T::Bootstrap, &a.bootstrap),
+        (T::ControlPlane, &a.control_plane),
+        (T::Infrastructure, &a.infrastructure),
+        (T::Ipam, &a.ipam),
+        (T::RuntimeExtension, &a.runtime_extension),
+        (T::Addon, &a.addon),
+    ];
+    for (ty, list) in lists {
+        for arg in list {
+            targets.push(Wanted::parse(ty, arg)?);
+        }
+    }
+    let repo = a.repository.or_else(providers::default_repository);
+    if let Some(dir) = repo.as_ref().filter(|d| !d.is_dir()) {
+        return Err(Error::NotFound(format!(
+            "no provider repository at {}: give --repository DIR, laid out as DIR/<provider-label>/<version>/",
+            dir.display()
+        )));
+    }
+    let repos = Repositories::new(repo, config::load(a.config.as_deref())?);
+    let vars = capi_shared::generate::load_config(a.config.as_deref())?;
+    let inputs = capi_shared::generate::Inputs::default();
+    let values = capi_shared::generate::Values::new(&inputs, &vars);
+    let kube = Kube::connect(conn, None).await?;
+    let req = upgrade::Request {
+        contract: a.contract,
+        targets,
+        values: &values,
+        mode,
+        wait: a.wait_providers.then_some(a.wait_provider_timeout),
+    };
+    let report = upgrade::run(&kube, &repos, req, &mut |l| eprintln!("{l}")).await?;
+    match a.output {
+        Some(f) => output::print(&output::render(&report, f)?),
+        None => output::print(&upgrade::text(&report)),
     }
 }
 

@@ -116,6 +116,9 @@ fn components(p: &Provider, label: &str, version: &str, g: Generation) -> Vec<Va
     out.extend(provider_crds(label, g));
     out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": format!("{label}-manager"), "namespace": ns}}));
     out.extend(rbac(label, ns));
+    if g == Generation::V1beta1 {
+        out.extend(leader_election(label, ns));
+    }
     out.push(json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": format!("{label}-webhook-service"), "namespace": ns},
         "spec": {"ports": [{"port": 443, "targetPort": "webhook-server"}], "selector": {"control-plane": "controller-manager"}}}));
     out.extend(certificate(label, ns));
@@ -171,6 +174,19 @@ fn rbac(label: &str, ns: &str) -> Vec<Value> {
             "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": format!("{label}-manager-rolebinding")},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"kind": "ServiceAccount", "name": format!("{label}-manager"), "namespace": ns}]}),
+    ]
+}
+
+/// A namespaced Role the v1.10.0 releases have and the v1.14.0 ones dropped, so that an upgrade
+/// has something to delete.
+fn leader_election(label: &str, ns: &str) -> Vec<Value> {
+    let role = format!("{label}-leader-election-role");
+    vec![
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": role, "namespace": ns},
+            "rules": [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["*"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": format!("{label}-leader-election-rolebinding"), "namespace": ns},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
             "subjects": [{"kind": "ServiceAccount", "name": format!("{label}-manager"), "namespace": ns}]}),
     ]
 }
@@ -290,6 +306,8 @@ mod tests {
             docker.contains("devclusters.infrastructure.cluster.x-k8s.io")
                 && !docker.contains("kubeadmconfigs")
         );
+        assert!(docker.contains("infrastructure-docker-leader-election-role"));
+        assert!(!core.contains("leader-election-role"), "v1.14.0 dropped it");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

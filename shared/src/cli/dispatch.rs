@@ -44,7 +44,7 @@ pub const VERBS: &[(&str, &str)] = &[
     ),
     (
         "upgrade",
-        "Plan and apply Kubernetes version upgrades of a cluster (skew-checked, resumable); plan provider upgrades",
+        "Plan and apply Kubernetes version upgrades of a cluster (skew-checked, resumable); plan and apply provider upgrades in place",
     ),
     ("version", "Print the version of the plugins"),
 ];
