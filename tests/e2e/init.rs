@@ -24,6 +24,22 @@ fn repository() -> (tempfile::TempDir, PathBuf) {
     (dir, repo)
 }
 
+/// The real API server runs no kube-controller-manager, so no Deployment ever becomes
+/// Available there: drop cert-manager's webhook, which is what makes init wait for it.
+fn without_cert_manager_wait(repo: &Path, backend: Backend) {
+    if backend != Backend::Real {
+        return;
+    }
+    let path = repo.join("cert-manager/v1.16.0/cert-manager.yaml");
+    let mut docs: Vec<Value> = serde_saphyr::from_multiple(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    docs.retain(|d| !d.is_null() && d["kind"] != "ValidatingWebhookConfiguration");
+    let text: String = docs
+        .iter()
+        .map(|d| format!("---\n{}", serde_saphyr::to_string(d).unwrap()))
+        .collect();
+    std::fs::write(path, text).unwrap();
+}
+
 fn bare(backend: Backend, controllers: bool) -> TestCluster {
     TestCluster::with(Opts {
         backend,
@@ -166,6 +182,7 @@ fn init_on_a_bare_sandbox_makes_a_management_cluster_that_provisions() {
 on_both_backends! {
     fn init_dry_run_then_rerun_writes_nothing_and_a_second_infrastructure_provider_is_added(backend) {
         let (_d, repo) = repository();
+        without_cert_manager_wait(&repo, backend);
         let tc = bare(backend, false);
         let out = init_ok(&tc, &repo, &["-i", "docker", "--dry-run=server"]);
         assert!(out.contains("would install") && out.contains("nothing was stored"), "{out}");
@@ -566,4 +583,76 @@ fn upgrade_providers_apply_moves_v1beta1_components_to_v1beta2_in_place() {
         "{}",
         stderr(&again)
     );
+}
+
+/// The repository with each provider's CRDs replaced by the upstream ones of its release
+/// (../shared/capi-crds): v1.10.0 gets upstream v1.10's, v1.14.0 upstream v1.14's.
+fn upstream_repository(shared: &Path) -> (tempfile::TempDir, PathBuf) {
+    let (d, repo) = repository();
+    for (version, dir) in [("v1.10.0", "upstream-v1.10"), ("v1.14.0", "upstream-v1.14")] {
+        let mut crds: Vec<(String, Value)> = vec![];
+        let mut files: Vec<_> = std::fs::read_dir(shared.join("capi-crds").join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        for f in files {
+            let doc: Value = serde_saphyr::from_str(&std::fs::read_to_string(&f).unwrap()).unwrap();
+            let label = match doc["spec"]["group"].as_str().unwrap() {
+                "cluster.x-k8s.io" | "addons.cluster.x-k8s.io" => "cluster-api",
+                "bootstrap.cluster.x-k8s.io" => "bootstrap-kubeadm",
+                "controlplane.cluster.x-k8s.io" => "control-plane-kubeadm",
+                "infrastructure.cluster.x-k8s.io" => "infrastructure-docker",
+                _ => continue, // clusterctl's own (the inventory is init's)
+            };
+            crds.push((label.to_string(), doc));
+        }
+        for (label, file) in [
+            ("cluster-api", "core-components.yaml"),
+            ("bootstrap-kubeadm", "bootstrap-components.yaml"),
+            ("control-plane-kubeadm", "control-plane-components.yaml"),
+            ("infrastructure-docker", "infrastructure-components.yaml"),
+        ] {
+            let path = repo.join(label).join(version).join(file);
+            let mut docs: Vec<Value> =
+                serde_saphyr::from_multiple(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            docs.retain(|d| !d.is_null() && d["kind"] != "CustomResourceDefinition");
+            docs.extend(crds.iter().filter(|(l, _)| l == label).map(|(_, c)| c.clone()));
+            let text: String = docs
+                .iter()
+                .map(|d| format!("---\n{}", serde_saphyr::to_string(d).unwrap()))
+                .collect();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+    (d, repo)
+}
+
+on_both_backends! {
+    fn init_installs_the_upstream_crds_of_v1_10_and_v1_14(backend) {
+        let Some(shared) = capi_e2e::shared_dir() else {
+            capi_e2e::skip("init_installs_the_upstream_crds_of_v1_10_and_v1_14: ../shared/capi-crds is not present beside the project");
+            return;
+        };
+        let (_d, repo) = upstream_repository(&shared);
+        without_cert_manager_wait(&repo, backend);
+        for (v, served) in [("v1.10.0", "v1beta1"), ("v1.14.0", "v1beta2")] {
+            let tc = bare(backend, false);
+            let core = format!("cluster-api:{v}");
+            let kubeadm = format!("kubeadm:{v}");
+            let docker = format!("docker:{v}");
+            let out = init_ok(&tc, &repo, &["--core", &core, "-b", &kubeadm, "-c", &kubeadm, "-i", &docker]);
+            assert!(out.contains(&format!("infrastructure-docker {v}")), "{out}");
+            let crd = tc.get_json(&["crd", "machinedeployments.cluster.x-k8s.io"]);
+            assert_eq!(crd["metadata"]["labels"]["cluster.x-k8s.io/provider"], "cluster-api");
+            let versions: Vec<&str> = crd["spec"]["versions"].as_array().unwrap().iter()
+                .filter(|x| x["storage"] == true).map(|x| x["name"].as_str().unwrap()).collect();
+            assert_eq!(versions, [served], "{v}");
+            let kinds = tc.kubectl().args(["api-resources", "--api-group", "cluster.x-k8s.io", "-o", "name"]).ok();
+            assert!(kinds.contains("machinedeployments.cluster.x-k8s.io"), "{kinds}");
+            let again = init_ok(&tc, &repo, &["--core", &core, "-b", &kubeadm, "-c", &kubeadm, "-i", &docker]);
+            assert!(again.contains("Nothing to do"), "{again}");
+        }
+    }
 }
