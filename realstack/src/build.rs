@@ -145,10 +145,103 @@ pub fn build_all(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<Vec<Built
     let go = go_version()?;
     std::fs::create_dir_all(&layout.cache).map_err(write_err(&layout.cache))?;
     std::fs::create_dir_all(&layout.bin).map_err(write_err(&layout.bin))?;
-    pins::COMPONENTS
+    let built = pins::COMPONENTS
         .iter()
         .map(|c| build_one(layout, c, &go, say))
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    copy_provider_configs(layout, say)?;
+    Ok(built)
+}
+
+/// Where `go mod download` put each module of `modules` (downloading it if the module cache
+/// lacks it), as seen from the Go module folder `dir`.
+fn module_dirs(dir: &Path, modules: &[&str]) -> Result<Vec<(String, PathBuf)>, BuildError> {
+    let out = Command::new("go")
+        .current_dir(dir)
+        .env("GOFLAGS", "-mod=readonly")
+        .env("GOTOOLCHAIN", "local")
+        .args(["mod", "download", "-json"])
+        .args(modules)
+        .output()
+        .map_err(|_| BuildError::NoGo)?;
+    if !out.status.success() {
+        eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+        return Err(BuildError::Go {
+            package: format!("go mod download {}", modules.join(" ")),
+            dir: dir.to_path_buf(),
+            status: out.status.to_string(),
+        });
+    }
+    Ok(serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<serde_json::Value>()
+        .filter_map(Result::ok)
+        .filter_map(|v| Some((v["Path"].as_str()?.to_string(), PathBuf::from(v["Dir"].as_str()?))))
+        .collect())
+}
+
+/// Copies each provider's CRDs and webhook manifests from its module (the same release as its
+/// manager) next to the binaries, where the stack reads them. Contents are copied, not the
+/// module cache's read-only permissions.
+fn copy_provider_configs(layout: &Layout, say: &mut dyn FnMut(&str)) -> Result<(), BuildError> {
+    let providers = crate::providers::PROVIDERS;
+    let dir = layout.modules.join(providers[0].component.module_dir);
+    let mut modules: Vec<&str> = providers.iter().map(|p| p.module).collect();
+    modules.dedup();
+    let dirs = module_dirs(&dir, &modules)?;
+    for p in providers {
+        let Some((_, src)) = dirs.iter().find(|(m, _)| m == p.module) else {
+            return Err(BuildError::NoRelease {
+                path: dir.join("go.mod"),
+                module: p.module.to_string(),
+            });
+        };
+        let from = src.join(p.subdir).join("config");
+        let to = crate::providers::config_dir(&layout.bin, p);
+        let _ = std::fs::remove_dir_all(&to);
+        for f in crate::providers::CONFIG_FILES {
+            copy_tree(&from.join(f), &to.join(f))?;
+        }
+    }
+    let go_mod = read(&dir.join("go.mod"))?;
+    let release =
+        pins::required_version(&go_mod, providers[0].module).ok_or_else(|| BuildError::NoRelease {
+            path: dir.join("go.mod"),
+            module: providers[0].module.to_string(),
+        })?;
+    let f = layout.bin.join(crate::providers::CONFIG_DIR).join("RELEASE");
+    std::fs::write(&f, format!("{release}\n")).map_err(write_err(&f))?;
+    say(&format!(
+        "provider manifests (CRDs, webhooks) of {} providers: {}",
+        providers.len(),
+        layout.bin.join(crate::providers::CONFIG_DIR).display()
+    ));
+    Ok(())
+}
+
+fn copy_tree(from: &Path, to: &Path) -> Result<(), BuildError> {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).map_err(write_err(to))?;
+        let entries = std::fs::read_dir(from).map_err(|source| BuildError::Read {
+            path: from.to_path_buf(),
+            source,
+        })?;
+        for e in entries.flatten() {
+            copy_tree(&e.path(), &to.join(e.file_name()))?;
+        }
+        return Ok(());
+    }
+    if !from.exists() {
+        // Not every provider has patches.
+        return Ok(());
+    }
+    let bytes = std::fs::read(from).map_err(|source| BuildError::Read {
+        path: from.to_path_buf(),
+        source,
+    })?;
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(write_err(parent))?;
+    }
+    std::fs::write(to, bytes).map_err(write_err(to))
 }
 
 fn build_one(
@@ -236,8 +329,9 @@ fn install(from: &Path, to: &Path) -> Result<(), BuildError> {
 
 /// The directory of built binaries if every component is there.
 pub fn installed(layout: &Layout) -> Option<PathBuf> {
-    pins::COMPONENTS
+    let configs = crate::providers::PROVIDERS
         .iter()
-        .all(|c| layout.bin.join(c.name).is_file())
+        .all(|p| crate::providers::config_dir(&layout.bin, p).is_dir());
+    (configs && pins::COMPONENTS.iter().all(|c| layout.bin.join(c.name).is_file()))
         .then(|| layout.bin.clone())
 }

@@ -14,6 +14,9 @@ use crate::StackError;
 pub const ADMIN_USER: &str = "capi-sandbox-admin";
 /// The read-only user, bound to the built-in `view` ClusterRole.
 pub const READONLY_USER: &str = "capi-sandbox-readonly";
+/// The user Cluster API's managers run as (`system:masters`, as their ClusterRoles allow nearly
+/// everything): a user of its own, so the audit log of the tests' two users stays theirs.
+pub const MANAGERS_USER: &str = "capi-managers";
 
 /// Credentials and paths of one stack.
 #[derive(Debug, Clone)]
@@ -24,6 +27,8 @@ pub struct Files {
     pub admin_token: String,
     /// Read-only bearer token.
     pub readonly_token: String,
+    /// Bearer token of Cluster API's managers.
+    pub managers_token: String,
     /// Serving certificate and key.
     pub serving: (PathBuf, PathBuf),
     /// The CA certificate file.
@@ -78,6 +83,7 @@ impl Files {
             ca: ca.clone(),
             admin_token: token(),
             readonly_token: token(),
+            managers_token: token(),
             serving: (dir.join("serving.crt"), dir.join("serving.key")),
             ca_file: dir.join("ca.crt"),
             sa_key: (dir.join("sa.key"), dir.join("sa.pub")),
@@ -93,8 +99,8 @@ impl Files {
         write(
             &f.tokens,
             &format!(
-                "{},{ADMIN_USER},uid-admin,\"system:masters\"\n{},{READONLY_USER},uid-readonly\n",
-                f.admin_token, f.readonly_token
+                "{},{ADMIN_USER},uid-admin,\"system:masters\"\n{},{READONLY_USER},uid-readonly\n{},{MANAGERS_USER},uid-managers,\"system:masters\"\n",
+                f.admin_token, f.readonly_token, f.managers_token
             ),
         )?;
         write(&f.audit_policy, AUDIT_POLICY)?;
@@ -117,6 +123,14 @@ impl Files {
                 {"name": format!("{base}-readonly"), "context": {"cluster": base, "user": format!("{base}-readonly"), "namespace": "default"}},
             ],
         })
+    }
+
+    /// A kubeconfig for Cluster API's managers (one context, their own token).
+    pub fn managers_kubeconfig(&self, url: &str) -> Value {
+        let mut doc = self.kubeconfig("capi-managers", url);
+        doc["users"] = json!([{"name": "capi-managers-admin", "user": {"token": self.managers_token}}]);
+        doc["contexts"] = json!([{"name": "capi-managers", "context": {"cluster": "capi-managers", "user": "capi-managers-admin"}}]);
+        doc
     }
 
     /// Writes `doc` as YAML to `path`, owner-only (it holds tokens).

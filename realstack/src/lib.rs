@@ -8,9 +8,11 @@
 
 pub mod build;
 pub mod files;
+pub mod managers;
 pub mod objects;
 pub mod pins;
 pub mod process;
+pub mod providers;
 pub mod stack;
 
 use std::path::PathBuf;
@@ -55,6 +57,10 @@ pub struct StackOptions {
     pub audit: bool,
     /// How long kube-apiserver may take to become ready.
     pub start_timeout: Duration,
+    /// Run Cluster API's real managers (core, kubeadm bootstrap and control plane, the Dev
+    /// infrastructure provider) with their own CRDs, webhooks and inventory; use with
+    /// [`CrdSet::None`].
+    pub cluster_api: bool,
 }
 
 impl StackOptions {
@@ -67,6 +73,7 @@ impl StackOptions {
             inventory: true,
             audit: false,
             start_timeout: Duration::from_secs(120),
+            cluster_api: false,
         }
     }
 }

@@ -34,7 +34,7 @@ fn dynamic(v: Value) -> Result<DynamicObject, StackError> {
 }
 
 /// Creates `obj` (cluster-scoped or in its namespace) unless it exists.
-async fn create(client: &kube::Client, plural: &str, obj: Value) -> Result<Value, StackError> {
+pub(crate) async fn create(client: &kube::Client, plural: &str, obj: Value) -> Result<Value, StackError> {
     let av = obj["apiVersion"].as_str().unwrap_or("v1").to_string();
     let kind = obj["kind"].as_str().unwrap_or("").to_string();
     let name = obj["metadata"]["name"].as_str().unwrap_or("").to_string();

@@ -59,9 +59,56 @@ pub const CLUSTERCTL: Component = Component {
     ldflags: CAPI_LDFLAGS,
 };
 
+/// Cluster API's core manager (Cluster, MachineDeployment, MachineSet, Machine, MachinePool,
+/// MachineHealthCheck, ClusterClass topology, ClusterResourceSet).
+pub const CAPI_CORE: Component = Component {
+    name: "capi-controller-manager",
+    module_dir: "cluster-api",
+    package: "sigs.k8s.io/cluster-api/core",
+    release_of: "sigs.k8s.io/cluster-api",
+    ldflags: CAPI_LDFLAGS,
+};
+
+/// The kubeadm bootstrap provider's manager (KubeadmConfig).
+pub const CAPI_KUBEADM_BOOTSTRAP: Component = Component {
+    name: "capi-kubeadm-bootstrap-controller-manager",
+    module_dir: "cluster-api",
+    package: "sigs.k8s.io/cluster-api/bootstrap/kubeadm",
+    release_of: "sigs.k8s.io/cluster-api",
+    ldflags: CAPI_LDFLAGS,
+};
+
+/// The kubeadm control plane provider's manager (KubeadmControlPlane).
+pub const CAPI_KUBEADM_CONTROL_PLANE: Component = Component {
+    name: "capi-kubeadm-control-plane-controller-manager",
+    module_dir: "cluster-api",
+    package: "sigs.k8s.io/cluster-api/controlplane/kubeadm",
+    release_of: "sigs.k8s.io/cluster-api",
+    ldflags: CAPI_LDFLAGS,
+};
+
+/// The Dev infrastructure provider (CAPD's manager; its `DevCluster`/`DevMachine` in-memory
+/// backend needs no Docker), from Cluster API's test module of the same release.
+pub const CAPI_DEV_INFRASTRUCTURE: Component = Component {
+    name: "capd-controller-manager",
+    module_dir: "cluster-api",
+    package: "sigs.k8s.io/cluster-api/test/infrastructure/docker",
+    release_of: "sigs.k8s.io/cluster-api/test",
+    ldflags: CAPI_LDFLAGS,
+};
+
 /// Every binary of the real stack, in build order (smallest first, so a missing toolchain or
 /// module shows early).
-pub const COMPONENTS: &[Component] = &[ETCD, KUBE_APISERVER, KUBE_CONTROLLER_MANAGER, CLUSTERCTL];
+pub const COMPONENTS: &[Component] = &[
+    ETCD,
+    KUBE_APISERVER,
+    KUBE_CONTROLLER_MANAGER,
+    CLUSTERCTL,
+    CAPI_CORE,
+    CAPI_KUBEADM_BOOTSTRAP,
+    CAPI_KUBEADM_CONTROL_PLANE,
+    CAPI_DEV_INFRASTRUCTURE,
+];
 
 /// The version `go.mod` requires of `module` (`require module vX.Y.Z`, alone or in a block).
 pub fn required_version(go_mod: &str, module: &str) -> Option<String> {

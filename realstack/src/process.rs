@@ -42,6 +42,17 @@ pub struct SpawnError {
 impl Guarded {
     /// Starts `bin args...` with stdout and stderr appended to `log`.
     pub fn spawn(name: &str, bin: &Path, args: &[String], log: &Path) -> Result<Guarded, SpawnError> {
+        Self::spawn_with_env(name, bin, args, &[], log)
+    }
+
+    /// [`Guarded::spawn`] with environment variables added.
+    pub fn spawn_with_env(
+        name: &str,
+        bin: &Path,
+        args: &[String],
+        env: &[(&str, String)],
+        log: &Path,
+    ) -> Result<Guarded, SpawnError> {
         let err = |source| SpawnError {
             name: name.to_string(),
             path: bin.to_path_buf(),
@@ -59,6 +70,7 @@ impl Guarded {
             .arg("guard")
             .arg(bin)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(out)
             .stderr(errs)

@@ -28,7 +28,9 @@ pub struct RealStack {
     pub kubeconfig: PathBuf,
     /// The audit log, when enabled.
     pub audit_log: Option<PathBuf>,
-    procs: Vec<Guarded>,
+    pub(crate) procs: Vec<Guarded>,
+    /// Held while Cluster API's managers run (see [`crate::managers`]).
+    pub(crate) lock: Option<std::fs::File>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -38,7 +40,7 @@ impl std::fmt::Debug for RealStack {
     }
 }
 
-fn free_port() -> Result<u16, StackError> {
+pub(crate) fn free_port() -> Result<u16, StackError> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|source| StackError::Io {
         what: "finding a free loopback port".into(),
         source,
@@ -49,7 +51,7 @@ fn free_port() -> Result<u16, StackError> {
     })
 }
 
-fn args(list: &[(&str, String)]) -> Vec<String> {
+pub(crate) fn args(list: &[(&str, String)]) -> Vec<String> {
     list.iter().map(|(k, v)| format!("--{k}={v}")).collect()
 }
 
@@ -85,6 +87,7 @@ impl RealStack {
             audit_log: opts.audit.then(|| dir.join("audit.log")),
             dir,
             procs: vec![],
+            lock: None,
             _tmp: tmp,
         };
         let etcd = stack.start_etcd(&opts)?;
@@ -94,10 +97,13 @@ impl RealStack {
         stack.start_controller_manager(&opts)?;
         let client = stack.client(false).await?;
         objects::bootstrap(&client, &opts).await?;
+        if opts.cluster_api {
+            stack.start_cluster_api(&opts, &client).await?;
+        }
         Ok(stack)
     }
 
-    fn bin(opts: &StackOptions, name: &str) -> Result<PathBuf, StackError> {
+    pub(crate) fn bin(opts: &StackOptions, name: &str) -> Result<PathBuf, StackError> {
         let p = opts.bin.join(name);
         if p.is_file() {
             Ok(p)
@@ -228,7 +234,7 @@ impl RealStack {
         Ok(())
     }
 
-    fn died(&mut self) -> StackError {
+    pub(crate) fn died(&mut self) -> StackError {
         let p = self.procs.iter_mut().find_map(|p| p.exited().then_some(p));
         match p {
             Some(p) => StackError::Died {
@@ -242,7 +248,7 @@ impl RealStack {
         }
     }
 
-    fn timed_out(&self, what: &str, limit: Duration) -> StackError {
+    pub(crate) fn timed_out(&self, what: &str, limit: Duration) -> StackError {
         let log = self
             .procs
             .iter()

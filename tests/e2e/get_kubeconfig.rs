@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use base64::Engine;
-use capi_e2e::{Backend, TestSandbox, bin_dir, kubectl_path, on_both_backends, stderr, stdout};
+use capi_e2e::{
+    Backend, TestSandbox, bin_dir, kubectl_path, on_both_backends, on_controller_backends, stderr, stdout,
+};
 use capi_sandbox::http::tls::{Ca, Usage};
 use capi_sandbox::process::fixtures::ClusterSpec;
 use capi_shared::kubeconfig::file::{KubeconfigDoc, Section};
@@ -471,9 +473,9 @@ fn a_killed_merge_never_leaves_a_partial_file() {
     assert!(!into.with_file_name("big.lock").exists());
 }
 
-#[test]
-fn merged_contexts_reach_the_workload_clusters() {
-    let sb = crate::controllers::demo();
+on_controller_backends! {
+fn merged_contexts_reach_the_workload_clusters(backend) {
+    let sb = crate::controllers::demo_on(backend);
     // Byte for byte what the controllers stored.
     let secret = sb.get_json(&["secret", "demo-kubeconfig"]);
     let stored = base64::engine::general_purpose::STANDARD
@@ -543,4 +545,5 @@ fn merged_contexts_reach_the_workload_clusters() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).lines().count(), 3);
+}
 }

@@ -1,17 +1,17 @@
 //! `kubectl capi generate`, `scale` and `delete` through the real kubectl against the sandbox
 //! (with its simulated controllers where the outcome depends on them).
 //!
-//! `generate` runs on both backends; scale and delete here wait on the simulated controllers and run
-//! on the sandbox only (`writes.rs` covers their writes on both).
+//! `generate` runs on both backends; scale and delete wait on controllers and run on the sandbox's
+//! simulated ones and on Cluster API's real managers (`writes.rs` covers their writes on both).
 
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use capi_e2e::{Opts, TestSandbox, eventually, on_both_backends, stderr, stdout};
+use capi_e2e::{Opts, TestSandbox, eventually, on_both_backends, on_controller_backends, stderr, stdout};
 use capi_sandbox::api::crds::Generation;
 use serde_json::Value;
 
-const WAIT: Duration = Duration::from_secs(60);
+use crate::controllers::WAIT;
 
 fn items(sb: &TestSandbox, args: &[&str]) -> Vec<Value> {
     sb.get_json(args)["items"].as_array().cloned().unwrap_or_default()
@@ -316,9 +316,9 @@ fn generate_renders_the_upstream_templates_and_they_provision() {
 
 // ---------------------------------------------------------------- scale
 
-#[test]
-fn scale_sticks_on_hand_built_and_topology_clusters() {
-    let sb = crate::controllers::demo();
+on_controller_backends! {
+fn scale_sticks_on_hand_built_and_topology_clusters(backend) {
+    let sb = crate::controllers::demo_on(backend);
     // Hand-built: the scale subresource, then --wait until the machines run.
     let o = sb.capi(&[
         "scale",
@@ -327,7 +327,7 @@ fn scale_sticks_on_hand_built_and_topology_clusters() {
         "3",
         "--wait",
         "--timeout",
-        "60s",
+        "300s",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -343,9 +343,11 @@ fn scale_sticks_on_hand_built_and_topology_clusters() {
         running_machines(&sb, "cluster.x-k8s.io/deployment-name=edge-md-0"),
         3
     );
-    assert!(sb.metrics().lines().any(|l| l.contains("verb=\"PATCH\"")
-        && l.contains("resource=\"machinedeployments\"")
-        && l.contains("subresource=\"scale\"")));
+    if !sb.is_real() {
+        assert!(sb.metrics().lines().any(|l| l.contains("verb=\"PATCH\"")
+            && l.contains("resource=\"machinedeployments\"")
+            && l.contains("subresource=\"scale\"")));
+    }
 
     // Topology-managed: patched in Cluster.spec.topology, so the controller keeps it.
     let md = md_of(&sb, "demo", "md-0");
@@ -358,7 +360,7 @@ fn scale_sticks_on_hand_built_and_topology_clusters() {
         "1",
         "--wait",
         "--timeout",
-        "60s",
+        "300s",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -451,12 +453,13 @@ fn scale_sticks_on_hand_built_and_topology_clusters() {
         assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
     }
 }
+}
 
 // ---------------------------------------------------------------- delete
 
-#[test]
-fn delete_asks_waits_and_names_what_blocks() {
-    let sb = crate::controllers::demo();
+on_controller_backends! {
+fn delete_asks_waits_and_names_what_blocks(backend) {
+    let sb = crate::controllers::demo_on(backend);
     // No terminal and no --yes: refused, nothing deleted.
     let o = sb.capi(&["delete", "cluster", "edge"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
@@ -491,7 +494,7 @@ fn delete_asks_waits_and_names_what_blocks() {
     assert!(sb.get_json(&["cluster", "edge"])["metadata"]["deletionTimestamp"].is_null());
 
     // A healthy cluster: --wait follows it to the end.
-    let o = sb.capi(&["delete", "cluster", "edge", "--yes", "--wait", "--timeout", "60s"]);
+    let o = sb.capi(&["delete", "cluster", "edge", "--yes", "--wait", "--timeout", "300s"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         stdout(&o),
@@ -546,7 +549,7 @@ fn delete_asks_waits_and_names_what_blocks() {
     let mut again = std::process::Command::new(capi_e2e::kubectl_path());
     sb.env(&mut again);
     let again = again
-        .args(["capi", "delete", "cluster", "demo", "--wait", "--timeout", "60s"])
+        .args(["capi", "delete", "cluster", "demo", "--wait", "--timeout", "300s"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -587,4 +590,5 @@ fn delete_asks_waits_and_names_what_blocks() {
     let o = sb.capi(&["delete", "cluster", "nope", "--yes"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
+}
 }

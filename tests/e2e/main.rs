@@ -6,6 +6,7 @@ mod conformance;
 mod controllers;
 mod describe;
 mod diagnose;
+mod fidelity;
 mod get_kubeconfig;
 mod init;
 mod krew;

@@ -95,6 +95,31 @@ macro_rules! on_both_backends {
     };
 }
 
+/// One test definition that waits on Cluster API's controllers, run on the sandbox's simulated
+/// ones and on Cluster API's real managers (on the real kube-apiserver):
+/// `mod NAME { fn on_sandbox; fn on_real_controllers }`. The body starts its cluster with
+/// `Opts { backend, controllers: true, .. }`. `cargo xtask test` runs the real ones in a stage
+/// of their own, one at a time (the Dev provider's in-memory backend uses fixed ports).
+#[macro_export]
+macro_rules! on_controller_backends {
+    ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body($backend: $crate::Backend) $body
+            #[test]
+            fn on_sandbox() {
+                body($crate::Backend::Sandbox)
+            }
+            #[test]
+            fn on_real_controllers() {
+                body($crate::Backend::Real)
+            }
+        }
+    };
+}
+
 /// Options of a test cluster.
 #[derive(Clone, Debug)]
 pub struct Opts {
@@ -199,20 +224,28 @@ impl TestCluster {
 
     fn real(opts: Opts) -> TestCluster {
         assert!(
-            !opts.controllers
-                && opts.state_dir.is_none()
-                && opts.watch_history.is_none()
-                && opts.clock_skew_secs == 0,
-            "controllers, state_dir, watch_history and clock_skew_secs are sandbox options"
+            opts.state_dir.is_none() && opts.watch_history.is_none() && opts.clock_skew_secs == 0,
+            "state_dir, watch_history and clock_skew_secs are sandbox options"
         );
         let rt = runtime();
         let mut so = capi_realstack::StackOptions::new(realstack_bin());
         so.audit = opts.audit;
+        let own_crds = opts.crds_dir.is_none();
         so.crds = match opts.crds_dir {
             _ if opts.bare => capi_realstack::CrdSet::None,
             Some(d) => capi_realstack::CrdSet::Dir(d),
             None => capi_realstack::CrdSet::Bundled(opts.generation),
         };
+        if opts.controllers {
+            // Cluster API's real managers bring their own CRDs (serving v1beta2 and, through
+            // conversion, v1beta1), webhooks and inventory.
+            assert!(
+                own_crds && !opts.bare,
+                "Cluster API's managers install their own CRDs"
+            );
+            so.crds = capi_realstack::CrdSet::None;
+            so.cluster_api = true;
+        }
         let stack = rt.block_on(RealStack::start(so)).unwrap_or_else(|e| {
             panic!(
                 "the real stack did not start: {}",

@@ -271,8 +271,11 @@ fn demo_stop() -> Result<(), TaskError> {
 }
 
 /// Builds the binaries and the real stack, then runs every test. The end-to-end tests run on
-/// the sandbox and on the real kube-apiserver; only where Go is missing (and not in CI, which
-/// must run both) the real-server tests are left out, with one line saying so.
+/// the sandbox and on the real kube-apiserver; then, in a stage of their own, the tests that wait
+/// on controllers run against Cluster API's real managers, one at a time (the Dev provider's
+/// in-memory backend listens on fixed ports). Only where Go is missing (and not in CI, which must
+/// run everything) the real-server tests are left out, with one line saying so. With test
+/// arguments (filters), one `cargo test` runs with them as given.
 fn test(extra: &[String]) -> Result<(), TaskError> {
     build_bins(false)?;
     let mut skipped: Vec<String> = vec![];
@@ -280,7 +283,7 @@ fn test(extra: &[String]) -> Result<(), TaskError> {
         Ok(_) => Some(xtask::realstack::build(&root())?),
         Err(e) if std::env::var_os("CI").is_none() => {
             let line = format!(
-                "real-server backend (every `on_real_apiserver` test): {e}. The sandbox backend runs alone; CI runs both."
+                "real-server backend (every `on_real_apiserver` and `on_real_controllers` test): {e}. The sandbox backend runs alone; CI runs both."
             );
             println!("SKIPPED {line}");
             skipped.push(line);
@@ -288,20 +291,41 @@ fn test(extra: &[String]) -> Result<(), TaskError> {
         }
         Err(e) => return Err(format!("CI must run the real-server backend: {e}").into()),
     };
+    let staged = extra.is_empty();
     let mut c = cargo();
     c.args(["test", "--workspace"]).args(extra);
+    let mut skips: Vec<&str> = vec![];
     match &real {
         Some(bin) => {
             c.env("CAPI_REALSTACK_BIN", bin);
-        }
-        None => {
-            if !extra.iter().any(|a| a == "--") {
-                c.arg("--");
+            if staged {
+                skips.push("on_real_controllers");
             }
-            c.args(["--skip", "on_real_apiserver"]);
+        }
+        None => skips.extend(["on_real_apiserver", "on_real_controllers"]),
+    }
+    if !skips.is_empty() {
+        if !extra.iter().any(|a| a == "--") {
+            c.arg("--");
+        }
+        for s in skips {
+            c.args(["--skip", s]);
         }
     }
-    let result = run_counting_skips(c, &mut skipped);
+    let mut result = run_counting_skips(c, &mut skipped);
+    if let (Some(bin), true, Ok(())) = (&real, staged, &result) {
+        println!("\n--- tests on Cluster API's real managers (one at a time)");
+        let started = std::time::Instant::now();
+        let mut c = cargo();
+        c.args(["test", "-p", "capi-e2e", "--test", "e2e", "--"])
+            .args(["on_real_controllers", "--test-threads=1"])
+            .env("CAPI_REALSTACK_BIN", bin);
+        result = run_counting_skips(c, &mut skipped);
+        println!(
+            "--- Cluster API's real managers: {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     if skipped.is_empty() {
         println!("\nSummary: nothing skipped.");
     } else {

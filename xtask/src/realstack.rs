@@ -41,16 +41,22 @@ fn run_dir(root: &Path) -> PathBuf {
     root.join("target/realstack/run")
 }
 
-fn crd_set(arg: Option<&str>) -> Result<CrdSet, TaskError> {
-    match arg {
+/// The CRDs a stack loads, and whether Cluster API's real managers run (`--crds cluster-api`:
+/// their own CRDs, webhooks and inventory).
+fn crd_set(arg: Option<&str>) -> Result<(CrdSet, bool), TaskError> {
+    if arg == Some("cluster-api") {
+        return Ok((CrdSet::None, true));
+    }
+    let set = match arg {
         None | Some("v1beta2") => Ok(CrdSet::Bundled(Generation::V1beta2)),
         Some("v1beta1") => Ok(CrdSet::Bundled(Generation::V1beta1)),
         Some("none") => Ok(CrdSet::None),
         Some(dir) if Path::new(dir).is_dir() => Ok(CrdSet::Dir(PathBuf::from(dir))),
         Some(other) => Err(format!(
-            "--crds {other:?}: expected v1beta2 (the bundled CRDs, default), v1beta1, none or a folder of CRD files"
-        ).into()),
-    }
+            "--crds {other:?}: expected v1beta2 (the bundled CRDs, default), v1beta1, none, cluster-api (Cluster API's real managers with their CRDs) or a folder of CRD files"
+        )),
+    }?;
+    Ok((set, false))
 }
 
 fn flag<'a>(args: &'a [String], name: &str) -> Result<Option<&'a str>, TaskError> {
@@ -69,7 +75,7 @@ pub fn task(root: &Path, args: &[String]) -> Result<(), TaskError> {
     for a in rest.iter().filter(|a| a.starts_with("--")) {
         if !["--crds", "--dir"].contains(&a.as_str()) {
             return Err(format!(
-                "unknown realstack option {a:?} (options: --crds v1beta2|v1beta1|none|DIR, --dir DIR)"
+                "unknown realstack option {a:?} (options: --crds v1beta2|v1beta1|none|cluster-api|DIR, --dir DIR)"
             )
             .into());
         }
@@ -82,7 +88,7 @@ pub fn task(root: &Path, args: &[String]) -> Result<(), TaskError> {
         Some("start") => start(root, &dir, flag(rest, "--crds")?),
         Some("stop") => stop(&dir),
         Some("serve") => serve(root, &dir, flag(rest, "--crds")?),
-        _ => Err("usage: cargo xtask realstack build | start [--crds v1beta2|v1beta1|none|DIR] [--dir DIR] | stop [--dir DIR]".into()),
+        _ => Err("usage: cargo xtask realstack build | start [--crds v1beta2|v1beta1|none|cluster-api|DIR] [--dir DIR] | stop [--dir DIR]".into()),
     }
 }
 
@@ -115,7 +121,14 @@ fn start(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), TaskError> {
         .process_group(0)
         .spawn()
         .map_err(|e| format!("starting the stack: {e}"))?;
-    eprintln!("realstack: starting etcd, kube-apiserver and kube-controller-manager...");
+    eprintln!(
+        "realstack: starting etcd, kube-apiserver and kube-controller-manager{}...",
+        if crds == Some("cluster-api") {
+            ", then Cluster API's managers"
+        } else {
+            ""
+        }
+    );
     let end = Instant::now() + Duration::from_secs(240);
     while !dir.join("ready").exists() {
         if let Ok(Some(status)) = child.try_wait() {
@@ -140,7 +153,7 @@ fn serve(root: &Path, dir: &Path, crds: Option<&str>) -> Result<(), TaskError> {
     let layout = Layout::of_project(root);
     let mut opts = StackOptions::new(layout.bin);
     opts.dir = Some(dir.to_path_buf());
-    opts.crds = crd_set(crds)?;
+    (opts.crds, opts.cluster_api) = crd_set(crds)?;
     opts.audit = true;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

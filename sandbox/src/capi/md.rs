@@ -23,7 +23,8 @@ use capi_shared::capi::labels::{
     MACHINE_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, SET_NAME_LABEL,
 };
 
-const MD_FINALIZER: &str = "machinedeployment.cluster.x-k8s.io";
+// As Cluster API v1.14 names it (older releases: `machinedeployment.cluster.x-k8s.io`).
+const MD_FINALIZER: &str = "cluster.x-k8s.io/machinedeployment";
 
 fn int_or_percent(v: Option<&Value>, of: i64, default: i64, round_up: bool) -> i64 {
     match v {

@@ -10,11 +10,12 @@ use super::targets::Target;
 use super::{is_paused, rollout_after_pointer};
 use crate::Result;
 use crate::capi::conditions::{self, Condition};
-use crate::capi::labels::{TOPOLOGY_DEPLOYMENT_NAME_LABEL, TOPOLOGY_OWNED_LABEL};
+use crate::capi::labels::{DEPLOYMENT_NAME_LABEL, TOPOLOGY_DEPLOYMENT_NAME_LABEL, TOPOLOGY_OWNED_LABEL};
 use crate::capi::object::{i64_at, str_at, to_value};
 use crate::capi::target::TargetKind;
 use crate::capi::{CORE_GROUP, Catalog, Generation};
 use crate::client::Kube;
+use crate::tree::fetch::core;
 
 /// Where a rollout stands.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -87,6 +88,19 @@ fn object_version(kind: TargetKind, v: &Value) -> Option<&str> {
 
 /// Evaluates one state of the object.
 pub fn evaluate(t: &Target, v: &Value, intent: Option<&TopologyIntent>) -> RolloutStatus {
+    evaluate_with_sets(t, v, intent, None)
+}
+
+/// [`evaluate`], also knowing how many of a MachineDeployment's MachineSets hold replicas.
+/// Cluster API's MachineDeployment status lags its MachineSets: right after a change is
+/// observed, the new MachineSet exists but the counters still describe the old Machines as up
+/// to date. A rollout is over only when a single MachineSet holds replicas.
+pub fn evaluate_with_sets(
+    t: &Target,
+    v: &Value,
+    intent: Option<&TopologyIntent>,
+    holding: Option<usize>,
+) -> RolloutStatus {
     let q = t.quoted();
     let generation = Generation::parse(&t.resolved.resource.version).unwrap_or(Generation::V1beta2);
     let core = t.resolved.resource.group == CORE_GROUP || t.resolved.resource.kind == "KubeadmControlPlane";
@@ -150,6 +164,11 @@ pub fn evaluate(t: &Target, v: &Value, intent: Option<&TopologyIntent>) -> Rollo
     } else if available < up_to_date {
         format!(
             "Waiting for {q} rollout to finish: {available} of {up_to_date} updated replicas are available..."
+        )
+    } else if let Some(n) = holding.filter(|n| *n > 1) {
+        format!(
+            "Waiting for {q} rollout to finish: {} old MachineSets still have replicas...",
+            n - 1
         )
     } else if rolling {
         format!("Waiting for {q} rollout to finish: RollingOut is True...")
@@ -259,6 +278,32 @@ pub async fn topology_intent(kube: &Kube, catalog: &Catalog, t: &Target) -> Resu
     }))
 }
 
+/// How often old MachineSets are looked at again while only they hold a rollout up.
+const SETS_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How many MachineSets of a MachineDeployment target hold replicas (spec or status); `None`
+/// for other kinds. One label-selected LIST.
+async fn sets_holding_replicas(kube: &Kube, catalog: &Catalog, t: &Target) -> Result<Option<usize>> {
+    if t.kind() != TargetKind::MachineDeployment {
+        return Ok(None);
+    }
+    let msr = core(kube, catalog, "MachineSet").await?;
+    let selector = format!("{DEPLOYMENT_NAME_LABEL}={}", t.name);
+    let (sets, _) = kube.list_all(&msr, Some(&t.ns), Some(&selector), None).await?;
+    let n = sets
+        .iter()
+        .filter(|ms| {
+            crate::capi::object::controller_owner(ms)
+                .is_none_or(|(k, n)| k == "MachineDeployment" && n == t.name)
+        })
+        .map(to_value)
+        .filter(|ms| {
+            i64_at(ms, "/spec/replicas").unwrap_or(0) > 0 || i64_at(ms, "/status/replicas").unwrap_or(0) > 0
+        })
+        .count();
+    Ok(Some(n))
+}
+
 /// Follows one object until its rollout completes or `deadline` passes (then the returned
 /// status has `complete: false`). With `watch` false, answers once.
 pub async fn follow(
@@ -284,7 +329,8 @@ pub async fn follow_status(
     let intent = topology_intent(kube, catalog, t).await?;
     if !watch {
         let v = to_value(&t.get(kube).await?);
-        return Ok(evaluate(t, &v, intent.as_ref()));
+        let holding = sets_holding_replicas(kube, catalog, t).await?;
+        return Ok(evaluate_with_sets(t, &v, intent.as_ref(), holding));
     }
     let mut follow = crate::client::follow::Follow::new(
         kube,
@@ -296,14 +342,25 @@ pub async fn follow_status(
     );
     let mut last: Option<RolloutStatus> = None;
     while let Some(obj) = follow.next().await? {
-        let s = evaluate(t, &to_value(&obj), intent.as_ref());
-        if last.as_ref().is_none_or(|l| l.message != s.message) {
-            report(&s);
+        let v = to_value(&obj);
+        loop {
+            let holding = sets_holding_replicas(kube, catalog, t).await?;
+            let s = evaluate_with_sets(t, &v, intent.as_ref(), holding);
+            if last.as_ref().is_none_or(|l| l.message != s.message) {
+                report(&s);
+            }
+            if s.complete {
+                return Ok(s);
+            }
+            // Only old MachineSets hold it up: they change without the MachineDeployment
+            // changing, so look at them again rather than wait for its next event.
+            let sets_only = holding.is_some_and(|n| n > 1) && evaluate(t, &v, intent.as_ref()).complete;
+            last = Some(s);
+            if !sets_only || tokio::time::Instant::now() + SETS_POLL > deadline {
+                break;
+            }
+            tokio::time::sleep(SETS_POLL).await;
         }
-        if s.complete {
-            return Ok(s);
-        }
-        last = Some(s);
     }
     match last {
         Some(s) => Ok(s),
@@ -385,6 +442,16 @@ mod tests {
         let s = evaluate(&t, &done, None);
         assert!(s.complete);
         assert_eq!(s.message, "machinedeployment \"md-0\" successfully rolled out");
+        // Cluster API's counters lag the MachineSets: an old one still holding replicas means
+        // the rollout has only begun, whatever the counters say.
+        let s = evaluate_with_sets(&t, &done, None, Some(2));
+        assert!(!s.complete);
+        assert!(
+            s.message.ends_with("1 old MachineSets still have replicas..."),
+            "{}",
+            s.message
+        );
+        assert!(evaluate_with_sets(&t, &done, None, Some(1)).complete);
         let mut unobserved = done.clone();
         unobserved["metadata"]["generation"] = json!(3);
         assert!(!evaluate(&t, &unobserved, None).complete);
