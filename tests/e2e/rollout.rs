@@ -347,6 +347,17 @@ fn md_template(sb: &TestSandbox, md: &str) -> String {
         .to_string()
 }
 
+/// Waits until the MachineDeployment `md` owns a single MachineSet (the drained ones deleted).
+fn wait_for_one_machine_set(sb: &TestSandbox, md: &str) {
+    let sel = format!("cluster.x-k8s.io/deployment-name={md}");
+    assert!(
+        eventually(WAIT, || sb.get_json(&["ms", "-l", &sel])["items"]
+            .as_array()
+            .is_some_and(|a| a.len() == 1)),
+        "{md} still has more than one MachineSet after {WAIT:?}"
+    );
+}
+
 fn status_ok(sb: &TestSandbox, what: &str) -> String {
     let o = run(sb, &["status", what, "--timeout", "300s"]);
     assert!(
@@ -412,11 +423,7 @@ fn restart_pause_resume_and_topology_with_controllers(backend) {
         "edge-md-0-b"
     );
     // Cluster API v1.11+ drops the drained MachineSet: nothing to undo to, said clearly.
-    assert!(eventually(WAIT, || sb.get_json(&["ms", "-l", sel])["items"]
-        .as_array()
-        .unwrap()
-        .len()
-        == 1));
+    wait_for_one_machine_set(&sb, "edge-md-0");
     let o = run(&sb, &["undo", "md/edge-md-0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(
@@ -539,13 +546,7 @@ fn undo_from_machine_sets_and_from_records_v1beta1(backend) {
         // Cluster API v1.11+ deletes drained MachineSets whatever the API version says
         // (`revisionHistoryLimit` is gone from v1beta2): the sandbox's v1beta1 generation plays a
         // v1.10 management cluster, which keeps them (CONTROLLER-DIFFERENCES.md).
-        assert!(eventually(WAIT, || sb.get_json(&[
-            "ms",
-            "-l",
-            "cluster.x-k8s.io/deployment-name=edge-md-0"
-        ])["items"]
-            .as_array()
-            .is_some_and(|a| a.len() == 1)));
+        wait_for_one_machine_set(&sb, "edge-md-0");
         let o = run(&sb, &["undo", "md/edge-md-0"]);
         assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
         assert!(
@@ -600,15 +601,7 @@ fn undo_from_machine_sets_and_from_records_v1beta1(backend) {
             r#"{"spec":{"revisionHistoryLimit":0}}"#,
         ])
         .ok();
-    assert!(eventually(WAIT, || sb.get_json(&[
-        "ms",
-        "-l",
-        "cluster.x-k8s.io/deployment-name=edge-md-0"
-    ])["items"]
-        .as_array()
-        .unwrap()
-        .len()
-        == 1));
+    wait_for_one_machine_set(&sb, "edge-md-0");
     let v: Value =
         serde_json::from_slice(&run(&sb, &["history", "md/edge-md-0", "-o", "json"]).stdout).unwrap();
     let rec = v["revisions"]

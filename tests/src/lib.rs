@@ -78,20 +78,7 @@ pub enum Backend {
 #[macro_export]
 macro_rules! on_both_backends {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
-        $(#[$meta])*
-        mod $name {
-            #[allow(unused_imports)]
-            use super::*;
-            fn body($backend: $crate::Backend) $body
-            #[test]
-            fn on_sandbox() {
-                body($crate::Backend::Sandbox)
-            }
-            #[test]
-            fn on_real_apiserver() {
-                body($crate::Backend::Real)
-            }
-        }
+        $crate::per_backend_tests! { on_real_apiserver; $(#[$meta])* fn $name($backend) $body }
     };
 }
 
@@ -103,6 +90,16 @@ macro_rules! on_both_backends {
 #[macro_export]
 macro_rules! on_controller_backends {
     ($(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
+        $crate::per_backend_tests! { on_real_controllers; $(#[$meta])* fn $name($backend) $body }
+    };
+}
+
+/// The module both macros above expand to; `$real` names the test on the real stack, so a
+/// filter (`--skip on_real_controllers`) picks a stage.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! per_backend_tests {
+    ($real:ident; $(#[$meta:meta])* fn $name:ident($backend:ident) $body:block) => {
         $(#[$meta])*
         mod $name {
             #[allow(unused_imports)]
@@ -113,7 +110,7 @@ macro_rules! on_controller_backends {
                 body($crate::Backend::Sandbox)
             }
             #[test]
-            fn on_real_controllers() {
+            fn $real() {
                 body($crate::Backend::Real)
             }
         }

@@ -48,6 +48,9 @@ pub struct RolloutStatus {
     /// The conditions that explain an unfinished rollout (RollingOut, MachinesUpToDate, ...).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// Only old MachineSets still holding replicas keep the rollout from being complete.
+    #[serde(skip)]
+    pub old_sets_only: bool,
 }
 
 /// What the Cluster's topology wants the object to have, for topology-managed objects.
@@ -148,6 +151,8 @@ pub fn evaluate_with_sets(
             )
         })
     });
+    let old_sets = holding.filter(|n| *n > 1);
+    let mut old_sets_only = false;
     let message = if let Some(p) = pending {
         p
     } else if !observed {
@@ -165,7 +170,8 @@ pub fn evaluate_with_sets(
         format!(
             "Waiting for {q} rollout to finish: {available} of {up_to_date} updated replicas are available..."
         )
-    } else if let Some(n) = holding.filter(|n| *n > 1) {
+    } else if let Some(n) = old_sets {
+        old_sets_only = true;
         format!(
             "Waiting for {q} rollout to finish: {} old MachineSets still have replicas...",
             n - 1
@@ -209,6 +215,7 @@ pub fn evaluate_with_sets(
         observed,
         message,
         conditions: explaining,
+        old_sets_only,
     }
 }
 
@@ -354,7 +361,7 @@ pub async fn follow_status(
             }
             // Only old MachineSets hold it up: they change without the MachineDeployment
             // changing, so look at them again rather than wait for its next event.
-            let sets_only = holding.is_some_and(|n| n > 1) && evaluate(t, &v, intent.as_ref()).complete;
+            let sets_only = s.old_sets_only;
             last = Some(s);
             if !sets_only || tokio::time::Instant::now() + SETS_POLL > deadline {
                 break;
