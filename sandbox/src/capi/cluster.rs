@@ -492,7 +492,7 @@ fn write_status(
         if let Some(fds) = infra.and_then(|i| i.pointer("/status/failureDomains")) {
             st["failureDomains"] = fds.clone();
         }
-        kit.set_conditions(st, conds.clone(), true);
+        kit.set_conditions(st, conds.clone(), "Cluster");
     })?;
     Ok(())
 }

@@ -16,7 +16,8 @@ use serde_json::{Value, json};
 use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kit::{
-    Cond, Kind, MachineCounts, annotation, cond_true, count_true, is_deleting, label, owner_ref, s, suffix,
+    Cond, Counters, Kind, MachineCounts, annotation, cond_true, count_true, is_deleting, label, owner_ref, s,
+    suffix,
 };
 use super::machine::cluster_paused;
 use crate::api::resource::ResourceDef;
@@ -311,6 +312,11 @@ fn create_machine(
     if let Some(fd) = fd {
         mspec["failureDomain"] = json!(fd);
     }
+    mspec["readinessGates"] = super::machine::KCP_MACHINE_CONDITIONS
+        .iter()
+        .map(|(t, _)| json!({"conditionType": t}))
+        .collect();
+    super::machine::default_deletion(&mut mspec, kit.v2());
     let machine = json!({"apiVersion": mdef.api_version(&mdef.storage_version), "kind": "Machine",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": mspec});
     kit.create(&mdef, &ns, machine, None)?;
@@ -365,7 +371,16 @@ fn write_status(
     });
     let generation = kcp.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
     kit.update_status(&def, &ns, &name, |st, _| {
-        kit.set_counters(st, replicas, ready, available, up_to_date);
+        kit.set_counters(
+            st,
+            "KubeadmControlPlane",
+            Counters {
+                replicas,
+                ready,
+                available,
+                up_to_date,
+            },
+        );
         st["selector"] = json!(format!(
             "{CLUSTER_NAME_LABEL}={cluster_name},{CONTROL_PLANE_LABEL}"
         ));
@@ -380,7 +395,7 @@ fn write_status(
             st["initialized"] = json!(initialized);
             st["ready"] = json!(initialized && quorum);
         }
-        kit.set_conditions(st, conds.clone(), true);
+        kit.set_conditions(st, conds.clone(), "KubeadmControlPlane");
     })?;
     Ok(initialized)
 }

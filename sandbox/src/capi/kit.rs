@@ -16,8 +16,10 @@ use crate::api::resource::ResourceDef;
 use crate::api::rest::{Api, DeleteOpts, ListOpts, Sub, WriteOpts};
 use crate::api::selector::LabelSelector;
 use crate::store::time;
+use capi_shared::capi::Condition;
 use capi_shared::capi::labels::CLUSTER_NAME_LABEL;
 use capi_shared::capi::object::ObjRef;
+use capi_shared::capi::v1beta1_conditions::{self, Counter};
 
 /// The field manager of the simulated controllers.
 pub const MANAGER: &str = "capi-sandbox-controllers";
@@ -342,72 +344,79 @@ impl Kit {
     }
 
     /// Writes the new-style conditions (v1beta2: `status.conditions`; v1beta1:
-    /// `status.v1beta2.conditions`) and a v1beta1 `Ready` summary in the old place. Transition
-    /// times are kept when a condition's status does not change.
-    pub fn set_conditions(&self, status: &mut Value, conds: Vec<Cond>, core: bool) {
+    /// `status.v1beta2.conditions`) and the v1beta1 ones Cluster API derives from them for
+    /// `kind` in the old place (the shared table of v1beta1 equivalents). Transition times are
+    /// kept when a condition's status does not change.
+    pub fn set_conditions(&self, status: &mut Value, conds: Vec<Cond>, kind: &str) {
         // v1beta1 objects, core and providers alike (v1.10's schemas), keep v1beta1 conditions in
         // `status.conditions` and the metav1 ones in `status.v1beta2.conditions`.
-        let (new_ptr, old_ptr) = if self.v2() {
-            ("/conditions", "/deprecated/v1beta1/conditions")
-        } else {
-            ("/v1beta2/conditions", "/conditions")
-        };
+        let (new_ptr, old_ptr) = self.condition_places();
         let old_new = status.pointer(new_ptr).cloned().unwrap_or(json!([]));
         let list: Vec<Value> = conds.iter().map(|c| c.to_json(&old_new)).collect();
         set_ptr(status, new_ptr, Value::Array(list));
-        if core || !self.v2() {
-            // The v1beta1 Ready summary: True when Ready (or Available) is True.
-            let summary = conds
-                .iter()
-                .find(|c| c.t == "Ready")
-                .or_else(|| conds.iter().find(|c| c.t == "Available"));
-            if let Some(s) = summary {
-                let prev = status.pointer(old_ptr).cloned().unwrap_or(json!([]));
-                let mut ready = json!({"type": "Ready", "status": s.status, "lastTransitionTime": keep_time(&prev, "Ready", s.status)});
-                if s.status != "True" {
-                    ready["severity"] = json!(if s.status == "False" { "Warning" } else { "Info" });
-                    ready["reason"] = json!(s.reason);
-                    // v1beta1 messages are left out rather than empty (the schema wants 1+ chars).
-                    let first = s
-                        .message
-                        .lines()
-                        .next()
-                        .unwrap_or("")
-                        .trim_start_matches("* ")
-                        .trim();
-                    if !first.is_empty() {
-                        ready["message"] = json!(first);
-                    }
-                }
-                set_ptr(status, old_ptr, json!([ready]));
-            }
+        let shared: Vec<Condition> = conds.iter().map(Cond::to_shared).collect();
+        let old = v1beta1_conditions::derive(kind, &shared);
+        if !old.is_empty() {
+            let prev = status.pointer(old_ptr).cloned().unwrap_or(json!([]));
+            set_ptr(status, old_ptr, v1beta1_json(&old, &prev));
         }
     }
 
-    /// Writes replica counters in the served generation's places.
-    pub fn set_counters(
-        &self,
-        status: &mut Value,
-        replicas: i64,
-        ready: i64,
-        available: i64,
-        up_to_date: i64,
-    ) {
-        status["replicas"] = json!(replicas);
+    /// Where the served generation keeps the new-style and the v1beta1 conditions, under
+    /// `status`.
+    pub fn condition_places(&self) -> (&'static str, &'static str) {
         if self.v2() {
+            ("/conditions", "/deprecated/v1beta1/conditions")
+        } else {
+            ("/v1beta2/conditions", "/conditions")
+        }
+    }
+
+    /// Writes replica counters of a `kind` object in the served generation's places, with the
+    /// v1beta1 counters Cluster API keeps for that kind.
+    pub fn set_counters(&self, status: &mut Value, kind: &str, c: Counters) {
+        let Counters {
+            replicas,
+            ready,
+            available,
+            up_to_date,
+        } = c;
+        status["replicas"] = json!(replicas);
+        let prefix = if self.v2() {
             status["readyReplicas"] = json!(ready);
             status["availableReplicas"] = json!(available);
             status["upToDateReplicas"] = json!(up_to_date);
+            "/deprecated/v1beta1/"
         } else {
-            status["readyReplicas"] = json!(ready);
-            status["availableReplicas"] = json!(available);
-            status["updatedReplicas"] = json!(up_to_date);
-            status["unavailableReplicas"] = json!((replicas - available).max(0));
             set_ptr(status, "/v1beta2/readyReplicas", json!(ready));
             set_ptr(status, "/v1beta2/availableReplicas", json!(available));
             set_ptr(status, "/v1beta2/upToDateReplicas", json!(up_to_date));
+            "/"
+        };
+        for counter in v1beta1_conditions::counters(kind) {
+            let n = match counter {
+                Counter::Ready => ready,
+                Counter::Available => available,
+                Counter::Updated => up_to_date,
+                Counter::Unavailable => (replicas - available).max(0),
+                Counter::FullyLabeled => replicas,
+            };
+            set_ptr(status, &format!("{prefix}{}", counter.field()), json!(n));
         }
     }
+}
+
+/// Replica counters of an owner of Machines.
+#[derive(Debug, Clone, Copy)]
+pub struct Counters {
+    /// Replicas that exist.
+    pub replicas: i64,
+    /// Of those, ready.
+    pub ready: i64,
+    /// Of those, available.
+    pub available: i64,
+    /// Of those, up to date.
+    pub up_to_date: i64,
 }
 
 fn refused(verb: &'static str, def: &ResourceDef, ns: &str, name: &str, source: ApiError) -> SimError {
@@ -569,11 +578,43 @@ impl Cond {
         }
     }
 
+    fn to_shared(&self) -> Condition {
+        Condition {
+            type_: self.t.to_string(),
+            status: self.status.to_string(),
+            reason: self.reason.clone(),
+            message: self.message.clone(),
+            ..Default::default()
+        }
+    }
+
     fn to_json(&self, old: &Value) -> Value {
         // metav1.Condition always carries a message (the CRDs require it), empty or not.
         json!({"type": self.t, "status": self.status, "reason": self.reason, "message": self.message,
                "lastTransitionTime": keep_time(old, self.t, self.status)})
     }
+}
+
+/// v1beta1 conditions as stored: empty reason, severity and message left out (the v1beta1
+/// schemas want one character or more), transition times kept from `prev`.
+pub fn v1beta1_json(conds: &[Condition], prev: &Value) -> Value {
+    conds
+        .iter()
+        .map(|c| {
+            let mut v = json!({"type": c.type_, "status": c.status,
+                               "lastTransitionTime": keep_time(prev, &c.type_, &c.status)});
+            for (k, x) in [
+                ("severity", &c.severity),
+                ("reason", &c.reason),
+                ("message", &c.message),
+            ] {
+                if !x.is_empty() {
+                    v[k] = json!(x);
+                }
+            }
+            v
+        })
+        .collect()
 }
 
 fn keep_time(old: &Value, t: &str, status: &str) -> String {

@@ -11,13 +11,26 @@ use serde_json::{Value, json};
 
 use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
-use super::kit::{Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s};
+use super::kit::{
+    Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s, set_ptr, v1beta1_json,
+};
 use super::{stuck, workload};
 use crate::api::resource::ResourceDef;
 use crate::api::rest::Sub;
 use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, PAUSED_ANNOTATION, SECRET_TYPE};
+use capi_shared::capi::{Condition, v1beta1_conditions};
 
 const FINALIZER: &str = "machine.cluster.x-k8s.io";
+
+/// The conditions KubeadmControlPlane sets on its Machines (with their reason when True),
+/// which are also its Machines' readiness gates (managed etcd).
+pub const KCP_MACHINE_CONDITIONS: [(&str, &str); 5] = [
+    ("APIServerPodHealthy", "Running"),
+    ("ControllerManagerPodHealthy", "Running"),
+    ("SchedulerPodHealthy", "Running"),
+    ("EtcdPodHealthy", "Running"),
+    ("EtcdMemberHealthy", "Healthy"),
+];
 
 /// Whether an infrastructure object (cluster or machine) reports provisioned, either contract.
 pub fn provisioned(o: &Value) -> bool {
@@ -35,24 +48,77 @@ fn bootstrap_ready(o: &Value) -> bool {
         || o.pointer("/status/ready").and_then(Value::as_bool) == Some(true)
 }
 
-/// Sets conditions (type, reason), all True, of a provider object in its contract's places: a
-/// v1beta2 object has metav1 conditions in `status.conditions`; a v1beta1 one has v1beta1
-/// conditions there (no empty reason or message, which its schema refuses) and the metav1 ones in
-/// `status.v1beta2.conditions`.
+/// Sets conditions (type, reason), all True, and `Paused=False`, of a provider object in its
+/// contract's places: a v1beta2 object has metav1 conditions in `status.conditions` and the
+/// v1beta1 ones Cluster API derives from them (the shared table) under
+/// `status.deprecated.v1beta1`; a v1beta1 object has the v1beta1 ones in `status.conditions`
+/// and the metav1 ones in `status.v1beta2.conditions`. Kinds the table does not know keep a
+/// v1beta1 twin of every condition.
 fn set_true_conditions(obj: &Value, st: &mut Value, conds: &[(&str, &str)]) {
     let now = crate::store::time::now_rfc3339();
-    let new: Vec<Value> = conds
-        .iter()
-        .map(|(t, r)| json!({"type": t, "status": "True", "reason": r, "message": "", "lastTransitionTime": now}))
-        .collect();
-    if s(obj, "/apiVersion").ends_with("/v1beta1") {
-        st["conditions"] = conds
-            .iter()
-            .map(|(t, _)| json!({"type": t, "status": "True", "lastTransitionTime": now}))
-            .collect();
-        super::kit::set_ptr(st, "/v1beta2/conditions", Value::Array(new));
+    let condition = |t: &str, status: &str, reason: &str| Condition {
+        type_: t.to_string(),
+        status: status.to_string(),
+        reason: reason.to_string(),
+        ..Default::default()
+    };
+    let mut new: Vec<Condition> = conds.iter().map(|(t, r)| condition(t, "True", r)).collect();
+    new.push(condition("Paused", "False", "NotPaused"));
+    let kind = s(obj, "/kind");
+    let old: Vec<Condition> = if v1beta1_conditions::rules(kind).is_empty() {
+        conds.iter().map(|(t, _)| condition(t, "True", "")).collect()
     } else {
-        st["conditions"] = Value::Array(new);
+        v1beta1_conditions::derive(kind, &new)
+    };
+    let new: Vec<Value> = new
+        .iter()
+        .map(|c| json!({"type": c.type_, "status": c.status, "reason": c.reason, "message": "", "lastTransitionTime": now}))
+        .collect();
+    let (new_ptr, old_ptr) = if s(obj, "/apiVersion").ends_with("/v1beta1") {
+        ("/v1beta2/conditions", "/conditions")
+    } else {
+        ("/conditions", "/deprecated/v1beta1/conditions")
+    };
+    let prev = st.pointer(old_ptr).cloned().unwrap_or(json!([]));
+    set_ptr(st, new_ptr, Value::Array(new));
+    if !old.is_empty() {
+        set_ptr(st, old_ptr, v1beta1_json(&old, &prev));
+    }
+}
+
+/// The conditions (type, reason) a provisioned infrastructure object reports: the Dev
+/// provider's in-memory backend one per simulated stage (none on its DevCluster), other
+/// providers `Ready` and `Provisioned`.
+fn provider_conditions(o: &Value) -> Vec<(&'static str, &'static str)> {
+    match s(o, "/kind") {
+        "DevCluster" => vec![],
+        "DevMachine" => {
+            let mut c = vec![
+                ("Ready", "Ready"),
+                ("VMProvisioned", "Provisioned"),
+                ("NodeProvisioned", "Provisioned"),
+            ];
+            if label(o, CONTROL_PLANE_LABEL).is_some() {
+                c.extend([
+                    ("EtcdProvisioned", "Provisioned"),
+                    ("APIServerProvisioned", "Provisioned"),
+                ]);
+            }
+            c
+        }
+        _ => vec![("Ready", "Ready"), ("Provisioned", "Provisioned")],
+    }
+}
+
+/// Cluster API's default of how long a Machine's deletion waits for its Node (10 s), which its
+/// webhook sets on every new Machine whose spec says nothing.
+pub fn default_deletion(spec: &mut Value, v2: bool) {
+    if v2 {
+        if spec.pointer("/deletion/nodeDeletionTimeoutSeconds").is_none() {
+            set_ptr(spec, "/deletion/nodeDeletionTimeoutSeconds", json!(10));
+        }
+    } else if spec.get("nodeDeletionTimeout").is_none() {
+        spec["nodeDeletionTimeout"] = json!("10s");
     }
 }
 
@@ -61,11 +127,7 @@ pub fn provisioned_status(old: &Value, extra: Value) -> Value {
     let mut st = old.get("status").cloned().unwrap_or(json!({}));
     st["initialization"] = json!({"provisioned": true});
     st["ready"] = json!(true);
-    set_true_conditions(
-        old,
-        &mut st,
-        &[("Ready", "Ready"), ("Provisioned", "Provisioned")],
-    );
+    set_true_conditions(old, &mut st, &provider_conditions(old));
     if let (Some(st), Some(extra)) = (st.as_object_mut(), extra.as_object()) {
         st.extend(extra.clone());
     }
@@ -415,18 +477,27 @@ fn write_bootstrap(
     if let Some(sdef) = kit.def(Kind::Secret)
         && kit.get_def(&sdef, &ns, &bname).is_none()
     {
-        let secret = bootstrap_secret(&ns, &bname, cluster, owner_ref(b, true));
+        // The kubeadm bootstrap controller makes its config the Secret's controller without
+        // blocking the config's deletion on it.
+        let mut owner = owner_ref(b, true);
+        owner["blockOwnerDeletion"] = json!(false);
+        let secret = bootstrap_secret(&ns, &bname, cluster, owner);
         kit.create(&sdef, &ns, secret, None)?;
     }
     kit.mutate(def, &ns, &bname, Sub::Status, |o| {
         let mut st = o.get("status").cloned().unwrap_or(json!({}));
         st["dataSecretName"] = json!(bname);
+        st["observedGeneration"] = o.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
         st["initialization"] = json!({"dataSecretCreated": true});
         st["ready"] = json!(true);
         set_true_conditions(
             o,
             &mut st,
-            &[("Ready", "Ready"), ("DataSecretAvailable", "Available")],
+            &[
+                ("Ready", "Ready"),
+                ("CertificatesAvailable", "Available"),
+                ("DataSecretAvailable", "Available"),
+            ],
         );
         o["status"] = st;
         true
@@ -589,6 +660,31 @@ fn node_conditions(node_ready: Option<&str>, name: &str) -> [Cond; 2] {
     }
 }
 
+/// What KubeadmControlPlane reports on its Machines once their Node is ready: the static pods'
+/// and the etcd member's health (its readiness gates) and the kubeadm labels and taints set.
+fn control_plane_conditions(node_ready: Option<&str>) -> Vec<Cond> {
+    let up = node_ready == Some("True");
+    let mut conds: Vec<Cond> = KCP_MACHINE_CONDITIONS
+        .iter()
+        .map(|(t, reason)| {
+            if up {
+                Cond::new(t, true, reason, "", "")
+            } else {
+                Cond::unknown(t, "InspectionFailed", "Waiting for the Node to be ready")
+            }
+        })
+        .collect();
+    conds.push(match node_ready {
+        Some(_) => Cond::new("NodeKubeadmLabelsAndTaintsSet", true, "Set", "", ""),
+        None => Cond::unknown(
+            "NodeKubeadmLabelsAndTaintsSet",
+            "NodeDoesNotExist",
+            "waiting for a Node to join",
+        ),
+    });
+    conds
+}
+
 /// A Machine's conditions in the order Cluster API writes them.
 fn conditions(m: &Value, v2: bool, stages: &Stages, node_ready: Option<&str>, name: &str) -> Vec<Cond> {
     let health = carried(m, v2, "HealthCheckSucceeded");
@@ -621,8 +717,12 @@ fn conditions(m: &Value, v2: bool, stages: &Stages, node_ready: Option<&str>, na
         ),
     ];
     conds.extend(node_conditions(node_ready, name));
+    if label(m, CONTROL_PLANE_LABEL).is_some() {
+        conds.extend(control_plane_conditions(node_ready));
+    }
     conds.extend(health);
     conds.extend(carried(m, v2, "OwnerRemediated"));
+    conds.push(Cond::off("Updating"));
     conds.push(Cond::flag(
         "Deleting",
         stages.deleting,
@@ -684,7 +784,7 @@ fn write_status(sim: &Ctx, m: &Value, phase: Phase, node_ready: Option<&str>) ->
         if let Some(fd) = o.pointer("/spec/failureDomain").and_then(Value::as_str) {
             st["failureDomain"] = json!(fd);
         }
-        kit.set_conditions(st, conds.clone(), true);
+        kit.set_conditions(st, conds.clone(), "Machine");
     })?;
     Ok(())
 }

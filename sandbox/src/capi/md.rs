@@ -13,18 +13,19 @@ use super::action::{Action, SimResult};
 use super::ctx::Ctx;
 use super::kcp::{clone_infra, rollout_after};
 use super::kit::{
-    Cond, Kind, MachineCounts, cond_true, controller_owner, count_true, hash, is_deleting, label, owner_ref,
-    s, suffix,
+    Cond, Counters, Kind, MachineCounts, cond_true, controller_owner, count_true, hash, is_deleting, label,
+    owner_ref, s, suffix,
 };
 use super::machine::cluster_paused;
 use crate::api::rest::Sub;
 use capi_shared::capi::labels::{
-    CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, DEPLOYMENT_NAME_LABEL, DESIRED_REPLICAS_ANNOTATION,
-    MACHINE_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, SET_NAME_LABEL,
+    CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, DEPLOYMENT_NAME_LABEL,
+    DESIRED_REPLICAS_ANNOTATION, MACHINE_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, SET_NAME_LABEL,
 };
 
 // As Cluster API v1.14 names it (older releases: `machinedeployment.cluster.x-k8s.io`).
 const MD_FINALIZER: &str = "cluster.x-k8s.io/machinedeployment";
+const MS_FINALIZER: &str = "cluster.x-k8s.io/machineset";
 
 fn int_or_percent(v: Option<&Value>, of: i64, default: i64, round_up: bool) -> i64 {
     match v {
@@ -453,7 +454,16 @@ fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value
     let cluster = s(md, "/spec/clusterName").to_string();
     let generation = md.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
     kit.update_status(&def, &ns, &name, |st, _| {
-        kit.set_counters(st, replicas, ready, available, up_to_date);
+        kit.set_counters(
+            st,
+            "MachineDeployment",
+            Counters {
+                replicas,
+                ready,
+                available,
+                up_to_date,
+            },
+        );
         st["selector"] = json!(format!(
             "{CLUSTER_NAME_LABEL}={cluster},{DEPLOYMENT_NAME_LABEL}={name}"
         ));
@@ -462,7 +472,7 @@ fn write_md_status(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value
         if v2 {
             super::kit::set_versions(st, "versions", &versions);
         }
-        kit.set_conditions(st, conds.clone(), true);
+        kit.set_conditions(st, conds.clone(), "MachineDeployment");
     })?;
     Ok(!rolling && replicas == desired && ready == replicas)
 }
@@ -488,11 +498,15 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
                 kit.delete(&mdef, ns, s(m, "/metadata/name"))?;
             }
         }
-        return Ok(if machines.is_empty() {
-            Action::AwaitChange
-        } else {
-            Action::requeue(Duration::from_millis(50))
-        });
+        if machines.is_empty() {
+            kit.remove_finalizer(&def, ns, name, MS_FINALIZER)?;
+            return Ok(Action::AwaitChange);
+        }
+        return Ok(Action::requeue(Duration::from_millis(50)));
+    }
+    if v2 {
+        // Cluster API v1.14 keeps a MachineSet until its Machines are gone.
+        kit.ensure_finalizer(&def, ns, name, MS_FINALIZER)?;
     }
     if cluster_paused(cluster.as_ref()) {
         return Ok(Action::AwaitChange);
@@ -563,11 +577,27 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
         })
         .unwrap_or_default();
     let generation = ms.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+    let mut versions: BTreeMap<String, i64> = BTreeMap::new();
+    for m in &machines {
+        *versions.entry(s(m, "/spec/version").to_string()).or_default() += 1;
+    }
     kit.update_status(&def, ns, name, |st, _| {
-        kit.set_counters(st, replicas, ready, available, up_to_date);
+        if v2 {
+            super::kit::set_versions(st, "versions", &versions);
+        }
+        kit.set_counters(
+            st,
+            "MachineSet",
+            Counters {
+                replicas,
+                ready,
+                available,
+                up_to_date,
+            },
+        );
         st["selector"] = json!(labels);
         st["observedGeneration"] = generation.clone();
-        kit.set_conditions(st, conds.clone(), true);
+        kit.set_conditions(st, conds.clone(), "MachineSet");
     })?;
     Ok(if replicas == desired && ready == replicas {
         Action::AwaitChange
@@ -610,12 +640,14 @@ fn create_machine(sim: &Ctx, ms: &Value) -> SimResult<()> {
         };
         let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": kind,
             "metadata": {"name": name, "namespace": ns, "labels": labels,
-                "annotations": {CLONED_FROM_NAME_ANNOTATION: t.name},
+                "annotations": {CLONED_FROM_NAME_ANNOTATION: t.name,
+                    CLONED_FROM_GROUPKIND_ANNOTATION: format!("{}.{}", t.kind, t.group)},
                 "ownerReferences": [owner_ref(ms, true)]},
             "spec": tmpl.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
         kit.create(&bdef, &ns, boot, None)?;
         spec["bootstrap"]["configRef"] = kit.reference(&t.group, &kind, &name, &ns);
     }
+    super::machine::default_deletion(&mut spec, kit.v2());
     let machine = json!({"apiVersion": mdef.api_version(&mdef.storage_version), "kind": "Machine",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(ms, true)]}, "spec": spec});
     kit.create(&mdef, &ns, machine, None)?;

@@ -274,7 +274,6 @@ fn upsert(list: &mut Vec<Value>, c: Value) {
 /// Reconciles one MachineHealthCheck.
 pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     let kit = sim.kit.clone();
-    let v2 = kit.v2();
     let Some(def) = kit.def(Kind::MachineHealthCheck) else {
         return Ok(Action::AwaitChange);
     };
@@ -332,42 +331,28 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
         .iter()
         .map(|m| s(m, "/metadata/name").to_string())
         .collect();
-    let conds = vec![Cond::new(
-        "RemediationAllowed",
-        ok,
-        "RemediationAllowed",
-        "TooManyUnhealthy",
-        format!(
-            "Remediation is not allowed, the number of not started or unhealthy machines exceeds maxUnhealthy (total: {}, unhealthy: {})",
-            targets.len(),
-            unhealthy.len()
+    let conds = vec![
+        Cond::new(
+            "RemediationAllowed",
+            ok,
+            "RemediationAllowed",
+            "TooManyUnhealthy",
+            format!(
+                "Remediation is not allowed, the number of not started or unhealthy machines exceeds maxUnhealthy (total: {}, unhealthy: {})",
+                targets.len(),
+                unhealthy.len()
+            ),
         ),
-    )];
+        Cond::off("Paused"),
+    ];
     let generation = mhc.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
-    kit.update_status(&def, ns, name, |st, o| {
-        let before = o.get("status").cloned().unwrap_or(json!({}));
+    kit.update_status(&def, ns, name, |st, _| {
         st["expectedMachines"] = json!(targets.len());
         st["currentHealthy"] = json!(healthy);
         st["remediationsAllowed"] = json!(remaining);
         st["targets"] = json!(names);
         st["observedGeneration"] = generation.clone();
-        kit.set_conditions(st, conds.clone(), true);
-        if !v2 {
-            // v1beta1 also keeps RemediationAllowed among the old conditions.
-            let old: Vec<Value> = st.pointer("/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-            let mut old: Vec<Value> = old.into_iter().filter(|c| c["type"] != "RemediationAllowed").collect();
-            let mut c = json!({"type": "RemediationAllowed", "status": if ok { "True" } else { "False" }, "lastTransitionTime": crate::store::time::now_rfc3339()});
-            if let Some(prev) = before.pointer("/conditions").and_then(Value::as_array).and_then(|a| a.iter().find(|c| c["type"] == "RemediationAllowed"))
-                && prev["status"] == c["status"] {
-                    c["lastTransitionTime"] = prev["lastTransitionTime"].clone();
-                }
-            if !ok {
-                c["reason"] = json!("TooManyUnhealthy");
-                c["severity"] = json!("Warning");
-            }
-            old.push(c);
-            st["conditions"] = Value::Array(old);
-        }
+        kit.set_conditions(st, conds.clone(), "MachineHealthCheck");
     })?;
     Ok(next.into())
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
-use super::kit::{Cond, Kind, MachineCounts, annotation, hash, is_deleting, s};
+use super::kit::{Cond, Counters, Kind, MachineCounts, annotation, hash, is_deleting, s};
 use super::machine::cluster_paused;
 use crate::api::rest::Sub;
 use capi_shared::capi::labels::PAUSED_ANNOTATION;
@@ -146,10 +146,19 @@ fn write_status(sim: &Ctx, mp: &Value, desired: i64, replicas: i64, up_to_date: 
         |o| {
             let before = o.get("status").cloned().unwrap_or(json!({}));
             let mut st = before.clone();
-            kit.set_counters(&mut st, replicas, replicas, replicas, up_to_date);
+            kit.set_counters(
+                &mut st,
+                "MachinePool",
+                Counters {
+                    replicas,
+                    ready: replicas,
+                    available: replicas,
+                    up_to_date,
+                },
+            );
             st["observedGeneration"] = generation.clone();
             st["phase"] = json!(phase);
-            kit.set_conditions(&mut st, conds.clone(), true);
+            kit.set_conditions(&mut st, conds.clone(), "MachinePool");
             o["status"] = st;
             before != o["status"]
         },

@@ -7,6 +7,7 @@ pub mod conditions;
 pub mod labels;
 pub mod object;
 pub mod target;
+pub mod v1beta1_conditions;
 pub mod value;
 
 pub use catalog::Catalog;
