@@ -592,3 +592,89 @@ fn delete_asks_waits_and_names_what_blocks(backend) {
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
 }
 }
+
+/// The REPLICAS column of the hand-built control plane's line in a `describe` frame.
+fn edge_cp_replicas(frame: &str) -> Option<String> {
+    let line = frame
+        .lines()
+        .find(|l| l.contains("KubeadmControlPlane default/edge-control-plane"))?;
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let at = w.iter().position(|x| x.starts_with("v1."))?;
+    w.get(at + 1).map(|s| s.to_string())
+}
+
+on_controller_backends! {
+fn control_plane_scale_waits_and_describe_watch_follows(backend) {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    let sb = crate::controllers::demo_on(backend);
+    // `describe --watch` runs through both scalings; a thread drains its output so a long
+    // series of frames never blocks it on a full pipe.
+    let mut cmd = std::process::Command::new(capi_e2e::kubectl_path());
+    cmd.args(["capi", "describe", "cluster", "edge", "--watch"]);
+    sb.env(&mut cmd);
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.stdout.take().unwrap();
+    let sink = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = pipe.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let frames = || -> Vec<String> {
+        seen.lock()
+            .unwrap()
+            .split("---\n")
+            .filter(|f| !f.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(eventually(WAIT, || frames().first().and_then(|f| edge_cp_replicas(f)).is_some()));
+    assert_eq!(edge_cp_replicas(&frames()[0]).as_deref(), Some("1/1"), "{}", frames()[0]);
+    for (to, from) in [(3, 1), (1, 3)] {
+        let o = sb.capi(&[
+            "scale",
+            "kcp/edge-control-plane",
+            "--replicas",
+            &to.to_string(),
+            "--wait",
+            "--timeout",
+            "10m",
+        ]);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+        assert!(
+            stdout(&o).contains(&format!("edge-control-plane scaled from {from} to {to}")),
+            "{}",
+            stdout(&o)
+        );
+        let kcp = sb.get_json(&["kcp", "edge-control-plane"]);
+        assert_eq!(kcp["status"]["replicas"], to, "{:#}", kcp["status"]);
+        assert_eq!(kcp["status"]["readyReplicas"], to, "{:#}", kcp["status"]);
+        let want = format!("{to}/{to}");
+        // The watch redraws from the controllers' own status changes.
+        assert!(
+            eventually(Duration::from_secs(60), || frames()
+                .last()
+                .and_then(|f| edge_cp_replicas(f))
+                .is_some_and(|r| r == want)),
+            "no frame with {want}: {:?}",
+            frames().last()
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = reader.join();
+    let all = frames();
+    assert!(all.len() >= 3, "frames: {}", all.len());
+    assert!(
+        all.iter().any(|f| edge_cp_replicas(f).as_deref() == Some("3/3")),
+        "the scaled-up control plane was drawn"
+    );
+}
+}
