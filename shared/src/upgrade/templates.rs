@@ -372,6 +372,43 @@ fn references(v: &Value, out: &mut BTreeSet<(String, String)>) {
     }
 }
 
+/// How long cleanup waits for drained MachineSets to be deleted by their MachineDeployment.
+const DRAINED_SETS_WAIT_SECS: u32 = 30;
+
+type Referenced = BTreeMap<(String, String), String>;
+
+/// Who references which `(kind, name)`: by live objects, and separately by drained MachineSets
+/// of a MachineDeployment (no replicas, wanted or running), which Cluster API v1.11+ deletes.
+/// Objects being deleted are on their way out and count for neither.
+async fn referencing(
+    kube: &Kube,
+    users: &[kube::core::ApiResource],
+    ns: &str,
+) -> Result<(Referenced, Referenced)> {
+    let lists =
+        futures::future::try_join_all(users.iter().map(|ar| kube.list_all(ar, Some(ns), None, None))).await?;
+    let (mut live, mut drained) = (Referenced::new(), Referenced::new());
+    for (ar, (items, _)) in users.iter().zip(lists) {
+        for o in items.iter().filter(|o| o.metadata.deletion_timestamp.is_none()) {
+            let v = to_value(o);
+            let is_drained = ar.kind == "MachineSet"
+                && crate::capi::object::i64_at(&v, "/spec/replicas") == Some(0)
+                && crate::capi::object::i64_at(&v, "/status/replicas").unwrap_or(0) == 0
+                && crate::capi::object::controller_owner(o).is_some_and(|(k, _)| k == "MachineDeployment");
+            let mut refs = BTreeSet::new();
+            if let Some(spec) = v.get("spec") {
+                references(spec, &mut refs);
+            }
+            let into = if is_drained { &mut drained } else { &mut live };
+            for r in refs {
+                into.entry(r)
+                    .or_insert_with(|| format!("{}/{}", ar.kind, o.metadata.name.as_deref().unwrap_or("")));
+            }
+        }
+    }
+    Ok((live, drained))
+}
+
 /// Deletes the machine templates (of the kinds in `in_use`: group, kind, name) that this cluster's upgrades made or
 /// replaced and that no control plane, MachineDeployment, MachineSet, MachinePool or
 /// ClusterClass in the namespace references. Templates in `in_use` (the cluster's current ones)
@@ -393,24 +430,21 @@ pub async fn cleanup(
             users.push(ar);
         }
     }
-    let lists =
-        futures::future::try_join_all(users.iter().map(|ar| kube.list_all(ar, Some(ns), None, None))).await?;
-    let mut referenced: BTreeMap<(String, String), String> = BTreeMap::new();
-    for (ar, (items, _)) in users.iter().zip(lists) {
-        // Objects being deleted are on their way out (drained MachineSets, for one).
-        for o in items.iter().filter(|o| o.metadata.deletion_timestamp.is_none()) {
-            let v = to_value(o);
-            let mut refs = BTreeSet::new();
-            if let Some(spec) = v.get("spec") {
-                references(spec, &mut refs);
+    // Cluster API v1.11+ deletes a MachineDeployment's drained MachineSets a moment after the
+    // rollout ends: give it that moment (bounded) before a template only they name is kept.
+    let mut tries = 0;
+    let referenced = loop {
+        let (mut referenced, drained) = referencing(kube, &users, ns).await?;
+        let waiting = drained.keys().any(|k| !referenced.contains_key(k));
+        if !waiting || dry_run || tries >= DRAINED_SETS_WAIT_SECS {
+            for (k, by) in drained {
+                referenced.entry(k).or_insert(by);
             }
-            for r in refs {
-                referenced
-                    .entry(r)
-                    .or_insert_with(|| format!("{}/{}", ar.kind, o.metadata.name.as_deref().unwrap_or("")));
-            }
+            break referenced;
         }
-    }
+        tries += 1;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    };
     let kinds: BTreeSet<(String, String)> = in_use.iter().map(|(g, k, _)| (g.clone(), k.clone())).collect();
     let in_use: BTreeSet<(String, String)> = in_use.iter().map(|(_, k, n)| (k.clone(), n.clone())).collect();
     let mut out = Cleanup::default();
