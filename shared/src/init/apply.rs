@@ -135,11 +135,11 @@ impl<'a> Writer<'a> {
                     self.new_kinds.push((group, kind));
                 }
                 if !self.mode.is_dry_run() {
-                    for c in crds {
+                    for c in &crds {
                         let name = c.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
                         established(self.kube, name).await?;
                     }
-                    self.catalog = Catalog::fetch(self.kube).await?;
+                    self.catalog = discovered(self.kube, &crds).await?;
                 }
             }
         }
@@ -223,6 +223,60 @@ fn is_established(crd: &Value) -> bool {
         })
 }
 
+/// The `apiVersion`s and kind a CRD defines, at its served versions.
+fn served_versions(crd: &Value) -> (Vec<String>, String) {
+    let group = crd.pointer("/spec/group").and_then(Value::as_str).unwrap_or("");
+    let kind = crd
+        .pointer("/spec/names/kind")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|v| v["served"].as_bool().unwrap_or(true))
+        .filter_map(|v| v["name"].as_str())
+        .map(|v| format!("{group}/{v}"))
+        .collect();
+    (versions, kind.to_string())
+}
+
+async fn serves_all(kube: &Kube, catalog: &Catalog, crds: &[&Value]) -> Result<Option<String>> {
+    for c in crds {
+        let (api_versions, kind) = served_versions(c);
+        for av in api_versions {
+            let at = catalog.resolve_api_version(kube, &av, &kind).await?;
+            if at.is_none_or(|(ar, _)| ar.api_version != av) {
+                return Ok(Some(format!("{kind} ({av})")));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The catalog once discovery lists every served version of `crds`. A real API server marks a
+/// CRD Established before its discovery document lists the kind, so writing the kind's objects
+/// right away can find it unserved.
+pub async fn discovered(kube: &Kube, crds: &[&Value]) -> Result<Catalog> {
+    let start = tokio::time::Instant::now();
+    loop {
+        let catalog = Catalog::fetch(kube).await?;
+        // A group version listed a moment before its own document is served answers 404: retry.
+        let missing = match serves_all(kube, &catalog, crds).await {
+            Ok(None) => return Ok(catalog),
+            Ok(Some(missing)) => missing,
+            Err(e) => e.to_string(),
+        };
+        if start.elapsed() > ESTABLISH_TIMEOUT {
+            return Err(Error::Timeout(format!(
+                "the API server's discovery did not serve every new kind within {ESTABLISH_TIMEOUT:?} of its CRD being Established (last missing: {missing}); `kubectl api-resources` shows what it serves"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Waits until a CRD is Established (the API server serves its kind).
 pub async fn established(kube: &Kube, name: &str) -> Result<()> {
     let start = tokio::time::Instant::now();
@@ -236,5 +290,27 @@ pub async fn established(kube: &Kube, name: &str) -> Result<()> {
             )));
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn served_versions_skip_versions_no_longer_served() {
+        let crd = json!({"spec": {
+            "group": "cluster.x-k8s.io",
+            "names": {"kind": "Cluster"},
+            "versions": [
+                {"name": "v1alpha4", "served": false},
+                {"name": "v1beta1", "served": true},
+                {"name": "v1beta2"},
+            ],
+        }});
+        let (versions, kind) = served_versions(&crd);
+        assert_eq!(kind, "Cluster");
+        assert_eq!(versions, ["cluster.x-k8s.io/v1beta1", "cluster.x-k8s.io/v1beta2"]);
     }
 }
