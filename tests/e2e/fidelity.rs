@@ -145,6 +145,7 @@ fn snapshot(backend: Backend) -> BTreeMap<String, BTreeSet<String>> {
     let sb: TestSandbox = demo_on(backend);
     settle(&sb);
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut seen = Vec::new();
     for kind in KINDS {
         let list = sb.get_json(&[kind, "-l", "cluster.x-k8s.io/cluster-name"]);
         let mut items = list["items"].as_array().cloned().unwrap_or_default();
@@ -156,9 +157,24 @@ fn snapshot(backend: Backend) -> BTreeMap<String, BTreeSet<String>> {
         }
         for o in items {
             out.entry(role(&o)).or_default().extend(facts_of(&o));
+            seen.push(o);
         }
     }
+    dump(backend, &seen);
     out
+}
+
+/// With `CAPI_FIDELITY_DUMP=DIR`, writes the objects compared to `DIR/<backend>.json`: the
+/// values behind the facts, for whoever settles a difference.
+fn dump(backend: Backend, objects: &[Value]) {
+    let Some(dir) = std::env::var_os("CAPI_FIDELITY_DUMP") else {
+        return;
+    };
+    let path = std::path::Path::new(&dir).join(format!("{backend:?}.json").to_lowercase());
+    let text = serde_json::to_string_pretty(objects).unwrap_or_default();
+    if let Err(e) = std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, text)) {
+        eprintln!("CAPI_FIDELITY_DUMP: cannot write {}: {e}", path.display());
+    }
 }
 
 /// Waits until the health checks have seen every Machine and every Machine is up to date: the

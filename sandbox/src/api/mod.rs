@@ -27,5 +27,6 @@ pub(crate) mod crd_structure;
 pub mod crds;
 
 // Admission and the REST semantics.
+pub(crate) mod defaulting;
 pub mod rest;
 pub(crate) mod webhooks;

@@ -20,7 +20,7 @@ use crate::api::registry::Registry;
 use crate::api::resource::{Builtin, ResourceDef, VersionDef};
 use crate::api::schema;
 use crate::api::selector::{FieldSelector, LabelSelector};
-use crate::api::webhooks;
+use crate::api::{defaulting, webhooks};
 use crate::api::{strategy, validation};
 use crate::store::time;
 use crate::store::{CommitError, ObjKey, Precondition, ResKey, Store, StoredObject, Write};
@@ -624,6 +624,7 @@ impl Api {
             }
         }
         strategy::on_create(def, &mut obj)?;
+        defaulting::on_create(def, &mut obj);
         self.shape(def, version, &mut obj, opts, warnings)?;
         if !applied {
             meta_mut(&mut obj).remove("managedFields");

@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
-use super::kit::{Cond, Kind, cond_true, controller_owner, is_deleting, label, owner_ref, s};
+use super::dev_provider;
+use super::kit::{Cond, Kind, cond_true, is_deleting, label, owner_ref, s};
 use super::machine::{cluster_paused, provisioned, provisioned_status};
 use crate::api::rest::Sub;
 use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL};
@@ -54,6 +55,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
         .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
     if let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref()) {
         adopt(sim, d, i, &cluster)?;
+        dev_provider::reconcile(&kit, d, i)?;
         if !provisioned(i) {
             match sim.elapsed(&uid, "infra", delay::INFRA_CLUSTER) {
                 Ok(()) => {
@@ -65,15 +67,20 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
                         .next()
                         .and_then(|p| p.parse().ok())
                         .unwrap_or(6443);
+                    let listener = dev_provider::serves(i).then(|| format!("{ns}/{name}"));
                     kit.mutate(d, ns, &iname, Sub::Main, |o| {
+                        let before = o.clone();
                         if o.pointer("/spec/controlPlaneEndpoint/host")
                             .and_then(Value::as_str)
-                            .is_some_and(|h| !h.is_empty())
+                            .is_none_or(str::is_empty)
                         {
-                            return false;
+                            o["spec"]["controlPlaneEndpoint"] = json!({"host": "127.0.0.1", "port": port});
                         }
-                        o["spec"]["controlPlaneEndpoint"] = json!({"host": "127.0.0.1", "port": port});
-                        true
+                        // The in-memory backend names the listener serving the cluster's API.
+                        if let Some(l) = &listener {
+                            o["metadata"]["annotations"][dev_provider::LISTENER_ANNOTATION] = json!(l);
+                        }
+                        *o != before
                     })?;
                     kit.mutate(d, ns, &iname, Sub::Status, |o| {
                         let fds = if v2 {
@@ -117,15 +124,15 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     Ok(requeue)
 }
 
-/// Makes the Cluster the controller owner of an object it references, with the cluster label.
+/// Makes the Cluster an owner of an object it references, with the cluster label.
 fn adopt(sim: &Ctx, def: &crate::api::resource::ResourceDef, o: &Value, cluster: &Value) -> SimResult<()> {
     let name = s(cluster, "/metadata/name").to_string();
-    if controller_owner(o).is_some_and(|(k, n)| k == "Cluster" && n == name)
-        && label(o, CLUSTER_NAME_LABEL) == Some(name.as_str())
-    {
+    if owned_by_cluster(o, &name) && label(o, CLUSTER_NAME_LABEL) == Some(name.as_str()) {
         return Ok(());
     }
-    let owner = owner_ref(cluster, true);
+    // Cluster API's Cluster controller adds a plain owner reference (not the controller one the
+    // topology controller gives the objects it creates).
+    let owner = owner_ref(cluster, false);
     sim.kit.mutate(
         def,
         s(o, "/metadata/namespace"),
@@ -145,6 +152,16 @@ fn adopt(sim: &Ctx, def: &crate::api::resource::ResourceDef, o: &Value, cluster:
         },
     )?;
     Ok(())
+}
+
+/// Whether the object has an owner reference to the named Cluster.
+fn owned_by_cluster(o: &Value, cluster: &str) -> bool {
+    o.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter()
+                .any(|r| r["kind"] == "Cluster" && r["name"] == cluster)
+        })
 }
 
 fn write_paused(sim: &Ctx, cluster: &Value) -> SimResult<()> {
@@ -558,11 +575,12 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> SimResult {
         }
     }
     let cp_gone = workers_gone && cp.is_none() && machines.is_empty();
-    if cp_gone
-        && let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref())
-        && !is_deleting(i)
-    {
-        kit.delete(d, &ns, s(i, "/metadata/name"))?;
+    if cp_gone && let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref()) {
+        if is_deleting(i) {
+            dev_provider::reconcile(&kit, d, i)?;
+        } else {
+            kit.delete(d, &ns, s(i, "/metadata/name"))?;
+        }
     }
     let v2 = kit.v2();
     let remaining = format!(

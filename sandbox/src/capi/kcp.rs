@@ -24,7 +24,7 @@ use crate::api::resource::ResourceDef;
 use crate::http::tls::{Ca, Usage};
 use capi_shared::capi::labels::{
     CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL,
-    CONTROL_PLANE_NAME_LABEL, PAUSED_ANNOTATION, SECRET_TYPE,
+    CONTROL_PLANE_NAME_LABEL, KCP_CLEANUP_HOOK_ANNOTATION, PAUSED_ANNOTATION, SECRET_TYPE,
 };
 use capi_shared::version::release_of;
 
@@ -222,6 +222,12 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     Ok(Action::AwaitChange)
 }
 
+/// Whether KubeadmControlPlane turns on kubeadm's `ControlPlaneKubeletLocalMode` for a
+/// version: from Kubernetes v1.31, where the gate exists, it does for every control-plane config.
+fn kubelet_local_mode(version: &str) -> bool {
+    release_of(version).is_some_and(|(major, minor, _)| (major, minor) >= (1, 31))
+}
+
 fn create_machine(
     sim: &Ctx,
     kcp: &Value,
@@ -234,7 +240,14 @@ fn create_machine(
     let kcp_name = s(kcp, "/metadata/name").to_string();
     let cluster_name = s(cluster, "/metadata/name").to_string();
     let name = format!("{kcp_name}-{}", suffix());
-    let labels = json!({CLUSTER_NAME_LABEL: cluster_name, CONTROL_PLANE_LABEL: "", CONTROL_PLANE_NAME_LABEL: kcp_name});
+    let mut labels = kcp
+        .pointer("/spec/machineTemplate/metadata/labels")
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or(json!({}));
+    labels[CLUSTER_NAME_LABEL] = json!(cluster_name);
+    labels[CONTROL_PLANE_LABEL] = json!("");
+    labels[CONTROL_PLANE_NAME_LABEL] = json!(kcp_name);
     let (Some(mdef), Some(bdef)) = (kit.def(Kind::Machine), kit.def(Kind::KubeadmConfig)) else {
         return Ok(());
     };
@@ -275,6 +288,13 @@ fn create_machine(
         .filter(|c| c.as_object().is_some_and(|o| !o.is_empty()))
     {
         boot_spec[key] = c.clone();
+    }
+    // A joining control-plane Machine says so (kubeadm joins it as a control-plane node).
+    if !first && boot_spec.pointer("/joinConfiguration/controlPlane").is_none() {
+        boot_spec["joinConfiguration"]["controlPlane"] = json!({});
+    }
+    if kubelet_local_mode(s(kcp, "/spec/version")) {
+        boot_spec["clusterConfiguration"]["featureGates"]["ControlPlaneKubeletLocalMode"] = json!(true);
     }
     let boot = json!({"apiVersion": bdef.api_version(&bdef.storage_version), "kind": "KubeadmConfig",
         "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": boot_spec});
@@ -318,7 +338,9 @@ fn create_machine(
         .collect();
     super::machine::default_deletion(&mut mspec, kit.v2());
     let machine = json!({"apiVersion": mdef.api_version(&mdef.storage_version), "kind": "Machine",
-        "metadata": {"name": name, "namespace": ns, "labels": labels, "ownerReferences": [owner_ref(kcp, true)]}, "spec": mspec});
+        "metadata": {"name": name, "namespace": ns, "labels": labels,
+            "annotations": {KCP_CLEANUP_HOOK_ANNOTATION: ""},
+            "ownerReferences": [owner_ref(kcp, true)]}, "spec": mspec});
     kit.create(&mdef, &ns, machine, None)?;
     Ok(())
 }

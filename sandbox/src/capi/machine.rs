@@ -14,10 +14,13 @@ use super::ctx::{Ctx, delay};
 use super::kit::{
     Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s, set_ptr, v1beta1_json,
 };
-use super::{stuck, workload};
+use super::{dev_provider, stuck, workload};
 use crate::api::resource::ResourceDef;
 use crate::api::rest::Sub;
-use capi_shared::capi::labels::{CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, PAUSED_ANNOTATION, SECRET_TYPE};
+use capi_shared::capi::labels::{
+    CERTIFICATES_EXPIRY_ANNOTATION, CLUSTER_NAME_LABEL, CONTROL_PLANE_LABEL, KCP_CLEANUP_HOOK_ANNOTATION,
+    PAUSED_ANNOTATION, SECRET_TYPE,
+};
 use capi_shared::capi::{Condition, v1beta1_conditions};
 
 const FINALIZER: &str = "machine.cluster.x-k8s.io";
@@ -195,6 +198,7 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
         _ => Phase::Pending,
     };
     write_status(p.sim, &p.m, phase, node_ready.as_deref())?;
+    p.copy_certificates_expiry()?;
     Ok(Action::requeue(match phase {
         // Node health lives in the workload cluster, which sends no events here: look again
         // from time to time.
@@ -248,6 +252,27 @@ impl<'a> MachinePass<'a> {
         })
     }
 
+    /// A control-plane Machine reports when its certificates expire, from its bootstrap config.
+    fn copy_certificates_expiry(&self) -> SimResult<()> {
+        let expiry = self
+            .boot
+            .as_ref()
+            .and_then(|(_, b)| annotation(b, CERTIFICATES_EXPIRY_ANNOTATION))
+            .filter(|_| self.is_cp);
+        let Some(expiry) = expiry else {
+            return Ok(());
+        };
+        if s(&self.m, "/status/certificatesExpiryDate") == expiry {
+            return Ok(());
+        }
+        self.sim
+            .kit
+            .update_status(&self.def, &self.ns, &self.name, |st, _| {
+                st["certificatesExpiryDate"] = json!(expiry);
+            })?;
+        Ok(())
+    }
+
     fn soonest(&mut self, d: Duration) {
         self.wait = Some(self.wait.map_or(d, |w| w.min(d)));
     }
@@ -286,11 +311,23 @@ impl<'a> MachinePass<'a> {
         if let Some(ws) = self.sim.cfg.workloads.get(&ns, &self.cluster_name) {
             workload::delete_node(&ws, &name)?;
         }
+        // KubeadmControlPlane lets go of its hook once the Machine's etcd member is gone.
+        if annotation(&self.m, KCP_CLEANUP_HOOK_ANNOTATION).is_some() {
+            self.sim.kit.mutate(&self.def, &ns, &name, Sub::Main, |o| {
+                o["metadata"]["annotations"]
+                    .as_object_mut()
+                    .is_some_and(|a| a.remove(KCP_CLEANUP_HOOK_ANNOTATION).is_some())
+            })?;
+        }
         let kit = &self.sim.kit;
         let mut waiting = false;
         for (d, o) in self.infra.iter().chain(self.boot.iter()) {
             waiting = true;
-            kit.delete(d, &ns, s(o, "/metadata/name"))?;
+            if is_deleting(o) {
+                dev_provider::reconcile(kit, d, o)?;
+            } else {
+                kit.delete(d, &ns, s(o, "/metadata/name"))?;
+            }
         }
         if waiting {
             return Ok(Action::requeue(Duration::from_millis(20)));
@@ -313,6 +350,9 @@ impl<'a> MachinePass<'a> {
                     true
                 })?;
             }
+        }
+        if let Some((d, i)) = &self.infra {
+            dev_provider::reconcile(kit, d, i)?;
         }
         Ok(())
     }
@@ -344,7 +384,9 @@ impl<'a> MachinePass<'a> {
             return Ok(false);
         }
         let bname = s(&b, "/metadata/name").to_string();
+        let endpoint = self.cluster.as_ref().map(api_endpoint).unwrap_or_default();
         write_bootstrap(self.sim, &d, &b, &self.m, &self.cluster_name)?;
+        fill_kubeadm_spec(self.sim, &d, &b, self.is_cp, &endpoint)?;
         self.sim
             .kit
             .mutate(&self.def, &self.ns, &self.name, Sub::Main, |o| {
@@ -389,12 +431,17 @@ impl<'a> MachinePass<'a> {
                 Err(left) => self.soonest(left),
             }
         }
-        if infra_ok && s(&self.m, "/spec/providerID").is_empty() {
+        let in_memory = self.infra.as_ref().is_some_and(|(_, i)| dev_provider::serves(i));
+        let unmarked = in_memory && annotation(&self.m, dev_provider::BOOTSTRAPPED_ANNOTATION).is_none();
+        if infra_ok && (s(&self.m, "/spec/providerID").is_empty() || unmarked) {
             let pid = self.provider_id();
             self.sim
                 .kit
                 .mutate(&self.def, &self.ns, &self.name, Sub::Main, |o| {
                     o["spec"]["providerID"] = json!(pid);
+                    if in_memory {
+                        o["metadata"]["annotations"][dev_provider::BOOTSTRAPPED_ANNOTATION] = json!("");
+                    }
                     true
                 })?;
         }
@@ -501,6 +548,71 @@ fn write_bootstrap(
         );
         o["status"] = st;
         true
+    })?;
+    Ok(())
+}
+
+/// The cluster's API endpoint as kubeadm takes it, `host:port`.
+fn api_endpoint(cluster: &Value) -> String {
+    let ep = cluster
+        .pointer("/spec/controlPlaneEndpoint")
+        .unwrap_or(&Value::Null);
+    match (s(ep, "/host"), ep.get("port").and_then(Value::as_i64)) {
+        ("", _) => String::new(),
+        (h, Some(p)) => format!("{h}:{p}"),
+        (h, None) => h.to_string(),
+    }
+}
+
+/// Lowercase hex of the SHA-256 of `seed`.
+fn sha256_hex(seed: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(seed.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// What the kubeadm bootstrap controller writes into a KubeadmConfig's spec when it renders the
+/// data: the init configuration gets the cluster's endpoint; a joining one (every worker, every
+/// control-plane Machine after the first) the bootstrap token discovery: endpoint, CA hash and
+/// a token (`[a-z0-9]{6}.[a-z0-9]{16}`, derived from the config so passes agree). A control
+/// plane's configs also get their certificates' expiry, a year on, as KubeadmControlPlane
+/// annotates them.
+fn fill_kubeadm_spec(sim: &Ctx, def: &ResourceDef, b: &Value, is_cp: bool, endpoint: &str) -> SimResult<()> {
+    if s(b, "/kind") != "KubeadmConfig" {
+        return Ok(());
+    }
+    let ns = s(b, "/metadata/namespace").to_string();
+    let name = s(b, "/metadata/name").to_string();
+    let joining = !is_cp || b.pointer("/spec/joinConfiguration").is_some();
+    let seed = sha256_hex(s(b, "/metadata/uid"));
+    let token = format!("{}.{}", &seed[..6], &seed[6..22]);
+    let ca_hash = format!(
+        "sha256:{}",
+        sha256_hex(&format!("{ns}/{}", label(b, CLUSTER_NAME_LABEL).unwrap_or("")))
+    );
+    let expiry =
+        crate::store::time::format_ts(jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 365));
+    sim.kit.mutate(def, &ns, &name, Sub::Main, |o| {
+        let before = o.clone();
+        if !endpoint.is_empty() {
+            if joining {
+                let d = &mut o["spec"]["joinConfiguration"]["discovery"]["bootstrapToken"];
+                if d.get("token").is_none() {
+                    *d = json!({"apiServerEndpoint": endpoint, "caCertHashes": [ca_hash], "token": token});
+                }
+            } else if o
+                .pointer("/spec/clusterConfiguration/controlPlaneEndpoint")
+                .is_none()
+            {
+                o["spec"]["clusterConfiguration"]["controlPlaneEndpoint"] = json!(endpoint);
+            }
+        }
+        if is_cp && annotation(o, CERTIFICATES_EXPIRY_ANNOTATION).is_none() {
+            o["metadata"]["annotations"][CERTIFICATES_EXPIRY_ANNOTATION] = json!(expiry);
+        }
+        *o != before
     })?;
     Ok(())
 }

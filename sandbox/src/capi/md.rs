@@ -20,12 +20,27 @@ use super::machine::cluster_paused;
 use crate::api::rest::Sub;
 use capi_shared::capi::labels::{
     CLONED_FROM_GROUPKIND_ANNOTATION, CLONED_FROM_NAME_ANNOTATION, CLUSTER_NAME_LABEL, DEPLOYMENT_NAME_LABEL,
-    DESIRED_REPLICAS_ANNOTATION, MACHINE_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION, SET_NAME_LABEL,
+    DESIRED_REPLICAS_ANNOTATION, DISABLE_MACHINE_CREATE_ANNOTATION, MACHINE_TEMPLATE_HASH_LABEL,
+    MAX_REPLICAS_ANNOTATION, REVISION_ANNOTATION, SET_NAME_LABEL, TOPOLOGY_OWNED_LABEL,
 };
 
 // As Cluster API v1.14 names it (older releases: `machinedeployment.cluster.x-k8s.io`).
 const MD_FINALIZER: &str = "cluster.x-k8s.io/machinedeployment";
 const MS_FINALIZER: &str = "cluster.x-k8s.io/machineset";
+/// The topology controller's finalizers on the MachineDeployments it manages and their
+/// MachineSets (it cleans up their templates before letting them go).
+const MD_TOPOLOGY_FINALIZER: &str = "machinedeployment.topology.cluster.x-k8s.io";
+const MS_TOPOLOGY_FINALIZER: &str = "machineset.topology.cluster.x-k8s.io";
+
+/// The finalizers Cluster API keeps on a MachineDeployment or MachineSet: `core`, plus the
+/// topology's on objects of a topology.
+fn finalizers_of(o: &Value, core: &'static str, topology: &'static str) -> Vec<&'static str> {
+    let mut out = vec![core];
+    if label(o, TOPOLOGY_OWNED_LABEL).is_some() {
+        out.push(topology);
+    }
+    out
+}
 
 fn int_or_percent(v: Option<&Value>, of: i64, default: i64, round_up: bool) -> i64 {
     match v {
@@ -110,7 +125,6 @@ fn set_replicas(sim: &Ctx, ms: &Value, n: i64) -> SimResult<()> {
         Sub::Main,
         |o| {
             o["spec"]["replicas"] = json!(n);
-            o["metadata"]["annotations"][DESIRED_REPLICAS_ANNOTATION] = json!(n.to_string());
             true
         },
     )?;
@@ -131,7 +145,9 @@ pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     if is_deleting(&md) {
         return delete_sets(sim, &md, &sets);
     }
-    kit.ensure_finalizer(&def, ns, name, MD_FINALIZER)?;
+    for f in finalizers_of(&md, MD_FINALIZER, MD_TOPOLOGY_FINALIZER) {
+        kit.ensure_finalizer(&def, ns, name, f)?;
+    }
     let cluster = kit.get(Kind::Cluster, ns, &cluster_name);
     if let Some(c) = &cluster {
         kit.belong_to_cluster(&def, &md, c)?;
@@ -177,6 +193,7 @@ pub fn reconcile_md(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     if !paused {
         remove_drained_sets(sim, &md, &sets, current.as_ref(), &machines_of)?;
     }
+    annotate_sets(sim, &md, &sets, current.as_ref())?;
     // Machines of the current set are up to date, the others not.
     for (ms, machines) in &machines_of {
         let ok = current.as_ref().is_some_and(|c| s(c, "/metadata/name") == ms);
@@ -213,7 +230,9 @@ fn delete_sets(sim: &Ctx, md: &Value, sets: &[Value]) -> SimResult {
         kit.delete(&msdef, ns, s(ms, "/metadata/name"))?;
     }
     if sets.is_empty() {
-        kit.remove_finalizer(&def, ns, name, MD_FINALIZER)?;
+        for f in finalizers_of(md, MD_FINALIZER, MD_TOPOLOGY_FINALIZER) {
+            kit.remove_finalizer(&def, ns, name, f)?;
+        }
         return Ok(Action::AwaitChange);
     }
     write_md_status(sim, md, sets, None)?;
@@ -344,6 +363,52 @@ fn remove_drained_sets(
     Ok(())
 }
 
+/// The annotations a MachineDeployment keeps on its MachineSets: its replicas, the most it may
+/// have during a rollout, and whether the set may create Machines (the current one may; a
+/// rolling update leaves the old ones' as they were).
+fn deployment_annotations(md: &Value, current: bool) -> Vec<(&'static str, String)> {
+    let desired = spec_replicas(md);
+    let (surge, _) = strategy(md, desired);
+    let mut out = vec![
+        (DESIRED_REPLICAS_ANNOTATION, desired.to_string()),
+        (MAX_REPLICAS_ANNOTATION, (desired + surge).to_string()),
+    ];
+    if current {
+        out.push((DISABLE_MACHINE_CREATE_ANNOTATION, "false".to_string()));
+    }
+    out
+}
+
+/// Brings every set's deployment annotations up to date.
+fn annotate_sets(sim: &Ctx, md: &Value, sets: &[Value], current: Option<&Value>) -> SimResult<()> {
+    let Some(def) = sim.kit.def(Kind::MachineSet) else {
+        return Ok(());
+    };
+    for ms in sets.iter().filter(|ms| !is_deleting(ms)) {
+        let is_current = current.is_some_and(|c| c["metadata"]["name"] == ms["metadata"]["name"]);
+        let want = deployment_annotations(md, is_current);
+        if want
+            .iter()
+            .all(|(k, v)| super::kit::annotation(ms, k) == Some(v.as_str()))
+        {
+            continue;
+        }
+        sim.kit.mutate(
+            &def,
+            s(ms, "/metadata/namespace"),
+            s(ms, "/metadata/name"),
+            Sub::Main,
+            |o| {
+                for (k, v) in &want {
+                    o["metadata"]["annotations"][*k] = json!(v);
+                }
+                true
+            },
+        )?;
+    }
+    Ok(())
+}
+
 fn create_set(sim: &Ctx, md: &Value, h: &str, rev: i64, replicas: i64) -> SimResult<Option<Value>> {
     let kit = &sim.kit;
     let Some(def) = kit.def(Kind::MachineSet) else {
@@ -357,16 +422,21 @@ fn create_set(sim: &Ctx, md: &Value, h: &str, rev: i64, replicas: i64) -> SimRes
         .cloned()
         .unwrap_or(json!({}));
     labels[CLUSTER_NAME_LABEL] = json!(cluster);
-    labels[DEPLOYMENT_NAME_LABEL] = json!(mdname);
     labels[MACHINE_TEMPLATE_HASH_LABEL] = json!(h);
     let mut template = md.pointer("/spec/template").cloned().unwrap_or(json!({}));
     template["metadata"]["labels"] = labels.clone();
+    // The set itself is labelled with its deployment (its Machines get that from it).
+    labels[DEPLOYMENT_NAME_LABEL] = json!(mdname);
+    let mut annotations = json!({REVISION_ANNOTATION: rev.to_string()});
+    for (k, v) in deployment_annotations(md, true) {
+        annotations[k] = json!(v);
+    }
     let mut selector = md.pointer("/spec/selector").cloned().unwrap_or(json!({}));
     selector["matchLabels"][MACHINE_TEMPLATE_HASH_LABEL] = json!(h);
     let ms = json!({
         "apiVersion": def.api_version(&def.storage_version), "kind": "MachineSet",
         "metadata": {"name": format!("{mdname}-{h}"), "namespace": ns, "labels": labels,
-            "annotations": {REVISION_ANNOTATION: rev.to_string(), DESIRED_REPLICAS_ANNOTATION: replicas.to_string()},
+            "annotations": annotations,
             "ownerReferences": [owner_ref(md, true)]},
         "spec": {"clusterName": cluster, "replicas": replicas, "selector": selector, "template": template},
     });
@@ -499,7 +569,9 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
             }
         }
         if machines.is_empty() {
-            kit.remove_finalizer(&def, ns, name, MS_FINALIZER)?;
+            for f in finalizers_of(&ms, MS_FINALIZER, MS_TOPOLOGY_FINALIZER) {
+                kit.remove_finalizer(&def, ns, name, f)?;
+            }
             return Ok(Action::AwaitChange);
         }
         return Ok(Action::requeue(Duration::from_millis(50)));
@@ -507,6 +579,9 @@ pub fn reconcile_ms(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
     if v2 {
         // Cluster API v1.14 keeps a MachineSet until its Machines are gone.
         kit.ensure_finalizer(&def, ns, name, MS_FINALIZER)?;
+    }
+    if label(&ms, TOPOLOGY_OWNED_LABEL).is_some() {
+        kit.ensure_finalizer(&def, ns, name, MS_TOPOLOGY_FINALIZER)?;
     }
     if cluster_paused(cluster.as_ref()) {
         return Ok(Action::AwaitChange);
@@ -617,6 +692,9 @@ fn create_machine(sim: &Ctx, ms: &Value) -> SimResult<()> {
         .unwrap_or(json!({}));
     labels[SET_NAME_LABEL] = json!(msname);
     labels[CLUSTER_NAME_LABEL] = json!(s(ms, "/spec/clusterName"));
+    if let Some(d) = label(ms, DEPLOYMENT_NAME_LABEL) {
+        labels[DEPLOYMENT_NAME_LABEL] = json!(d);
+    }
     let Some(mdef) = kit.def(Kind::Machine) else {
         return Ok(());
     };

@@ -157,7 +157,7 @@ fn clone_template(
 }
 
 /// Creates an object of a template's kind (minus `Template`) from the template's
-/// `spec.template.spec`.
+/// `spec.template.spec`, labelled as the topology's and annotated with where it was cloned from.
 fn instantiate(
     sim: &Ctx,
     cluster: &Value,
@@ -184,6 +184,7 @@ fn instantiate(
     let obj = json!({
         "apiVersion": def.api_version(&def.storage_version), "kind": kind,
         "metadata": {"name": name, "namespace": ns, "labels": {CLUSTER_NAME_LABEL: cname, TOPOLOGY_OWNED_LABEL: ""},
+            "annotations": {CLONED_FROM_NAME_ANNOTATION: t.name, CLONED_FROM_GROUPKIND_ANNOTATION: format!("{}.{}", t.kind, t.group)},
             "ownerReferences": [owner_ref(cluster, true)]},
         "spec": spec,
     });
@@ -278,6 +279,7 @@ fn reconcile_inner(sim: &mut Ctx, cluster: &Value) -> Result<Option<Duration>, T
         return Err(TopologyError::Spec(msg.to_string()));
     }
     let pass = Pass::new(sim, cluster)?;
+    pass.label_cluster()?;
     pass.ensure_infrastructure()?;
     let cp = pass.control_plane()?;
     let mut wanted_mhcs: Vec<String> = vec![];
@@ -285,7 +287,7 @@ fn reconcile_inner(sim: &mut Ctx, cluster: &Value) -> Result<Option<Duration>, T
         &cp.existing_ref,
         health_check(&pass.cp_class, pass.topo_cp.as_ref(), pass.v2),
     ) {
-        let selector = json!({"matchLabels": {CLUSTER_NAME_LABEL: pass.cname, CONTROL_PLANE_LABEL: ""}});
+        let selector = json!({"matchLabels": {CONTROL_PLANE_LABEL: "", TOPOLOGY_OWNED_LABEL: ""}});
         ensure_mhc(sim, cluster, &r.name, selector, hc)?;
         wanted_mhcs.push(r.name.clone());
     }
@@ -345,6 +347,32 @@ impl<'a> Pass<'a> {
             cluster,
             kit,
         })
+    }
+
+    /// `labels` plus the cluster's name and the topology's own label.
+    fn owned_labels(&self, mut labels: Value) -> Value {
+        labels[CLUSTER_NAME_LABEL] = json!(self.cname);
+        labels[TOPOLOGY_OWNED_LABEL] = json!("");
+        labels
+    }
+
+    /// The Cluster of a topology is labelled as the objects the topology manages are.
+    fn label_cluster(&self) -> Result<(), TopologyError> {
+        if label(self.cluster, CLUSTER_NAME_LABEL) == Some(self.cname.as_str())
+            && label(self.cluster, TOPOLOGY_OWNED_LABEL).is_some()
+        {
+            return Ok(());
+        }
+        let labels = self.owned_labels(json!({}));
+        self.kit
+            .mutate(&self.cdef, &self.ns, &self.cname, Sub::Main, |o| {
+                for (k, v) in labels.as_object().into_iter().flatten() {
+                    o["metadata"]["labels"][k] = v.clone();
+                }
+                true
+            })
+            .map(|_| ())
+            .map_err(TopologyError::from)
     }
 
     /// Points the Cluster at a new object.
@@ -466,6 +494,8 @@ impl<'a> Pass<'a> {
         let r = instantiate(self.sim, self.cluster, &self.class_ns, &t, &name, |spec| {
             spec["version"] = json!(first);
             spec["replicas"] = json!(replicas.unwrap_or(1));
+            // The control plane's Machines carry the topology's labels.
+            spec["machineTemplate"]["metadata"]["labels"] = self.owned_labels(json!({}));
             if let Some(mt) = machine_template {
                 set_ptr(
                     spec,
@@ -609,7 +639,7 @@ impl<'a> Pass<'a> {
         if current.is_some_and(|m| s(m, "/spec/template/spec/version") != self.version) {
             rollout.requeue = true;
         }
-        let topo_labels = json!({CLUSTER_NAME_LABEL: self.cname, TOPOLOGY_DEPLOYMENT_NAME_LABEL: mdname});
+        let topo_labels = self.owned_labels(json!({TOPOLOGY_DEPLOYMENT_NAME_LABEL: mdname}));
         let template_spec = self.md_template_spec(mdclass, tmd, &md_version)?;
         let replicas = tmd.get("replicas").and_then(Value::as_i64);
         let after = section_rollout_after(tmd);
@@ -630,8 +660,7 @@ impl<'a> Pass<'a> {
                         st.clone(),
                     );
                 }
-                let mut labels = topo_labels.clone();
-                labels[TOPOLOGY_OWNED_LABEL] = json!("");
+                let labels = topo_labels.clone();
                 let obj = json!({
                     "apiVersion": mdef.api_version(&mdef.storage_version), "kind": "MachineDeployment",
                     "metadata": {"name": format!("{}-{mdname}-{}", self.cname, suffix()), "namespace": self.ns,
@@ -674,7 +703,7 @@ impl<'a> Pass<'a> {
             self.sim,
             self.cluster,
             &name,
-            json!({"matchLabels": topo_labels}),
+            json!({"matchLabels": {TOPOLOGY_DEPLOYMENT_NAME_LABEL: mdname, TOPOLOGY_OWNED_LABEL: ""}}),
             hc,
         )?;
         Ok(Some(name))

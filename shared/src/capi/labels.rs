@@ -27,6 +27,18 @@ pub const PAUSED_ANNOTATION: &str = "cluster.x-k8s.io/paused";
 pub const REVISION_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/revision";
 /// The replicas a MachineDeployment wanted when a MachineSet was last scaled.
 pub const DESIRED_REPLICAS_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/desired-replicas";
+/// On a MachineSet of a MachineDeployment: the most Machines the deployment may have during a
+/// rollout (its replicas plus `maxSurge`).
+pub const MAX_REPLICAS_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/max-replicas";
+/// On a MachineSet: `"true"` stops it creating Machines (its deployment sets `"false"` on the
+/// current one).
+pub const DISABLE_MACHINE_CREATE_ANNOTATION: &str = "cluster.x-k8s.io/disable-machine-create";
+/// On a control-plane KubeadmConfig: when the certificates of its Machine expire (RFC 3339).
+pub const CERTIFICATES_EXPIRY_ANNOTATION: &str = "machine.cluster.x-k8s.io/certificates-expiry";
+/// The pre-terminate hook KubeadmControlPlane puts on its Machines (it removes its etcd member
+/// before letting a Machine's infrastructure go).
+pub const KCP_CLEANUP_HOOK_ANNOTATION: &str =
+    "pre-terminate.delete.hook.machine.cluster.x-k8s.io/kcp-cleanup";
 /// Cluster autoscaler bounds of a node group.
 pub const AUTOSCALER_MIN_ANNOTATION: &str = "cluster.x-k8s.io/cluster-api-autoscaler-node-group-min-size";
 /// Cluster autoscaler bounds of a node group.
