@@ -16,6 +16,8 @@ use capi_e2e::{
     Opts, TestSandbox, bin_dir, eventually, on_both_backends, on_controller_backends, stderr, stdout,
 };
 use capi_sandbox::api::crds::Generation;
+
+use crate::controllers::WAIT;
 use serde_json::Value;
 
 fn up(sb: &TestSandbox, args: &[&str]) -> std::process::Output {
@@ -237,7 +239,14 @@ fn hand_built_cluster_upgrades_object_by_object_and_cleans_up(backend) {
     // The outgoing MachineDeployment revision was recorded for rollout undo.
     let history = stdout(&sb.capi(&["rollout", "history", "md/edge-md-0"]));
     assert!(history.contains("DevMachineTemplate/edge-md-0"), "{history}");
-    // Running it again finds nothing left to do, and writes nothing.
+    // Once the last statuses have caught up (on Cluster API's managers a MachineDeployment's
+    // status is recomputed a moment after its drained MachineSet goes, which the run above may
+    // not wait for), running it again finds nothing left to do, and writes nothing.
+    let settled = eventually(WAIT, || {
+        let o = up(&sb, &["plan", "edge", "--to", "v1.34.0", "-o", "json"]);
+        serde_json::from_slice::<Value>(&o.stdout).is_ok_and(|p| p["complete"] == true)
+    });
+    assert!(settled, "the upgrade plan never became complete after the apply");
     sb.clear_audit();
     let again = ok(&sb, &["apply", "cluster", "edge", "--to", "v1.34.0"]);
     assert!(again.contains("already runs v1.34.0 everywhere"), "{again}");
