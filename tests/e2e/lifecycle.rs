@@ -493,7 +493,16 @@ fn delete_asks_waits_and_names_what_blocks(backend) {
     );
     assert!(sb.get_json(&["cluster", "edge"])["metadata"]["deletionTimestamp"].is_null());
 
-    // A healthy cluster: --wait follows it to the end.
+    // A healthy cluster: --wait follows it to the end. A pre-drain hook on one of its workers
+    // holds nothing: Cluster API neither drains nor runs those hooks while the Cluster is deleted.
+    let worker = items(
+        &sb,
+        &["machines", "-l", "cluster.x-k8s.io/cluster-name=edge,cluster.x-k8s.io/deployment-name"],
+    );
+    let worker = worker[0]["metadata"]["name"].as_str().unwrap();
+    sb.kubectl()
+        .args(["annotate", "machine", worker, "pre-drain.delete.hook.machine.cluster.x-k8s.io/backup="])
+        .ok();
     let o = sb.capi(&["delete", "cluster", "edge", "--yes", "--wait", "--timeout", "300s"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
@@ -510,7 +519,9 @@ fn delete_asks_waits_and_names_what_blocks(backend) {
     let gone = sb.kubectl().args(["get", "cluster", "edge"]).fails();
     assert!(gone.contains("NotFound"), "{gone}");
 
-    // A finalizer someone else holds: the stall is reported, naming the object and why.
+    // Deletion hooks and a finalizer someone else holds, on one worker. Deleted by itself, the
+    // Machine waits for its pre-drain hook, then (drained) for its pre-terminate one, each named
+    // in Cluster API's words.
     let machine = items(
         &sb,
         &[
@@ -526,6 +537,33 @@ fn delete_asks_waits_and_names_what_blocks(backend) {
         .args(["patch", "machine", &machine, "--type=json", "-p"])
         .arg(r#"[{"op":"add","path":"/metadata/finalizers/-","value":"example.com/hold"}]"#)
         .ok();
+    let pre_drain = "pre-drain.delete.hook.machine.cluster.x-k8s.io/backup";
+    let pre_terminate = "pre-terminate.delete.hook.machine.cluster.x-k8s.io/snapshot";
+    sb.kubectl()
+        .args(["annotate", "machine", &machine])
+        .args([format!("{pre_drain}="), format!("{pre_terminate}=")])
+        .ok();
+    sb.kubectl()
+        .args(["delete", "machine", &machine, "--wait=false"])
+        .ok();
+    for (reason, hook, words) in [
+        ("WaitingForPreDrainHook", pre_drain, "pre-drain"),
+        ("WaitingForPreTerminateHook", pre_terminate, "pre-terminate"),
+    ] {
+        let want = format!("Waiting for {words} hooks to succeed (hooks: {hook})");
+        let mut seen = Value::Null;
+        let held = eventually(WAIT, || {
+            seen = deleting_condition(&sb, &machine);
+            seen["status"] == "True" && seen["reason"] == reason && seen["message"] == want.as_str()
+        });
+        assert!(held, "waiting for {reason}, the Machine's Deleting condition: {seen:#}");
+        if hook == pre_drain {
+            sb.kubectl()
+                .args(["annotate", "machine", &machine, &format!("{pre_drain}-")])
+                .ok();
+        }
+    }
+    // The cluster's deletion stalls on it: reported, naming the object and why.
     let o = sb.capi(&[
         "delete",
         "cluster",
@@ -541,10 +579,19 @@ fn delete_asks_waits_and_names_what_blocks(backend) {
     let e = stderr(&o);
     assert!(e.contains("the deletion has not progressed for 3s"), "{e}");
     assert!(
-        e.contains(&format!("Machine/{machine} is held by finalizers [")) && e.contains("example.com/hold]"),
+        e.contains(&format!("Machine/{machine} is held by finalizers [")),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!(
+            "example.com/hold]; Deleting True: Waiting for pre-terminate hooks to succeed (hooks: {pre_terminate})"
+        )),
         "{e}"
     );
     assert!(e.contains("is still being deleted after 12s"), "{e}");
+    sb.kubectl()
+        .args(["annotate", "machine", &machine, &format!("{pre_terminate}-")])
+        .ok();
     // Running again picks up the deletion in progress; releasing the finalizer lets it finish.
     let mut again = std::process::Command::new(capi_e2e::kubectl_path());
     sb.env(&mut again);
@@ -591,6 +638,16 @@ fn delete_asks_waits_and_names_what_blocks(backend) {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("nope"), "{}", stderr(&o));
 }
+}
+
+/// A Machine's v1beta2 `Deleting` condition (`null` when it has none).
+fn deleting_condition(sb: &TestSandbox, machine: &str) -> Value {
+    let m = sb.get_json(&["machines.v1beta2.cluster.x-k8s.io", machine]);
+    m["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Deleting"))
+        .cloned()
+        .unwrap_or(Value::Null)
 }
 
 /// The REPLICAS column of the hand-built control plane's line in a `describe` frame.

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::action::{Action, SimResult};
 use super::ctx::{Ctx, delay};
+use super::deletion_hooks::{self, Point};
 use super::kit::{
     Cond, Kind, annotation, controller_owner, is_deleting, label, owner_ref, s, set_ptr, v1beta1_json,
 };
@@ -281,31 +282,21 @@ impl<'a> MachinePass<'a> {
         format!("in-memory://{}/{}", self.ns, self.name)
     }
 
-    /// Deleting: the Node leaves, the infrastructure machine and bootstrap config are deleted,
-    /// then the finalizer goes.
+    /// Deleting: pre-drain hooks and the drain may hold it; then the Node leaves,
+    /// KubeadmControlPlane releases its hook, other pre-terminate hooks may hold it, the
+    /// infrastructure machine and bootstrap config are deleted, then the finalizer goes.
     fn delete(&mut self) -> SimResult {
         let (ns, name) = (self.ns.clone(), self.name.clone());
-        if let Some(msg) = stuck::drain_blocked(&self.m) {
-            // Written once, then only the held condition (which then no longer changes).
-            if s(&self.m, "/status/phase") != Phase::Deleting.as_str() {
-                write_status(self.sim, &self.m, Phase::Deleting, None)?;
+        if self.node_deletion_allowed() {
+            if let Some(msg) = deletion_hooks::holding(&self.m, Point::PreDrain, &[]) {
+                return self.hold(Point::PreDrain.reason(), &msg);
             }
-            stuck::set_condition(
-                &self.sim.kit,
-                &self.def,
-                &ns,
-                &name,
-                stuck::Want {
-                    t: "Deleting",
-                    status: "True",
-                    reason: "DrainingNode",
-                    message: msg,
-                },
-            )?;
-            return Ok(Action::AwaitChange);
+            if let Some(msg) = stuck::drain_blocked(&self.m) {
+                return self.hold("DrainingNode", msg);
+            }
         }
-        write_status(self.sim, &self.m, Phase::Deleting, None)?;
         if let Err(left) = self.sim.elapsed(&self.uid, "delete", delay::DELETE) {
+            write_status(self.sim, &self.m, Phase::Deleting, None)?;
             return Ok(Action::requeue(left));
         }
         if let Some(ws) = self.sim.cfg.workloads.get(&ns, &self.cluster_name) {
@@ -319,6 +310,12 @@ impl<'a> MachinePass<'a> {
                     .is_some_and(|a| a.remove(KCP_CLEANUP_HOOK_ANNOTATION).is_some())
             })?;
         }
+        if let Some(msg) =
+            deletion_hooks::holding(&self.m, Point::PreTerminate, &[KCP_CLEANUP_HOOK_ANNOTATION])
+        {
+            return self.hold(Point::PreTerminate.reason(), &msg);
+        }
+        write_status(self.sim, &self.m, Phase::Deleting, None)?;
         let kit = &self.sim.kit;
         let mut waiting = false;
         for (d, o) in self.infra.iter().chain(self.boot.iter()) {
@@ -333,6 +330,45 @@ impl<'a> MachinePass<'a> {
             return Ok(Action::requeue(Duration::from_millis(20)));
         }
         kit.remove_finalizer(&self.def, &ns, &name, FINALIZER)?;
+        Ok(Action::AwaitChange)
+    }
+
+    /// Whether Cluster API drains this Machine's Node before deleting it (and so honours its
+    /// pre-drain hooks): not while the Cluster or its control plane is being deleted, not
+    /// without a Node, and not once no control-plane Machine is left.
+    fn node_deletion_allowed(&self) -> bool {
+        let Some(cluster) = self.cluster.as_ref().filter(|c| !is_deleting(c)) else {
+            return false;
+        };
+        if self.m.pointer("/status/nodeRef").is_none() {
+            return false;
+        }
+        let kit = &self.sim.kit;
+        let control_plane = obj_ref(cluster, "/spec/controlPlaneRef")
+            .and_then(|r| Some((kit.def_of(&r.group, &r.kind)?, r.name)))
+            .and_then(|(d, n)| kit.get_def(&d, &self.ns, &n));
+        if control_plane.as_ref().is_some_and(is_deleting) {
+            return false;
+        }
+        let selector = format!("{CLUSTER_NAME_LABEL}={},{CONTROL_PLANE_LABEL}", self.cluster_name);
+        kit.list(Kind::Machine, &self.ns, &selector)
+            .iter()
+            .any(|m| !is_deleting(m))
+    }
+
+    /// Holds a deletion at `reason` until the Machine changes: the Deleting phase is written
+    /// once, then only the held condition (which then no longer changes, so the hold is quiet).
+    fn hold(&self, reason: &str, message: &str) -> SimResult {
+        if s(&self.m, "/status/phase") != Phase::Deleting.as_str() {
+            write_status(self.sim, &self.m, Phase::Deleting, None)?;
+        }
+        let want = stuck::Want {
+            t: "Deleting",
+            status: "True",
+            reason,
+            message,
+        };
+        stuck::set_condition(&self.sim.kit, &self.def, &self.ns, &self.name, want)?;
         Ok(Action::AwaitChange)
     }
 

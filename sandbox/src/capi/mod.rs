@@ -11,6 +11,7 @@
 pub mod action;
 pub mod cluster;
 pub mod ctx;
+pub mod deletion_hooks;
 pub mod dev_provider;
 pub mod kcp;
 pub mod kit;

@@ -35,6 +35,12 @@ pub const MAX_REPLICAS_ANNOTATION: &str = "machinedeployment.clusters.x-k8s.io/m
 pub const DISABLE_MACHINE_CREATE_ANNOTATION: &str = "cluster.x-k8s.io/disable-machine-create";
 /// On a control-plane KubeadmConfig: when the certificates of its Machine expire (RFC 3339).
 pub const CERTIFICATES_EXPIRY_ANNOTATION: &str = "machine.cluster.x-k8s.io/certificates-expiry";
+/// The prefix of a Machine's pre-drain deletion hooks: while an annotation with it is set, a
+/// deleting Machine waits before its Node is drained (`Deleting` reason `WaitingForPreDrainHook`).
+pub const PRE_DRAIN_HOOK_PREFIX: &str = "pre-drain.delete.hook.machine.cluster.x-k8s.io";
+/// The prefix of a Machine's pre-terminate deletion hooks: while one is set, a deleting Machine
+/// waits after the drain, before its infrastructure goes (`WaitingForPreTerminateHook`).
+pub const PRE_TERMINATE_HOOK_PREFIX: &str = "pre-terminate.delete.hook.machine.cluster.x-k8s.io";
 /// The pre-terminate hook KubeadmControlPlane puts on its Machines (it removes its etcd member
 /// before letting a Machine's infrastructure go).
 pub const KCP_CLEANUP_HOOK_ANNOTATION: &str =
@@ -79,3 +85,15 @@ pub const DELETE_FOR_MOVE_ANNOTATION: &str = "clusterctl.cluster.x-k8s.io/delete
 /// Ours: marks what a `kubectl capi move` paused (the value names the run), so that a later run
 /// knows the pause is its own and resumes instead of refusing.
 pub const PAUSED_BY_MOVE_ANNOTATION: &str = "capi.kubectl.x-k8s.io/paused-by-move";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubeadm_control_planes_hook_is_a_pre_terminate_hook() {
+        let rest = KCP_CLEANUP_HOOK_ANNOTATION.strip_prefix(PRE_TERMINATE_HOOK_PREFIX);
+        assert_eq!(rest, Some("/kcp-cleanup"));
+        assert!(!KCP_CLEANUP_HOOK_ANNOTATION.starts_with(PRE_DRAIN_HOOK_PREFIX));
+    }
+}
