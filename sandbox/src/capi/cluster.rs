@@ -111,16 +111,17 @@ pub fn reconcile(sim: &mut Ctx, ns: &str, name: &str) -> SimResult {
             true
         })?;
     }
-    let cp_ref = obj_ref(&cluster, "/spec/controlPlaneRef");
-    let cp_def = cp_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
-    let cp = cp_def
-        .as_ref()
-        .zip(cp_ref.as_ref())
-        .and_then(|(d, r)| kit.get_def(d, ns, &r.name));
-    if let (Some(d), Some(c)) = (cp_def.as_ref(), cp.as_ref()) {
+    let cp = kit.referenced(&cluster, "/spec/controlPlaneRef", ns);
+    if let Some((d, c)) = cp.as_ref() {
         adopt(sim, d, c, &cluster)?;
     }
-    write_status(sim, &cluster, infra.as_ref(), infra_ready, cp.as_ref())?;
+    write_status(
+        sim,
+        &cluster,
+        infra.as_ref(),
+        infra_ready,
+        cp.as_ref().map(|(_, c)| c),
+    )?;
     Ok(requeue)
 }
 
@@ -546,21 +547,11 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> SimResult {
             kit.delete(&mdef, &ns, s(m, "/metadata/name"))?;
         }
     }
-    let cp_ref = obj_ref(cluster, "/spec/controlPlaneRef");
-    let cp_def = cp_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
-    let cp = cp_def
-        .as_ref()
-        .zip(cp_ref.as_ref())
-        .and_then(|(d, r)| kit.get_def(d, &ns, &r.name));
-    let infra_ref = obj_ref(cluster, "/spec/infrastructureRef");
-    let infra_def = infra_ref.as_ref().and_then(|r| kit.def_of(&r.group, &r.kind));
-    let infra = infra_def
-        .as_ref()
-        .zip(infra_ref.as_ref())
-        .and_then(|(d, r)| kit.get_def(d, &ns, &r.name));
+    let cp = kit.referenced(cluster, "/spec/controlPlaneRef", &ns);
+    let infra = kit.referenced(cluster, "/spec/infrastructureRef", &ns);
     let workers_gone = mds.is_empty() && mss.is_empty() && workers.is_empty();
     if workers_gone {
-        if let (Some(d), Some(c)) = (cp_def.as_ref(), cp.as_ref()) {
+        if let Some((d, c)) = cp.as_ref() {
             if !is_deleting(c) {
                 kit.delete(d, &ns, s(c, "/metadata/name"))?;
             }
@@ -575,7 +566,7 @@ fn teardown(sim: &mut Ctx, cluster: &Value) -> SimResult {
         }
     }
     let cp_gone = workers_gone && cp.is_none() && machines.is_empty();
-    if cp_gone && let (Some(d), Some(i)) = (infra_def.as_ref(), infra.as_ref()) {
+    if cp_gone && let Some((d, i)) = infra.as_ref() {
         if is_deleting(i) {
             dev_provider::reconcile(&kit, d, i)?;
         } else {

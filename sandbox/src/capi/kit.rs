@@ -19,6 +19,7 @@ use crate::store::time;
 use capi_shared::capi::Condition;
 use capi_shared::capi::labels::CLUSTER_NAME_LABEL;
 use capi_shared::capi::object::ObjRef;
+use capi_shared::capi::object::obj_ref;
 use capi_shared::capi::v1beta1_conditions::{self, Counter};
 
 /// The field manager of the simulated controllers.
@@ -125,6 +126,16 @@ impl Kit {
     pub fn get_def(&self, def: &ResourceDef, ns: &str, name: &str) -> Option<Value> {
         let ns = if def.namespaced { Some(ns) } else { None };
         self.api.get_stored(def, ns, name).map(|o| o.value())
+    }
+
+    /// The object `obj` references at `pointer` (a Cluster's `/spec/controlPlaneRef`, say) in
+    /// `ns`, with its kind's definition; `None` when there is no reference, its kind is not
+    /// served, or the object does not exist.
+    pub fn referenced(&self, obj: &Value, pointer: &str, ns: &str) -> Option<(Arc<ResourceDef>, Value)> {
+        let r = obj_ref(obj, pointer)?;
+        let def = self.def_of(&r.group, &r.kind)?;
+        let o = self.get_def(&def, ns, &r.name)?;
+        Some((def, o))
     }
 
     /// Lists objects of a kind in a namespace, optionally by label selector.

@@ -344,10 +344,8 @@ impl<'a> MachinePass<'a> {
             return false;
         }
         let kit = &self.sim.kit;
-        let control_plane = obj_ref(cluster, "/spec/controlPlaneRef")
-            .and_then(|r| Some((kit.def_of(&r.group, &r.kind)?, r.name)))
-            .and_then(|(d, n)| kit.get_def(&d, &self.ns, &n));
-        if control_plane.as_ref().is_some_and(is_deleting) {
+        let control_plane = kit.referenced(cluster, "/spec/controlPlaneRef", &self.ns);
+        if control_plane.is_some_and(|(_, c)| is_deleting(&c)) {
             return false;
         }
         let selector = format!("{CLUSTER_NAME_LABEL}={},{CONTROL_PLANE_LABEL}", self.cluster_name);

@@ -896,10 +896,9 @@ pub fn reconciled_condition(sim: &Ctx, cluster: &Value) -> Option<Cond> {
         ));
     };
     let version = desired_version(cluster);
-    let cp = obj_ref(cluster, "/spec/controlPlaneRef").and_then(|r| {
-        kit.def_of(&r.group, &r.kind)
-            .and_then(|d| kit.get_def(&d, ns, &r.name))
-    });
+    let cp = kit
+        .referenced(cluster, "/spec/controlPlaneRef", ns)
+        .map(|(_, c)| c);
     let Some(cp) = cp else {
         return Some(Cond::new(
             "TopologyReconciled",
